@@ -1,0 +1,52 @@
+# Two commands set up a fresh machine: `make demo` and `make test`. Installs are skipped when present.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+RUN := PATH=$(CURDIR)/$(VENV)/bin:$$PATH
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+R_DEBS := r-base-core r-base-dev r-cran-brms r-cran-rstanarm r-cran-posterior r-cran-yaml r-cran-jsonlite \
+          r-cran-data.table r-cran-testthat r-cran-loo r-cran-matrixstats r-cran-digest
+R_PKGS := rstanarm brms posterior yaml jsonlite data.table matrixStats digest testthat loo
+# Debian's BH ships no headers; brms compiles need Boost where BH would put it.
+BH_BOOST := /usr/lib/R/site-library/BH/include/boost
+CORES ?= 2
+
+.PHONY: install r-deps py-deps demo test test-fast bench lint clean
+
+install: r-deps py-deps
+
+r-deps:
+	@if command -v Rscript >/dev/null && Rscript -e 'for (p in strsplit("$(R_PKGS)", " ")[[1]]) suppressMessages(library(p, character.only = TRUE))' >/dev/null 2>&1; then \
+	  echo "R packages: present"; \
+	else \
+	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(R_DEBS); \
+	fi
+	@test -e $(BH_BOOST) || { $(SUDO) mkdir -p $(dir $(BH_BOOST)) && $(SUDO) ln -sf /usr/include/boost $(BH_BOOST); }
+
+py-deps: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+demo: install
+	$(RUN) snakemake --cores $(CORES)
+	@$(RUN) bayeslift summary results/summary.json
+
+test: install
+	$(RUN) pytest -q
+
+test-fast: install
+	$(RUN) pytest -q -m "not rpy2 and not e2e"
+
+bench: install
+	$(RUN) python bench/bench_pipeline.py
+
+lint: install
+	$(RUN) snakemake --lint
+
+clean:
+	rm -rf results logs .snakemake

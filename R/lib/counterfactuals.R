@@ -1,0 +1,62 @@
+# Export the surrogate's training tables from the posterior, a chunk of users at a time, so memory
+# holds draws x chunk rather than draws x all users.
+
+#' Posterior summaries of counterfactual spend and uplift for every user.
+#'
+#' @param model a `bayeslift_model`.
+#' @param users data.frame of users with the id, features and a `split` column ("train"/"holdout").
+#' @param chunk_size users per chunk.
+#' @return a list: `train_data` and `labels` (two rows per user, treated first, in the boundary
+#'   schema's column order), `uplift` (the uplift summary, one row per user), and `ate` (a list summarising the
+#'   sample average uplift over draws, plus the mean spend under each arm).
+export_counterfactuals <- function(model, users, chunk_size = 2000L) {
+  spec <- model$spec
+  n <- nrow(users)
+  starts <- seq(1L, n, by = chunk_size)
+  train_parts <- label_parts <- uplift_parts <- vector("list", length(starts))
+  sum_treated <- sum_control <- 0
+  for (k in seq_along(starts)) {
+    rows <- starts[k]:min(n, starts[k] + chunk_size - 1L)
+    chunk <- users[rows, , drop = FALSE]
+    draws <- counterfactual_draws(model, chunk)
+    uplift <- draws$treated - draws$control
+    sum_treated <- sum_treated + rowSums(draws$treated)
+    sum_control <- sum_control + rowSums(draws$control)
+    features <- chunk[, c(spec$numeric, spec$categorical), drop = FALSE]
+    one_arm <- function(t, m) {
+      q <- matrixStats::colQuantiles(m, probs = c(0.05, 0.5, 0.95), drop = FALSE)
+      list(
+        train = data.frame(chunk[[spec$id]], chunk$split, t, features, check.names = FALSE),
+        labels = data.frame(chunk[[spec$id]], t, colMeans(m), q[, 2], q[, 1], q[, 3])
+      )
+    }
+    treated <- one_arm(1L, draws$treated)
+    control <- one_arm(0L, draws$control)
+    # Interleave so each user's treated row is followed by their control row.
+    order_rows <- as.vector(rbind(seq_along(rows), length(rows) + seq_along(rows)))
+    train_parts[[k]] <- rbind(treated$train, control$train)[order_rows, ]
+    label_parts[[k]] <- rbind(treated$labels, control$labels)[order_rows, ]
+    q <- matrixStats::colQuantiles(uplift, probs = c(0.05, 0.5, 0.95), drop = FALSE)
+    uplift_parts[[k]] <- data.frame(chunk[[spec$id]], chunk$split, colMeans(uplift), q[, 2], q[, 1], q[, 3],
+                                    colMeans(uplift > 0))
+  }
+  bind <- function(parts, names) {
+    out <- do.call(rbind, parts)
+    names(out) <- names
+    rownames(out) <- NULL
+    out
+  }
+  train_data <- bind(train_parts, c(spec$id, "split", "received_campaign", spec$numeric, spec$categorical))
+  labels <- bind(label_parts, c(spec$id, "received_campaign", "spend_mean", "spend_median", "spend_q05", "spend_q95"))
+  uplift_summary <- bind(uplift_parts, c(spec$id, "split", "uplift_mean", "uplift_median", "uplift_q05",
+                                         "uplift_q95", "prob_positive"))
+  ate_draws <- (sum_treated - sum_control) / n
+  ate <- list(
+    ate_mean = mean(ate_draws), ate_median = stats::median(ate_draws),
+    ate_q05 = unname(stats::quantile(ate_draws, 0.05)), ate_q95 = unname(stats::quantile(ate_draws, 0.95)),
+    prob_positive = mean(ate_draws > 0),
+    mean_spend_if_treated = mean(sum_treated / n), mean_spend_if_control = mean(sum_control / n),
+    n_users = n, n_draws = length(ate_draws)
+  )
+  list(train_data = train_data, labels = labels, uplift = uplift_summary, ate = ate)
+}

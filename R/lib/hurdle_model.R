@@ -1,0 +1,136 @@
+# The causal model of spend: a two-part (hurdle) model with treatment x covariate interactions.
+#
+# Spend is mostly zeros with a heavy tail, so the model has a part for P(spend > 0) and a part for a
+# buyer's log-spend. Expected spend per posterior draw is p * exp(mu + sigma^2 / 2). Two back-ends:
+#   - rstanarm (default): two stan_glm fits, no compiler needed;
+#   - brms: hurdle_lognormal with formulas an R user can extend (splines, random effects, ...).
+# Every function here is plain R: `source()` the files in R/lib and call them directly.
+
+#' Put a data.frame on the model's scale.
+#'
+#' Numeric features listed in `spec$log1p` are log1p-transformed, then every numeric feature is
+#' centred and scaled with `scaling` (computed from `data` when NULL); categorical features become
+#' factors with the training levels.
+#'
+#' @param data a data.frame holding the feature columns (and possibly treatment and outcome).
+#' @param spec feature spec (see `read_feature_spec()`).
+#' @param scaling NULL, or a list with named numeric vectors `center` and `scale`.
+#' @return a list: `data` (the transformed data.frame, same rows) and `scaling`.
+model_frame <- function(data, spec, scaling = NULL) {
+  missing <- setdiff(c(spec$numeric, spec$categorical), names(data))
+  if (length(missing)) stop("model_frame: data lacks feature column(s) ", paste(missing, collapse = ", "))
+  out <- data
+  for (col in spec$numeric) {
+    x <- as.numeric(data[[col]])
+    if (col %in% spec$log1p) x <- log1p(x)
+    out[[col]] <- x
+  }
+  if (is.null(scaling)) {
+    center <- vapply(spec$numeric, function(col) mean(out[[col]]), numeric(1))
+    scale <- vapply(spec$numeric, function(col) stats::sd(out[[col]]), numeric(1))
+    scale[!is.finite(scale) | scale == 0] <- 1
+    scaling <- list(center = center, scale = scale)
+  }
+  for (col in spec$numeric) out[[col]] <- (out[[col]] - scaling$center[[col]]) / scaling$scale[[col]]
+  for (col in spec$categorical) {
+    unseen <- setdiff(unique(as.character(data[[col]])), spec$levels[[col]])
+    if (length(unseen)) stop("model_frame: column '", col, "' has levels not seen in training: ", paste(unseen, collapse = ", "))
+    out[[col]] <- factor(as.character(data[[col]]), levels = spec$levels[[col]])
+  }
+  list(data = out, scaling = scaling)
+}
+
+#' Right-hand side with the treatment interacting with every feature.
+#'
+#' @param spec feature spec.
+#' @return a string such as "campaign * (past_spend + recency + channel)".
+interaction_rhs <- function(spec) {
+  sprintf("%s * (%s)", spec$treatment, paste(c(spec$numeric, spec$categorical), collapse = " + "))
+}
+
+#' Fit the two-part hurdle model with rstanarm.
+#'
+#' @param data training data.frame (treatment 0/1, outcome >= 0, features).
+#' @param spec feature spec.
+#' @param chains,iter,seed,refresh,cores passed to `rstanarm::stan_glm()`.
+#' @param adapt_delta NUTS target acceptance rate.
+#' @return a `bayeslift_model` list: backend, spec, scaling, and the fits `buy` (logistic, P(spend > 0))
+#'   and `amount` (Gaussian on log spend of buyers).
+fit_hurdle_rstanarm <- function(data, spec, chains = 2, iter = 1000, seed = 1, refresh = 0,
+                                cores = 1, adapt_delta = 0.95) {
+  mf <- model_frame(data, spec)
+  d <- mf$data
+  d$bl_buy <- as.integer(d[[spec$outcome]] > 0)
+  buyers <- d[d$bl_buy == 1, , drop = FALSE]
+  buyers$bl_log_spend <- log(buyers[[spec$outcome]])
+  rhs <- interaction_rhs(spec)
+  buy <- rstanarm::stan_glm(stats::as.formula(paste("bl_buy ~", rhs)), family = stats::binomial(),
+                            data = d, chains = chains, iter = iter, seed = seed, refresh = refresh,
+                            cores = cores, adapt_delta = adapt_delta)
+  amount <- rstanarm::stan_glm(stats::as.formula(paste("bl_log_spend ~", rhs)), family = stats::gaussian(),
+                               data = buyers, chains = chains, iter = iter, seed = seed + 1L,
+                               refresh = refresh, cores = cores, adapt_delta = adapt_delta)
+  structure(list(backend = "rstanarm", spec = spec, scaling = mf$scaling, buy = buy, amount = amount),
+            class = "bayeslift_model")
+}
+
+#' Default brms formula: hurdle_lognormal with treatment interactions in both parts.
+#'
+#' @param spec feature spec.
+#' @return a `brmsformula`.
+default_brms_formula <- function(spec) {
+  rhs <- interaction_rhs(spec)
+  brms::bf(stats::as.formula(paste(spec$outcome, "~", rhs)), stats::as.formula(paste("hu ~", rhs)))
+}
+
+#' Fit a hurdle_lognormal model with brms, reusing a compiled model from `cache_dir`.
+#'
+#' @param data training data.frame.
+#' @param spec feature spec.
+#' @param formula NULL (use `default_brms_formula()`), a `brmsformula`, or a character vector of one or
+#'   two formulas (the spend part, then the `hu` part), e.g. c("spend ~ campaign * s(past_spend)",
+#'   "hu ~ campaign * s(past_spend)").
+#' @param prior NULL or a `brmsprior`.
+#' @param cache_dir directory for compiled models, keyed by the hash of the generated Stan code.
+#' @param chains,iter,seed,refresh,cores,adapt_delta sampler settings.
+#' @return a `bayeslift_model` list: backend, spec, scaling, fit (a brmsfit).
+fit_hurdle_brms <- function(data, spec, formula = NULL, prior = NULL, cache_dir = NULL, chains = 2,
+                            iter = 1000, seed = 1, refresh = 0, cores = 1, adapt_delta = 0.95) {
+  mf <- model_frame(data, spec)
+  if (is.null(formula)) formula <- default_brms_formula(spec)
+  if (is.character(formula)) formula <- do.call(brms::bf, lapply(formula, stats::as.formula))
+  family <- brms::hurdle_lognormal()
+  code <- brms::make_stancode(formula, data = mf$data, family = family, prior = prior)
+  template <- NULL
+  cache_file <- NULL
+  if (!is.null(cache_dir)) {
+    dir.create(cache_dir, recursive = TRUE, showWarnings = FALSE)
+    cache_file <- file.path(cache_dir, paste0("brms_", digest::digest(as.character(code), algo = "md5"), ".rds"))
+    if (file.exists(cache_file)) template <- readRDS(cache_file)
+  }
+  if (is.null(template)) {
+    message("compiling the brms model (cached afterwards when cache_dir is set)")
+    template <- brms::brm(formula, data = mf$data, family = family, prior = prior, chains = 0)
+    if (!is.null(cache_file)) save_rds_atomic(template, cache_file)
+  }
+  fit <- stats::update(template, newdata = mf$data, recompile = FALSE, chains = chains, iter = iter,
+                       seed = seed, refresh = refresh, cores = cores,
+                       control = list(adapt_delta = adapt_delta))
+  structure(list(backend = "brms", spec = spec, scaling = mf$scaling, fit = fit), class = "bayeslift_model")
+}
+
+#' Fit the causal model with the configured back-end.
+#'
+#' @param data training data.frame.
+#' @param spec feature spec.
+#' @param backend "rstanarm" or "brms".
+#' @param ... passed to `fit_hurdle_rstanarm()` or `fit_hurdle_brms()`.
+#' @return a `bayeslift_model`.
+fit_causal_model <- function(data, spec, backend = c("rstanarm", "brms"), ...) {
+  backend <- match.arg(backend)
+  if (!all(data[[spec$treatment]] %in% c(0, 1))) stop("fit_causal_model: treatment must be 0/1")
+  if (any(data[[spec$outcome]] < 0)) stop("fit_causal_model: outcome must be >= 0")
+  switch(backend,
+         rstanarm = fit_hurdle_rstanarm(data, spec, ...),
+         brms = fit_hurdle_brms(data, spec, ...))
+}

@@ -1,0 +1,31 @@
+# Counterfactual predictions: expected spend per posterior draw with the treatment set to 1, then 0.
+
+#' Expected spend for every posterior draw.
+#'
+#' @param model a `bayeslift_model` from `fit_causal_model()`.
+#' @param newdata a data.frame of users (features; treatment column as the arm to predict).
+#' @return a draws x users matrix of E[spend] = P(spend > 0) * exp(mu + sigma^2 / 2).
+spend_epred <- function(model, newdata) {
+  nd <- model_frame(newdata, model$spec, model$scaling)$data
+  if (model$backend == "brms") return(brms::posterior_epred(model$fit, newdata = nd))
+  p_buy <- rstanarm::posterior_epred(model$buy, newdata = nd)
+  mu <- rstanarm::posterior_linpred(model$amount, newdata = nd)
+  sigma <- as.matrix(model$amount, pars = "sigma")[, 1]
+  # The two parts have separate likelihoods and priors, so their posteriors are independent and
+  # pairing draws by index is a valid joint draw.
+  p_buy * exp(mu + sigma^2 / 2)
+}
+
+#' Counterfactual expected spend for both arms.
+#'
+#' @param model a `bayeslift_model`.
+#' @param users a data.frame of users (features; the treatment column is overwritten).
+#' @return a list of two draws x users matrices, `treated` and `control`.
+counterfactual_draws <- function(model, users) {
+  arm <- function(t) {
+    nd <- users
+    nd[[model$spec$treatment]] <- t
+    spend_epred(model, nd)
+  }
+  list(treated = arm(1L), control = arm(0L))
+}

@@ -1,0 +1,74 @@
+"""Checks for the tables R hands to Python, against the one declaration in ``boundary.yaml``.
+
+R/lib/boundary.R implements the same rules; tests feed both the same bad files.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .data import DataValidationError, FeatureSpec, _lines, read_csv
+
+SCHEMA_PATH = Path(__file__).with_name("boundary.yaml")
+
+
+def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+    return yaml.safe_load(Path(path).read_text())["tables"]
+
+
+def expected_columns(table: str, spec: FeatureSpec, schema: dict | None = None) -> list[dict]:
+    """The declared columns of ``table`` with ``id`` and ``features`` resolved against ``spec``."""
+    schema = schema or load_schema()
+    out = []
+    for col in schema[table]["columns"]:
+        if col["type"] == "features":
+            out += [{"name": f, "type": "number"} for f in spec.numeric]
+            out += [{"name": f, "type": "string", "allowed": spec.levels.get(f)} for f in spec.categorical]
+        elif col["type"] == "id":
+            out.append({**col, "name": spec.id})
+        else:
+            out.append(col)
+    return out
+
+
+def check_table(frame: pd.DataFrame, table: str, spec: FeatureSpec, source: str, schema: dict | None = None) -> None:
+    """Raise DataValidationError if ``frame`` does not match the declared ``table``."""
+    columns = expected_columns(table, spec, schema)
+    names = [c["name"] for c in columns]
+    if list(frame.columns) != names:
+        raise DataValidationError(f"{source}: columns must be {names} (table {table}); found {list(frame.columns)}")
+    for col in columns:
+        name, values = col["name"], frame[col["name"]]
+        missing = values.isna().to_numpy()
+        if missing.any():
+            raise DataValidationError(f"{source}: column '{name}' has missing values at {_lines(missing)}")
+        if col["type"] in ("number", "integer"):
+            numeric = pd.to_numeric(values, errors="coerce")
+            bad = numeric.isna().to_numpy() | ~np.isfinite(numeric.to_numpy(dtype=float, na_value=np.nan))
+            if col["type"] == "integer":
+                bad |= ~bad & (numeric.fillna(0) % 1 != 0).to_numpy()
+            if bad.any():
+                raise DataValidationError(f"{source}: column '{name}' must be a finite {col['type']} at {_lines(bad)}")
+            if "min" in col and (numeric < col["min"]).any():
+                raise DataValidationError(f"{source}: column '{name}' must be >= {col['min']} at {_lines((numeric < col['min']).to_numpy())}")
+            if "max" in col and (numeric > col["max"]).any():
+                raise DataValidationError(f"{source}: column '{name}' must be <= {col['max']} at {_lines((numeric > col['max']).to_numpy())}")
+            values = numeric
+        allowed = col.get("allowed")
+        if allowed is not None:
+            if col["type"] == "string":
+                outside = ~values.astype(str).isin([str(a) for a in allowed]).to_numpy()
+            else:
+                outside = ~values.isin(allowed).to_numpy()
+            if outside.any():
+                raise DataValidationError(f"{source}: column '{name}' must be one of {allowed} at {_lines(outside)}")
+
+
+def read_table(path: str | Path, table: str, spec: FeatureSpec, schema: dict | None = None) -> pd.DataFrame:
+    """Read a boundary CSV and check it; returns the frame."""
+    frame = read_csv(path)
+    check_table(frame, table, spec, str(path), schema)
+    return frame

@@ -1,0 +1,216 @@
+"""Input checks for campaign histories and scoring files.
+
+Every failure raises :class:`DataValidationError` naming the file, the column and the first offending
+lines (CSV line numbers, the header being line 1), so a user can open the file and fix it.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+MAX_ROWS_SHOWN = 5
+
+
+class DataValidationError(ValueError):
+    """A user's input file breaks one of bayeslift's data rules."""
+
+
+@dataclass
+class FeatureSpec:
+    """What the models see: column roles, and the category levels learned from the training data."""
+
+    id: str
+    treatment: str
+    outcome: str
+    numeric: list[str]
+    categorical: list[str] = field(default_factory=list)
+    log1p: list[str] = field(default_factory=list)
+    levels: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.numeric) + list(self.categorical)
+
+    @classmethod
+    def from_columns(cls, columns: dict) -> "FeatureSpec":
+        spec = cls(
+            id=columns["id"],
+            treatment=columns["treatment"],
+            outcome=columns["outcome"],
+            numeric=list(columns.get("numeric", [])),
+            categorical=list(columns.get("categorical", [])),
+            log1p=list(columns.get("log1p", [])),
+        )
+        unknown = sorted(set(spec.log1p) - set(spec.numeric))
+        if unknown:
+            raise DataValidationError(f"config columns.log1p names {unknown}, which are not in columns.numeric")
+        if not spec.features:
+            raise DataValidationError("config columns: give at least one numeric or categorical feature")
+        roles = [spec.id, spec.treatment, spec.outcome, *spec.features]
+        dupes = sorted({c for c in roles if roles.count(c) > 1})
+        if dupes:
+            raise DataValidationError(f"config columns: {dupes} given more than one role")
+        return spec
+
+    def to_json(self, path: str | Path) -> None:
+        from .io import write_text_atomic
+
+        write_text_atomic(json.dumps(asdict(self), indent=2), path)
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "FeatureSpec":
+        return cls(**json.loads(Path(path).read_text()))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureSpec":
+        return cls(**d)
+
+
+def _lines(mask: np.ndarray | pd.Series, header_lines: int = 1, offset: int = 0) -> str:
+    idx = np.flatnonzero(np.asarray(mask)) + offset + header_lines + 1
+    shown = ", ".join(str(i) for i in idx[:MAX_ROWS_SHOWN])
+    more = f" and {len(idx) - MAX_ROWS_SHOWN} more" if len(idx) > MAX_ROWS_SHOWN else ""
+    return f"line{'s' if len(idx) > 1 else ''} {shown}{more}"
+
+
+def read_csv(path: str | Path, **kwargs) -> pd.DataFrame:
+    """Read a CSV, turning missing or unparsable files into a clear error."""
+    path = Path(path)
+    if not path.exists():
+        raise DataValidationError(f"{path}: file not found")
+    try:
+        return pd.read_csv(path, keep_default_na=True, **kwargs)
+    except pd.errors.EmptyDataError:
+        raise DataValidationError(f"{path}: file is empty") from None
+    except pd.errors.ParserError as exc:
+        raise DataValidationError(f"{path}: not a readable CSV ({exc})") from None
+
+
+def require_columns(frame: pd.DataFrame, columns: list[str], source: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataValidationError(
+            f"{source}: missing required column(s) {missing}; found {list(frame.columns)}"
+        )
+
+
+def coerce_numeric(frame: pd.DataFrame, column: str, source: str, offset: int = 0) -> pd.Series:
+    """Return ``column`` as float, naming the lines that are empty, not numbers, or not finite."""
+    raw = frame[column]
+    missing = raw.isna().to_numpy()
+    if missing.any():
+        raise DataValidationError(f"{source}: column '{column}' has missing values at {_lines(missing, offset=offset)}")
+    values = pd.to_numeric(raw, errors="coerce")
+    bad = values.isna().to_numpy()
+    if bad.any():
+        examples = ", ".join(repr(v) for v in raw[bad].head(3).tolist())
+        raise DataValidationError(
+            f"{source}: column '{column}' must be numeric; {_lines(bad, offset=offset)} hold {examples}"
+        )
+    values = values.astype(float)
+    infinite = ~np.isfinite(values.to_numpy())
+    if infinite.any():
+        raise DataValidationError(f"{source}: column '{column}' has non-finite values at {_lines(infinite, offset=offset)}")
+    return values
+
+
+def check_features(frame: pd.DataFrame, spec: FeatureSpec, source: str, offset: int = 0) -> pd.DataFrame:
+    """Check and coerce feature columns; categories must be among the training levels when known."""
+    out = pd.DataFrame(index=frame.index)
+    for col in spec.numeric:
+        values = coerce_numeric(frame, col, source, offset)
+        if col in spec.log1p and (values < 0).any():
+            raise DataValidationError(
+                f"{source}: column '{col}' is log1p-transformed and must be >= 0; "
+                f"negative at {_lines((values < 0).to_numpy(), offset=offset)}"
+            )
+        out[col] = values
+    for col in spec.categorical:
+        raw = frame[col]
+        missing = raw.isna().to_numpy()
+        if missing.any():
+            raise DataValidationError(f"{source}: column '{col}' has missing values at {_lines(missing, offset=offset)}")
+        values = raw.astype(str)
+        if col in spec.levels:
+            unseen = ~values.isin(spec.levels[col]).to_numpy()
+            if unseen.any():
+                examples = sorted(set(values[unseen].head(20)))[:3]
+                raise DataValidationError(
+                    f"{source}: column '{col}' has categories not seen in training {examples} at "
+                    f"{_lines(unseen, offset=offset)}; known levels: {spec.levels[col]}"
+                )
+        out[col] = values
+    return out
+
+
+def check_unique_ids(ids: pd.Series, column: str, source: str) -> None:
+    missing = ids.isna().to_numpy()
+    if missing.any():
+        raise DataValidationError(f"{source}: column '{column}' has missing ids at {_lines(missing)}")
+    dup = ids.duplicated(keep=False).to_numpy()
+    if dup.any():
+        examples = ", ".join(repr(v) for v in pd.unique(ids[dup])[:3])
+        raise DataValidationError(f"{source}: column '{column}' has duplicate ids ({examples}) at {_lines(dup)}")
+
+
+def validate_training_frame(frame: pd.DataFrame, spec: FeatureSpec, source: str) -> pd.DataFrame:
+    """Check a campaign history and return it with the used columns only, typed.
+
+    Rules: required columns present; treatment exactly 0/1 with both arms present; outcome numeric and
+    >= 0; no missing values in used columns; ids unique. Category levels are learned into ``spec``.
+    """
+    require_columns(frame, [spec.id, spec.treatment, spec.outcome, *spec.features], source)
+    if len(frame) == 0:
+        raise DataValidationError(f"{source}: no data rows")
+    check_unique_ids(frame[spec.id], spec.id, source)
+
+    treatment = coerce_numeric(frame, spec.treatment, source)
+    not_binary = ~treatment.isin([0.0, 1.0]).to_numpy()
+    if not_binary.any():
+        examples = ", ".join(repr(v) for v in frame[spec.treatment][not_binary].head(3).tolist())
+        raise DataValidationError(
+            f"{source}: column '{spec.treatment}' must be exactly 0 or 1; {_lines(not_binary)} hold {examples}"
+        )
+    arms = set(treatment.astype(int).unique())
+    if arms != {0, 1}:
+        raise DataValidationError(
+            f"{source}: column '{spec.treatment}' has only arm {sorted(arms)}; both treated (1) and control (0) are needed"
+        )
+
+    outcome = coerce_numeric(frame, spec.outcome, source)
+    negative = (outcome < 0).to_numpy()
+    if negative.any():
+        raise DataValidationError(f"{source}: column '{spec.outcome}' must be >= 0; negative at {_lines(negative)}")
+
+    features = check_features(frame, spec, source)
+    for col in spec.categorical:
+        spec.levels[col] = sorted(features[col].unique().tolist())
+    for col in spec.numeric:
+        if features[col].nunique() < 2:
+            raise DataValidationError(f"{source}: column '{col}' is constant; it cannot inform the model")
+
+    out = pd.DataFrame({spec.id: frame[spec.id].to_numpy()})
+    out[spec.treatment] = treatment.astype(int).to_numpy()
+    out[spec.outcome] = outcome.to_numpy()
+    for col in spec.features:
+        out[col] = features[col].to_numpy()
+    return out
+
+
+def validate_score_frame(frame: pd.DataFrame, spec: FeatureSpec, source: str, offset: int = 0) -> pd.DataFrame:
+    """Check users to score: id plus the training features; other columns are ignored.
+
+    ``offset`` is the number of data rows before this chunk, so line numbers stay right when streaming.
+    """
+    require_columns(frame, [spec.id, *spec.features], source)
+    missing = frame[spec.id].isna().to_numpy()
+    if missing.any():
+        raise DataValidationError(f"{source}: column '{spec.id}' has missing ids at {_lines(missing, offset=offset)}")
+    features = check_features(frame, spec, source, offset)
+    features.insert(0, spec.id, frame[spec.id].to_numpy())
+    return features
+

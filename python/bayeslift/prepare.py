@@ -1,0 +1,63 @@
+"""The prepare step: check a campaign history and split it into train and holdout, stratified by arm."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .data import DataValidationError, FeatureSpec, read_csv, validate_training_frame
+from .io import write_csv_atomic
+
+log = logging.getLogger("bayeslift")
+
+
+def stratified_split(treatment: np.ndarray, holdout_fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of holdout rows, drawing the same fraction from each arm."""
+    rng = np.random.default_rng(seed)
+    holdout = np.zeros(len(treatment), dtype=bool)
+    for arm in (0, 1):
+        idx = np.flatnonzero(treatment == arm)
+        n_hold = int(round(holdout_fraction * len(idx)))
+        if n_hold < 1 or n_hold >= len(idx):
+            raise DataValidationError(
+                f"arm {arm} has {len(idx)} users: too few to hold out a fraction of {holdout_fraction} and still train"
+            )
+        holdout[rng.choice(idx, size=n_hold, replace=False)] = True
+    return holdout
+
+
+def prepare_training_data(
+    train_csv: str | Path,
+    columns: dict,
+    holdout_fraction: float,
+    seed: int,
+    out_train: str | Path,
+    out_holdout: str | Path,
+    out_spec: str | Path,
+) -> FeatureSpec:
+    """Validate ``train_csv`` and write the train split, the holdout split and the feature spec.
+
+    Nothing is written unless every check passes; each file is written atomically.
+    """
+    spec = FeatureSpec.from_columns(columns)
+    frame = validate_training_frame(read_csv(train_csv), spec, str(train_csv))
+    holdout = stratified_split(frame[spec.treatment].to_numpy(), holdout_fraction, seed)
+    train_part, holdout_part = frame[~holdout], frame[holdout]
+    for part, name in ((train_part, "train"), (holdout_part, "holdout")):
+        if part[spec.outcome].gt(0).groupby(part[spec.treatment]).sum().min() < 2:
+            raise DataValidationError(
+                f"{train_csv}: the {name} split has fewer than 2 buyers (outcome > 0) in an arm; "
+                "the hurdle model needs buyers in both arms"
+            )
+    write_csv_atomic(train_part, out_train)
+    write_csv_atomic(holdout_part, out_holdout)
+    spec.to_json(out_spec)
+    log.info("prepared %d train and %d holdout users from %s", len(train_part), len(holdout_part), train_csv)
+    return spec
+
+
+def read_prepared(path: str | Path, spec: FeatureSpec) -> pd.DataFrame:
+    """Read a prepared split with categorical features as strings."""
+    return pd.read_csv(path, dtype={c: str for c in spec.categorical})

@@ -1,0 +1,122 @@
+"""Score users with a trained surrogate: spend under each arm, uplift and its 90% interval.
+
+The batch path streams its input in chunks (memory bounded by the chunk size, not the file size),
+checks each chunk with line numbers that refer to the whole file, and writes the output to a temporary
+file that is renamed into place only when every chunk succeeded.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .data import DataValidationError, read_csv, validate_score_frame
+from .io import atomic_path
+from .manifest import model_digest
+from .surrogate import load_surrogate
+
+log = logging.getLogger("bayeslift")
+PREDICTION_COLUMNS = ["spend_if_treated", "spend_if_control", "uplift", "uplift_lower", "uplift_upper"]
+FLOAT_FORMAT = "%.9g"
+
+
+class UpliftScorer:
+    """A loaded surrogate ready to score users (no R needed)."""
+
+    def __init__(self, surrogate, encoder, manifest: dict):
+        self.surrogate = surrogate
+        self.encoder = encoder
+        self.manifest = manifest
+        self.spec = encoder.spec
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike) -> "UpliftScorer":
+        return cls(*load_surrogate(model_dir))
+
+    @property
+    def version(self) -> dict:
+        return {"version": self.manifest.get("created"), "sha256": model_digest(self.manifest)}
+
+    def predict(self, users: pd.DataFrame) -> pd.DataFrame:
+        """Checked users (features present and valid) -> prediction columns, same row order."""
+        preds = self.surrogate.predict_encoded(self.encoder.transform(users))
+        return pd.DataFrame({c: preds[c] for c in PREDICTION_COLUMNS}, index=users.index)
+
+    def score_frame(self, frame: pd.DataFrame, source: str = "input", offset: int = 0) -> pd.DataFrame:
+        """Validate a raw frame of users and return id + predictions."""
+        users = validate_score_frame(frame, self.spec, source, offset)
+        return pd.concat([users[[self.spec.id]], self.predict(users)], axis=1)
+
+
+def _read_chunks(path: Path, spec, chunk_size: int):
+    dtypes = {spec.id: str, **{c: str for c in spec.categorical}}
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
+            yield batch.to_pandas().astype({k: v for k, v in dtypes.items() if k in batch.schema.names})
+        return
+    read_csv(path, nrows=0)  # clear errors for a missing or empty file
+    try:
+        yield from pd.read_csv(path, chunksize=chunk_size, dtype=dtypes)
+    except pd.errors.ParserError as exc:
+        raise DataValidationError(f"{path}: not a readable CSV ({exc})") from None
+
+
+def _count_rows(path: Path) -> int | None:
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.ParquetFile(path).metadata.num_rows
+    return None
+
+
+def score_file(model_dir, input_path, output_path, chunk_size: int = 100_000, progress: bool = True) -> int:
+    """Score every user of ``input_path`` (CSV or Parquet) into ``output_path`` (same format); return rows."""
+    from tqdm import tqdm
+
+    scorer = UpliftScorer.load(model_dir)
+    input_path, output_path = Path(input_path), Path(output_path)
+    parquet_out = output_path.suffix == ".parquet"
+    rows = 0
+    bar = tqdm(total=_count_rows(input_path), unit="users", disable=not progress, file=sys.stderr, mininterval=1.0)
+    with atomic_path(output_path) as tmp:
+        writer = None
+        try:
+            for chunk in _read_chunks(input_path, scorer.spec, chunk_size):
+                scored = scorer.score_frame(chunk, str(input_path), offset=rows)
+                if parquet_out:
+                    import pyarrow as pa
+                    import pyarrow.parquet as pq
+
+                    table = pa.Table.from_pandas(scored, preserve_index=False)
+                    writer = writer or pq.ParquetWriter(tmp, table.schema)
+                    writer.write_table(table)
+                else:
+                    scored.to_csv(tmp, mode="a" if rows else "w", header=rows == 0, index=False,
+                                  float_format=FLOAT_FORMAT)
+                rows += len(scored)
+                bar.update(len(scored))
+        finally:
+            if writer is not None:
+                writer.close()
+            bar.close()
+        if rows == 0:
+            raise DataValidationError(f"{input_path}: no users to score")
+    log.info("scored %d users from %s into %s", rows, input_path, output_path)
+    return rows
+
+
+def summarize_uplift(predictions: pd.DataFrame) -> dict:
+    """Headline figures of a scored file."""
+    uplift = predictions["uplift"].to_numpy()
+    return {
+        "n_users": int(len(uplift)),
+        "mean_uplift": float(np.mean(uplift)),
+        "share_positive": float(np.mean(uplift > 0)),
+        "share_interval_above_zero": float(np.mean(predictions["uplift_lower"].to_numpy() > 0)),
+    }

@@ -1,0 +1,44 @@
+"""The pipeline's headline: ATE with interval, diagnostics verdict, surrogate fidelity, where outputs are."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from .io import write_text_atomic
+from .scoring import summarize_uplift
+
+
+def write_summary(ate_json, diagnostics_json, manifest_json, predictions_csv, out_json) -> dict:
+    ate = json.loads(Path(ate_json).read_text())
+    diagnostics = json.loads(Path(diagnostics_json).read_text())
+    manifest = json.loads(Path(manifest_json).read_text())
+    summary = {
+        "ate": {k: ate[k] for k in ("ate_mean", "ate_q05", "ate_q95", "prob_positive", "n_users")},
+        "diagnostics": {"passed": diagnostics["passed"], "problems": diagnostics["problems"]},
+        "fidelity": manifest["fidelity"]["holdout"],
+        "scored": summarize_uplift(pd.read_csv(predictions_csv)),
+        "outputs": {
+            "predictions": str(predictions_csv),
+            "surrogate": str(Path(manifest_json).parent),
+            "counterfactuals": str(Path(ate_json).parent),
+            "diagnostics": str(diagnostics_json),
+        },
+    }
+    write_text_atomic(json.dumps(summary, indent=2), out_json)
+    return summary
+
+
+def format_summary(summary: dict) -> str:
+    """Plain-text lines for the terminal."""
+    a, f, s = summary["ate"], summary["fidelity"], summary["scored"]
+    verdict = "passed" if summary["diagnostics"]["passed"] else "FAILED: " + "; ".join(summary["diagnostics"]["problems"])
+    return "\n".join([
+        f"Average uplift (ATE) per user: {a['ate_mean']:.3f} (90% interval {a['ate_q05']:.3f} to {a['ate_q95']:.3f}; "
+        f"P(ATE > 0) = {a['prob_positive']:.3f}; {a['n_users']} users)",
+        f"MCMC diagnostics: {verdict}",
+        f"Surrogate fidelity on {f['n_users']} held-out users: R^2 uplift {f['r2_uplift']:.4f}",
+        f"Scored {s['n_users']} users: mean uplift {s['mean_uplift']:.3f}, {100 * s['share_positive']:.1f}% positive",
+        *(f"  {name}: {path}" for name, path in summary["outputs"].items()),
+    ])

@@ -1,0 +1,77 @@
+"""The surrogate network and the encoding of users into its inputs."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ..data import FeatureSpec
+
+
+@dataclass
+class SurrogateConfig:
+    """Architecture and training settings of the surrogate (config key ``surrogate``)."""
+
+    hidden: int = 128
+    epochs: int = 300
+    batch_size: int = 256
+    learning_rate: float = 3e-3
+    uplift_weight: float = 4.0
+    seed: int = 0
+    fidelity_floor: float = 0.99
+
+
+class SimpleNN(nn.Module):
+    """Linear -> ReLU -> Linear."""
+
+    def __init__(self, n_inputs: int, hidden: int, n_outputs: int = 1):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(n_inputs, hidden), nn.ReLU(), nn.Linear(hidden, n_outputs))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+class FeatureEncoder:
+    """Numeric features: log1p where configured, then standardized by a fitted scaler; categorical: one-hot."""
+
+    def __init__(self, spec: FeatureSpec, scaler):
+        self.spec = spec
+        self.scaler = scaler  # sklearn StandardScaler over the numeric features (spend_scaler.pkl)
+
+    @classmethod
+    def fit(cls, spec: FeatureSpec, frame: pd.DataFrame) -> "FeatureEncoder":
+        from sklearn.preprocessing import StandardScaler
+
+        enc = cls(spec, StandardScaler())
+        enc.scaler.fit(enc._numeric(frame))
+        return enc
+
+    @property
+    def columns(self) -> list[str]:
+        """Encoded input names in order (feature_columns.pkl), after the received_campaign flag."""
+        cats = [f"{c}={level}" for c in self.spec.categorical for level in self.spec.levels[c]]
+        return ["received_campaign", *self.spec.numeric, *cats]
+
+    def _numeric(self, frame: pd.DataFrame) -> np.ndarray:
+        values = frame[self.spec.numeric].to_numpy(dtype=np.float64)
+        for j, col in enumerate(self.spec.numeric):
+            if col in self.spec.log1p:
+                values[:, j] = np.log1p(values[:, j])
+        return values
+
+    def transform(self, frame: pd.DataFrame) -> np.ndarray:
+        """Users -> float32 matrix of features (without the treatment flag)."""
+        parts = [self.scaler.transform(self._numeric(frame)) if self.spec.numeric else np.empty((len(frame), 0))]
+        for col in self.spec.categorical:
+            values = frame[col].astype(str).to_numpy()
+            parts.append((values[:, None] == np.asarray(self.spec.levels[col])[None, :]).astype(np.float64))
+        return np.hstack(parts).astype(np.float32)
+
+
+def with_arm(x: torch.Tensor, arm: int) -> torch.Tensor:
+    """Prepend the received_campaign flag to a batch of encoded users."""
+    return torch.cat([torch.full((x.shape[0], 1), float(arm), dtype=x.dtype), x], dim=1)

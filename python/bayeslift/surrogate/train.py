@@ -1,0 +1,167 @@
+"""Train the surrogate to imitate the Bayesian model's counterfactual posterior.
+
+Two SimpleNN networks are fit together on the same users:
+- ``spend_net`` maps [received_campaign, features] to log1p(E[spend] / spend_scale) for that arm; its loss
+  also penalises the error of the implied uplift, which is what users are ranked by;
+- ``interval_net`` maps features to the log-widths of the 90% uplift interval below and above the
+  posterior mean, so scoring returns uplift_lower <= uplift <= uplift_upper without R.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from ..data import FeatureSpec
+from .model import FeatureEncoder, SimpleNN, SurrogateConfig, with_arm
+
+log = logging.getLogger("bayeslift")
+WIDTH_FLOOR = 1e-6  # relative to uplift_scale; keeps log-widths finite where an interval collapses
+
+
+class SurrogateFidelityError(RuntimeError):
+    """The surrogate does not reproduce the posterior well enough on held-out users."""
+
+
+def seed_everything(seed: int) -> None:
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class SurrogateTargets:
+    """Per-user training targets, aligned row by row with the encoded features."""
+
+    x: np.ndarray  # users x features (float32)
+    spend_treated: np.ndarray
+    spend_control: np.ndarray
+    uplift_mean: np.ndarray
+    uplift_q05: np.ndarray
+    uplift_q95: np.ndarray
+
+
+def build_targets(train_data: pd.DataFrame, labels: pd.DataFrame, uplift: pd.DataFrame, spec: FeatureSpec,
+                  encoder: FeatureEncoder) -> SurrogateTargets:
+    """Pair each user's treated and control rows with their uplift summary."""
+    treated = train_data["received_campaign"].to_numpy() == 1
+    users = train_data[treated].reset_index(drop=True)
+    ids = users[spec.id].astype(str).to_numpy()
+    by_arm = labels.assign(_id=labels[spec.id].astype(str)).pivot(index="_id", columns="received_campaign", values="spend_mean")
+    up = uplift.assign(_id=uplift[spec.id].astype(str)).set_index("_id")
+    missing = set(ids) - set(by_arm.index) | set(ids) - set(up.index)
+    if missing:
+        raise ValueError(f"labels or uplift summary lack {len(missing)} users, e.g. {sorted(missing)[:3]}")
+    return SurrogateTargets(
+        x=encoder.transform(users),
+        spend_treated=by_arm.loc[ids, 1].to_numpy(dtype=np.float64),
+        spend_control=by_arm.loc[ids, 0].to_numpy(dtype=np.float64),
+        uplift_mean=up.loc[ids, "uplift_mean"].to_numpy(dtype=np.float64),
+        uplift_q05=up.loc[ids, "uplift_q05"].to_numpy(dtype=np.float64),
+        uplift_q95=up.loc[ids, "uplift_q95"].to_numpy(dtype=np.float64),
+    )
+
+
+class Surrogate:
+    """The fitted pair of networks plus the scales needed to turn outputs back into spend."""
+
+    def __init__(self, spend_net: SimpleNN, interval_net: SimpleNN, spend_scale: float, uplift_scale: float):
+        self.spend_net = spend_net.eval()
+        self.interval_net = interval_net.eval()
+        self.spend_scale = spend_scale
+        self.uplift_scale = uplift_scale
+
+    @torch.no_grad()
+    def predict_encoded(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Encoded users -> spend under each arm, uplift and its 90% interval (float64 arrays)."""
+        xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        treated = torch.expm1(self.spend_net(with_arm(xt, 1))[:, 0]).clamp_min(0) * self.spend_scale
+        control = torch.expm1(self.spend_net(with_arm(xt, 0))[:, 0]).clamp_min(0) * self.spend_scale
+        widths = torch.exp(self.interval_net(xt)) * self.uplift_scale
+        uplift = treated - control
+        out = {
+            "spend_if_treated": treated,
+            "spend_if_control": control,
+            "uplift": uplift,
+            "uplift_lower": uplift - widths[:, 0],
+            "uplift_upper": uplift + widths[:, 1],
+        }
+        return {k: v.numpy().astype(np.float64) for k, v in out.items()}
+
+
+def _tensor(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
+
+
+def fit_surrogate(targets: SurrogateTargets, config: SurrogateConfig) -> Surrogate:
+    """Train both networks with Adam and a cosine learning-rate decay."""
+    seed_everything(config.seed)
+    n, n_features = targets.x.shape
+    spend_scale = float(np.mean(np.concatenate([targets.spend_treated, targets.spend_control]))) or 1.0
+    uplift_scale = float(np.std(targets.uplift_mean)) or 1.0
+    x = _tensor(targets.x)
+    z_treated = _tensor(np.log1p(targets.spend_treated / spend_scale))
+    z_control = _tensor(np.log1p(targets.spend_control / spend_scale))
+    uplift = _tensor(targets.uplift_mean / uplift_scale)
+    floor = WIDTH_FLOOR
+    log_widths = _tensor(np.column_stack([
+        np.log(np.maximum(targets.uplift_mean - targets.uplift_q05, 0) / uplift_scale + floor),
+        np.log(np.maximum(targets.uplift_q95 - targets.uplift_mean, 0) / uplift_scale + floor),
+    ]))
+
+    spend_net = SimpleNN(n_features + 1, config.hidden)
+    interval_net = SimpleNN(n_features, config.hidden, 2)
+    params = list(spend_net.parameters()) + list(interval_net.parameters())
+    optimizer = torch.optim.Adam(params, lr=config.learning_rate)
+    steps_per_epoch = math.ceil(n / config.batch_size)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * steps_per_epoch)
+    mse = nn.MSELoss()
+    ratio = spend_scale / uplift_scale
+    for epoch in range(config.epochs):
+        order = torch.randperm(n)
+        total = 0.0
+        for start in range(0, n, config.batch_size):
+            idx = order[start:start + config.batch_size]
+            xb = x[idx]
+            pred_t = spend_net(with_arm(xb, 1))[:, 0]
+            pred_c = spend_net(with_arm(xb, 0))[:, 0]
+            pred_uplift = (torch.expm1(pred_t) - torch.expm1(pred_c)) * ratio
+            loss = (
+                mse(pred_t, z_treated[idx])
+                + mse(pred_c, z_control[idx])
+                + config.uplift_weight * mse(pred_uplift, uplift[idx])
+                + mse(interval_net(xb), log_widths[idx])
+            )
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total += loss.item() * len(idx)
+        if epoch % 50 == 0 or epoch == config.epochs - 1:
+            log.info("surrogate epoch %d/%d loss %.5f", epoch + 1, config.epochs, total / n)
+    return Surrogate(spend_net, interval_net, spend_scale, uplift_scale)
+
+
+def r_squared(truth: np.ndarray, pred: np.ndarray) -> float:
+    ss_res = float(np.sum((truth - pred) ** 2))
+    ss_tot = float(np.sum((truth - np.mean(truth)) ** 2))
+    return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+
+
+def fidelity(surrogate: Surrogate, targets: SurrogateTargets) -> dict:
+    """R^2 of the surrogate against the posterior summaries on the given users."""
+    pred = surrogate.predict_encoded(targets.x)
+    return {
+        "n_users": int(len(targets.x)),
+        "r2_uplift": r_squared(targets.uplift_mean, pred["uplift"]),
+        "r2_spend_if_treated": r_squared(targets.spend_treated, pred["spend_if_treated"]),
+        "r2_spend_if_control": r_squared(targets.spend_control, pred["spend_if_control"]),
+        "r2_uplift_lower": r_squared(targets.uplift_q05, pred["uplift_lower"]),
+        "r2_uplift_upper": r_squared(targets.uplift_q95, pred["uplift_upper"]),
+        "mean_abs_uplift_error": float(np.mean(np.abs(targets.uplift_mean - pred["uplift"]))),
+    }
+
