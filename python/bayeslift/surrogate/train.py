@@ -1,7 +1,7 @@
 """Train the surrogate to imitate the Bayesian model's counterfactual posterior.
 
 Two SimpleNN networks are fit together on the same users:
-- ``spend_net`` maps [received_campaign, features] to log1p(E[spend] / spend_scale) for that arm; its loss
+- ``spend_net`` maps [received_campaign, features] to log(E[spend] / spend_scale) for that arm; its loss
   also penalises the error of the implied uplift, which is what users are ranked by;
 - ``interval_net`` maps features to the log-widths of the 90% uplift interval below and above the
   posterior mean, so scoring returns uplift_lower <= uplift <= uplift_upper without R.
@@ -22,6 +22,7 @@ from .model import FeatureEncoder, SimpleNN, SurrogateConfig, with_arm
 
 log = logging.getLogger("bayeslift")
 WIDTH_FLOOR = 1e-6  # relative to uplift_scale; keeps log-widths finite where an interval collapses
+SPEND_FLOOR = 1e-9  # relative to spend_scale; expected spend is positive but may round to 0 in a CSV
 
 
 class SurrogateFidelityError(RuntimeError):
@@ -79,8 +80,8 @@ class Surrogate:
     def predict_encoded(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Encoded users -> spend under each arm, uplift and its 90% interval (float64 arrays)."""
         xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-        treated = torch.expm1(self.spend_net(with_arm(xt, 1))[:, 0]).clamp_min(0) * self.spend_scale
-        control = torch.expm1(self.spend_net(with_arm(xt, 0))[:, 0]).clamp_min(0) * self.spend_scale
+        treated = torch.exp(self.spend_net(with_arm(xt, 1))[:, 0]) * self.spend_scale
+        control = torch.exp(self.spend_net(with_arm(xt, 0))[:, 0]) * self.spend_scale
         widths = torch.exp(self.interval_net(xt)) * self.uplift_scale
         uplift = treated - control
         out = {
@@ -104,8 +105,8 @@ def fit_surrogate(targets: SurrogateTargets, config: SurrogateConfig) -> Surroga
     spend_scale = float(np.mean(np.concatenate([targets.spend_treated, targets.spend_control]))) or 1.0
     uplift_scale = float(np.std(targets.uplift_mean)) or 1.0
     x = _tensor(targets.x)
-    z_treated = _tensor(np.log1p(targets.spend_treated / spend_scale))
-    z_control = _tensor(np.log1p(targets.spend_control / spend_scale))
+    z_treated = _tensor(np.log(np.maximum(targets.spend_treated / spend_scale, SPEND_FLOOR)))
+    z_control = _tensor(np.log(np.maximum(targets.spend_control / spend_scale, SPEND_FLOOR)))
     uplift = _tensor(targets.uplift_mean / uplift_scale)
     floor = WIDTH_FLOOR
     log_widths = _tensor(np.column_stack([
@@ -129,7 +130,7 @@ def fit_surrogate(targets: SurrogateTargets, config: SurrogateConfig) -> Surroga
             xb = x[idx]
             pred_t = spend_net(with_arm(xb, 1))[:, 0]
             pred_c = spend_net(with_arm(xb, 0))[:, 0]
-            pred_uplift = (torch.expm1(pred_t) - torch.expm1(pred_c)) * ratio
+            pred_uplift = (torch.exp(pred_t) - torch.exp(pred_c)) * ratio
             loss = (
                 mse(pred_t, z_treated[idx])
                 + mse(pred_c, z_control[idx])
