@@ -71,15 +71,17 @@ class Surrogate:
     """The fitted pair of networks plus the scales needed to turn outputs back into spend."""
 
     def __init__(self, spend_net: SimpleNN, interval_net: SimpleNN, spend_scale: float, uplift_scale: float):
-        self.spend_net = spend_net.eval()
-        self.interval_net = interval_net.eval()
+        # Inference in float64: results then do not depend on how users are batched (float32 BLAS
+        # kernels round differently for different batch sizes), so batch and HTTP scores agree.
+        self.spend_net = spend_net.double().eval()
+        self.interval_net = interval_net.double().eval()
         self.spend_scale = spend_scale
         self.uplift_scale = uplift_scale
 
     @torch.no_grad()
     def predict_encoded(self, x: np.ndarray) -> dict[str, np.ndarray]:
         """Encoded users -> spend under each arm, uplift and its 90% interval (float64 arrays)."""
-        xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+        xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
         treated = torch.exp(self.spend_net(with_arm(xt, 1))[:, 0]) * self.spend_scale
         control = torch.exp(self.spend_net(with_arm(xt, 0))[:, 0]) * self.spend_scale
         widths = torch.exp(self.interval_net(xt)) * self.uplift_scale
@@ -91,7 +93,7 @@ class Surrogate:
             "uplift_lower": uplift - widths[:, 0],
             "uplift_upper": uplift + widths[:, 1],
         }
-        return {k: v.numpy().astype(np.float64) for k, v in out.items()}
+        return {k: v.numpy() for k, v in out.items()}
 
 
 def _tensor(a: np.ndarray) -> torch.Tensor:

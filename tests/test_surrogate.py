@@ -1,0 +1,102 @@
+"""Fast tests of the surrogate, its checkpoint and manifest, and batch scoring (no R)."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from bayeslift.data import DataValidationError
+from bayeslift.manifest import ManifestError, verify_manifest
+from bayeslift.scoring import PREDICTION_COLUMNS, UpliftScorer, score_file
+from bayeslift.simulate import simulate_new_users
+from bayeslift.surrogate import SimpleNN, load_surrogate
+from bayeslift.surrogate.train import r_squared
+
+from constants import TRUTH_SURROGATE_R2
+
+
+def test_simple_nn_is_linear_relu_linear():
+    net = SimpleNN(5, 8)
+    kinds = [type(m) for m in net.net]
+    assert kinds == [torch.nn.Linear, torch.nn.ReLU, torch.nn.Linear]
+    assert net(torch.zeros(3, 5)).shape == (3, 1)
+
+
+def test_surrogate_learns_true_uplift_on_fresh_users(truth_surrogate_dir):
+    users, truth = simulate_new_users(1000, seed=99)
+    scorer = UpliftScorer.load(truth_surrogate_dir)
+    pred = scorer.score_frame(users)
+    assert r_squared(truth["true_uplift"].to_numpy(), pred["uplift"].to_numpy()) > TRUTH_SURROGATE_R2
+    assert np.allclose(pred["uplift"], pred["spend_if_treated"] - pred["spend_if_control"], atol=1e-9)
+    assert (pred["uplift_lower"] <= pred["uplift"]).all() and (pred["uplift"] <= pred["uplift_upper"]).all()
+    assert (pred[["spend_if_treated", "spend_if_control"]] > 0).all().all()
+
+
+def test_checkpoint_is_plain_dict_loadable_with_weights_only(truth_surrogate_dir):
+    ckpt = torch.load(truth_surrogate_dir / "surrogate_nn.pth", weights_only=True)
+    assert ckpt["format"] == "bayeslift-surrogate/1"
+    assert set(ckpt) >= {"model_args", "spend_net", "interval_net", "spend_scale", "uplift_scale"}
+    manifest = verify_manifest(truth_surrogate_dir)
+    assert set(manifest["files"]) == {"surrogate_nn.pth", "feature_columns.pkl", "spend_scaler.pkl"}
+    assert manifest["versions"]["torch"].startswith("2.13")
+
+
+def test_tampered_file_is_refused_before_loading(truth_surrogate_dir, tmp_path):
+    copy = tmp_path / "surrogate"
+    shutil.copytree(truth_surrogate_dir, copy)
+    with open(copy / "spend_scaler.pkl", "ab") as fh:
+        fh.write(b"\x00")
+    with pytest.raises(ManifestError, match="spend_scaler.pkl: sha256"):
+        load_surrogate(copy)
+    (copy / "manifest.json").unlink()
+    with pytest.raises(ManifestError, match="no manifest"):
+        load_surrogate(copy)
+
+
+def test_score_file_streams_in_chunks_keeps_order(truth_surrogate_dir, tmp_path):
+    users, _ = simulate_new_users(1000, seed=5)
+    users["customer_id"] = [f"u{i:05d}" for i in range(len(users))][::-1]  # string ids, not sorted
+    users["ignored_column"] = "x"
+    src = tmp_path / "users.csv"
+    users.to_csv(src, index=False)
+    out = tmp_path / "pred.csv"
+    rows = score_file(truth_surrogate_dir, src, out, chunk_size=97, progress=False)
+    scored = pd.read_csv(out, dtype={"customer_id": str})
+    assert rows == len(users) == len(scored)
+    assert list(scored.columns) == ["customer_id", *PREDICTION_COLUMNS]
+    assert scored["customer_id"].tolist() == users["customer_id"].tolist()
+    whole = UpliftScorer.load(truth_surrogate_dir).score_frame(users)
+    np.testing.assert_allclose(scored["uplift"], whole["uplift"], rtol=1e-7, atol=1e-9)
+
+
+def test_parquet_in_parquet_out(truth_surrogate_dir, tmp_path):
+    users, _ = simulate_new_users(300, seed=6)
+    src = tmp_path / "users.parquet"
+    users.to_parquet(src)
+    out = tmp_path / "pred.parquet"
+    score_file(truth_surrogate_dir, src, out, chunk_size=50, progress=False)
+    assert len(pd.read_parquet(out)) == 300
+
+
+def test_bad_row_deep_in_file_names_line_and_leaves_no_output(truth_surrogate_dir, tmp_path):
+    users, _ = simulate_new_users(500, seed=7)
+    users["recency"] = users["recency"].astype(object)
+    users.loc[432, "recency"] = "soon"
+    src = tmp_path / "users.csv"
+    users.to_csv(src, index=False)
+    out = tmp_path / "pred.csv"
+    with pytest.raises(DataValidationError, match=r"users.csv: column 'recency' must be numeric; line 434 hold 'soon'"):
+        score_file(truth_surrogate_dir, src, out, chunk_size=100, progress=False)
+    assert not out.exists()
+    assert not list(tmp_path.glob(".pred.csv*"))
+
+
+def test_unknown_category_is_rejected(truth_surrogate_dir, tmp_path):
+    users, _ = simulate_new_users(50, seed=8)
+    users.loc[3, "channel"] = "fax"
+    with pytest.raises(DataValidationError, match=r"column 'channel' has categories not seen in training \['fax'\] at line 5"):
+        UpliftScorer.load(truth_surrogate_dir).score_frame(users, "users.csv")
