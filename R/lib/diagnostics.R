@@ -22,6 +22,7 @@ model_diagnostics <- function(model) {
     arr <- posterior::subset_draws(arr, variable = setdiff(posterior::variables(arr), c("lp__", "log-posterior")))
     s <- posterior::summarise_draws(arr, "rhat", "ess_bulk", "ess_tail")
     s <- as.data.frame(s)
+    for (col in c("rhat", "ess_bulk", "ess_tail")) s[[col]] <- as.numeric(s[[col]])  # drop tibble attributes
     s <- s[!grepl("^(mean_PPD|log-fit_ratio)", s$variable), , drop = FALSE]
     sampler <- rstan::get_sampler_params(sf, inc_warmup = FALSE)
     divergences <- sum(vapply(sampler, function(x) sum(x[, "divergent__"]), numeric(1)))

@@ -153,7 +153,7 @@ def check_unique_ids(ids: pd.Series, column: str, source: str) -> None:
         raise DataValidationError(f"{source}: column '{column}' has missing ids at {_lines(missing)}")
     dup = ids.duplicated(keep=False).to_numpy()
     if dup.any():
-        examples = ", ".join(repr(v) for v in pd.unique(ids[dup])[:3])
+        examples = ", ".join(repr(v) for v in pd.unique(ids[dup])[:3].tolist())
         raise DataValidationError(f"{source}: column '{column}' has duplicate ids ({examples}) at {_lines(dup)}")
 
 
@@ -175,7 +175,7 @@ def validate_training_frame(frame: pd.DataFrame, spec: FeatureSpec, source: str)
         raise DataValidationError(
             f"{source}: column '{spec.treatment}' must be exactly 0 or 1; {_lines(not_binary)} hold {examples}"
         )
-    arms = set(treatment.astype(int).unique())
+    arms = set(treatment.astype(int).unique().tolist())
     if arms != {0, 1}:
         raise DataValidationError(
             f"{source}: column '{spec.treatment}' has only arm {sorted(arms)}; both treated (1) and control (0) are needed"
