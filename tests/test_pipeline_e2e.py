@@ -11,7 +11,7 @@ import yaml
 from bayeslift.simulate import simulate_history, simulate_new_users
 
 from conftest import REPO, snakemake
-from constants import RECOVERY_UPLIFT_RMSE_SHARE, TINY_SURROGATE_R2
+from constants import RECOVERY_UPLIFT_MIN_CORR, RECOVERY_UPLIFT_RMSE_SHARE, TINY_SURROGATE_R2
 
 pytestmark = pytest.mark.e2e
 
@@ -88,9 +88,9 @@ def test_bad_training_file_fails_with_line_and_leaves_no_output(tmp_path):
 
 
 def test_own_data_with_renamed_columns_recovers_known_truth(tmp_path):
-    """Recovery: 3,000 simulated users under the user's own column names; truth kept outside the run."""
+    """Recovery: 6,000 simulated users under the user's own column names; truth kept outside the run."""
     rename = {"customer_id": "user", "campaign": "got_email", "spend": "revenue", "channel": "source"}
-    history, truth = simulate_history(3000, seed=31)
+    history, truth = simulate_history(6000, seed=31)
     history.rename(columns=rename).to_csv(tmp_path / "history.csv", index=False)
     users, _ = simulate_new_users(200, seed=32)
     users.rename(columns=rename).assign(extra="ignored").to_csv(tmp_path / "users.csv", index=False)
@@ -100,8 +100,8 @@ def test_own_data_with_renamed_columns_recovers_known_truth(tmp_path):
         "columns": {"id": "user", "treatment": "got_email", "outcome": "revenue",
                     "numeric": ["past_spend", "recency", "tenure", "is_new"], "categorical": ["source"],
                     "log1p": ["past_spend"]},
-        "model": {"iter": 600},
-        "diagnostics": {"ess_bulk_min": 200, "ess_tail_min": 200, "rhat_max": 1.02},
+        "model": {"iter": 1000},
+        "diagnostics": {"ess_bulk_min": 300, "ess_tail_min": 300, "rhat_max": 1.02},
         "surrogate": {"epochs": 120},
     }))
     snakemake(tmp_path, "--configfile", str(cfg))
@@ -110,9 +110,10 @@ def test_own_data_with_renamed_columns_recovers_known_truth(tmp_path):
     assert ate["ate_q05"] <= true_ate <= ate["ate_q95"], (ate, true_ate)
     summary = pd.read_csv(tmp_path / "results/counterfactuals/uplift_summary.csv")
     merged = summary.merge(truth, left_on="user", right_on="customer_id")
-    assert len(merged) == 3000
+    assert len(merged) == 6000
     rmse = float(np.sqrt(np.mean((merged["uplift_mean"] - merged["true_uplift"]) ** 2)))
     assert rmse < RECOVERY_UPLIFT_RMSE_SHARE * merged["true_uplift"].std(), rmse
+    assert np.corrcoef(merged["uplift_mean"], merged["true_uplift"])[0, 1] > RECOVERY_UPLIFT_MIN_CORR
     pred = pd.read_csv(tmp_path / "results/uplift_predictions.csv")
     assert list(pred.columns)[0] == "user" and len(pred) == 200 and "extra" not in pred
 

@@ -66,7 +66,7 @@ def test_tiny_seeded_fit_through_rpy2_is_reproducible(r, tiny_pipeline):
     res = tiny_pipeline / "results"
     train = pd.read_csv(res / "prepared/train.csv").head(300)
     with localconverter(ro.default_converter + pandas2ri.converter):
-        r_train = ro.conversion.py2rpy(train)
+        r_train = ro.conversion.get_conversion().py2rpy(train)
     ro.globalenv["py_train"] = r_train
     out = r(f"""
       local({{

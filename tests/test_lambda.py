@@ -1,0 +1,184 @@
+"""The Lambda handler on realistic API Gateway proxy events (REST API v1 and HTTP API v2)."""
+from __future__ import annotations
+
+import base64
+import copy
+import json
+
+import pytest
+
+from bayeslift.serving import lambda_handler as lh
+
+USER = {"customer_id": "c-1", "past_spend": 120.5, "recency": 3, "tenure": 4.2, "is_new": 0, "channel": "web"}
+
+V1_EVENT = {
+    "resource": "/predict",
+    "path": "/predict",
+    "httpMethod": "POST",
+    "headers": {"Content-Type": "application/json", "Host": "abc123.execute-api.eu-west-1.amazonaws.com",
+                "User-Agent": "curl/8.5.0", "X-Forwarded-For": "203.0.113.7", "X-Forwarded-Port": "443",
+                "X-Forwarded-Proto": "https"},
+    "multiValueHeaders": {"Content-Type": ["application/json"]},
+    "queryStringParameters": None,
+    "multiValueQueryStringParameters": None,
+    "pathParameters": None,
+    "stageVariables": None,
+    "requestContext": {
+        "resourceId": "x1y2z3", "resourcePath": "/predict", "httpMethod": "POST", "extendedRequestId": "abc=",
+        "requestTime": "23/Nov/2026:07:00:00 +0000", "path": "/prod/predict", "accountId": "123456789012",
+        "protocol": "HTTP/1.1", "stage": "prod", "domainPrefix": "abc123", "requestTimeEpoch": 1795417200000,
+        "requestId": "c6af9ac6-7b61-11e6-9a41-93e8deadbeef",
+        "identity": {"sourceIp": "203.0.113.7", "userAgent": "curl/8.5.0"},
+        "domainName": "abc123.execute-api.eu-west-1.amazonaws.com", "apiId": "abc123",
+    },
+    "body": json.dumps({"instances": [USER]}),
+    "isBase64Encoded": False,
+}
+
+V2_EVENT = {
+    "version": "2.0",
+    "routeKey": "$default",
+    "rawPath": "/predict",
+    "rawQueryString": "",
+    "headers": {"content-type": "application/json", "host": "abc123.execute-api.eu-west-1.amazonaws.com",
+                "user-agent": "curl/8.5.0", "x-forwarded-for": "203.0.113.7", "x-forwarded-proto": "https",
+                "content-length": "120"},
+    "requestContext": {
+        "accountId": "123456789012", "apiId": "abc123", "domainName": "abc123.execute-api.eu-west-1.amazonaws.com",
+        "domainPrefix": "abc123",
+        "http": {"method": "POST", "path": "/predict", "protocol": "HTTP/1.1", "sourceIp": "203.0.113.7",
+                 "userAgent": "curl/8.5.0"},
+        "requestId": "JKJaXmPLvHcESHA=", "routeKey": "$default", "stage": "$default",
+        "time": "23/Nov/2026:07:00:00 +0000", "timeEpoch": 1795417200000,
+    },
+    "body": json.dumps({"instances": [USER]}),
+    "isBase64Encoded": False,
+}
+
+
+@pytest.fixture
+def handler(truth_surrogate_dir, monkeypatch):
+    monkeypatch.setenv("BAYESLIFT_MODEL_DIR", str(truth_surrogate_dir))
+    monkeypatch.delenv("BAYESLIFT_API_TOKEN", raising=False)
+    monkeypatch.setenv("BAYESLIFT_MAX_INSTANCES", "50")
+    lh.reset_service()
+    yield lh.lambda_handler
+    lh.reset_service()
+
+
+def v1(**changes):
+    event = copy.deepcopy(V1_EVENT)
+    event.update(changes)
+    return event
+
+
+def v2(method="POST", path="/predict", **changes):
+    event = copy.deepcopy(V2_EVENT)
+    event["rawPath"] = path
+    event["requestContext"]["http"].update(method=method, path=path)
+    event.update(changes)
+    return event
+
+
+def parsed(response):
+    assert set(response) >= {"statusCode", "headers", "body"}
+    assert response["headers"]["Content-Type"] == "application/json"
+    assert response["isBase64Encoded"] is False
+    return response["statusCode"], json.loads(response["body"])
+
+
+def test_v1_and_v2_predict_same_body(handler):
+    s1, b1 = parsed(handler(v1(), None))
+    s2, b2 = parsed(handler(v2(), None))
+    assert s1 == s2 == 200
+    assert b1 == b2
+    assert b1["predictions"][0]["id"] == "c-1"
+    assert len(b1["model"]["sha256"]) == 64
+
+
+def test_same_as_core_handler(handler):
+    """Identical bodies and status codes to what the HTTP server answers (both call handle_request)."""
+    service = lh.get_service()
+    for body in (json.dumps({"instances": [USER]}), "{", '{"instances": []}'):
+        direct = service.handle_request("POST", "/predict", {}, body.encode())
+        status, payload = parsed(handler(v2(body=body), None))
+        assert (status, payload) == (direct.status, json.loads(json.dumps(direct.body)))
+
+
+def test_base64_body(handler):
+    body = base64.b64encode(json.dumps({"instances": [USER, {**USER, "customer_id": "c-2"}]}).encode()).decode()
+    for event in (v1(body=body, isBase64Encoded=True), v2(body=body, isBase64Encoded=True)):
+        status, payload = parsed(handler(event, None))
+        assert status == 200 and [p["id"] for p in payload["predictions"]] == ["c-1", "c-2"]
+    status, payload = parsed(handler(v2(body="@@not base64@@", isBase64Encoded=True), None))
+    assert status == 400 and payload["error"]["code"] == "malformed_body"
+
+
+def test_get_routes(handler):
+    for path in ("/health", "/metadata", "/openapi.json"):
+        ev1 = v1(httpMethod="GET", path=path, resource=path, body=None)
+        s1, b1 = parsed(handler(ev1, None))
+        s2, b2 = parsed(handler(v2("GET", path, body=None), None))
+        assert s1 == s2 == 200 and b1 == b2
+    assert b1["openapi"].startswith("3.")
+
+
+def test_named_stage_prefix_in_v2_raw_path(handler):
+    event = v2(path="/prod/predict")
+    event["requestContext"]["stage"] = "prod"
+    assert parsed(handler(event, None))[0] == 200
+
+
+@pytest.mark.parametrize("event, status", [
+    (lambda: v1(body="{"), 400),
+    (lambda: v2(body="not json"), 400),
+    (lambda: v1(body=None), 400),
+    (lambda: v2(path="/nope"), 404),
+    (lambda: v1(path="/nope"), 404),
+    (lambda: v2("GET"), 405),
+    (lambda: v1(httpMethod="PUT"), 405),
+    (lambda: v2(body=json.dumps({"instances": [{**USER, "channel": "fax"}]})), 422),
+    (lambda: v2(body=json.dumps({"instances": [{**USER, "tenure": None}]})), 422),
+    (lambda: v1(body=json.dumps({"instances": []})), 422),
+    (lambda: v1(body='{"instances": [{"customer_id": 1, "past_spend": NaN}]}'), 422),
+    (lambda: v2(body=json.dumps({"instances": [USER] * 51})), 413),
+])
+def test_errors(handler, event, status):
+    got, payload = parsed(handler(event(), None))
+    assert got == status
+    assert set(payload["error"]) == {"code", "message", "details"}
+
+
+def test_body_limit_and_token_from_env(truth_surrogate_dir, monkeypatch):
+    monkeypatch.setenv("BAYESLIFT_MODEL_DIR", str(truth_surrogate_dir))
+    monkeypatch.setenv("BAYESLIFT_MAX_BODY_BYTES", "200")
+    monkeypatch.setenv("BAYESLIFT_API_TOKEN", "tok")
+    lh.reset_service()
+    try:
+        auth = {"authorization": "Bearer tok"}
+        assert parsed(lh.lambda_handler(v2(), None))[0] == 401
+        assert parsed(lh.lambda_handler(v2(headers=auth), None))[0] == 200
+        big = json.dumps({"instances": [USER, USER]})
+        assert parsed(lh.lambda_handler(v2(headers=auth, body=big), None))[0] == 413
+        assert parsed(lh.lambda_handler(v1(headers={"Authorization": "Bearer tok"}), None))[0] == 200
+        assert parsed(lh.lambda_handler(v1(headers=None), None))[0] == 401
+    finally:
+        lh.reset_service()
+
+
+def test_model_loaded_once(handler, monkeypatch):
+    handler(v2(), None)
+    first = lh.get_service()
+    handler(v1(), None)
+    assert lh.get_service() is first
+
+
+def test_missing_model_dir_is_500_without_trace(tmp_path, monkeypatch):
+    monkeypatch.setenv("BAYESLIFT_MODEL_DIR", str(tmp_path / "absent"))
+    lh.reset_service()
+    try:
+        status, payload = parsed(lh.lambda_handler(v2(), None))
+        assert status == 500 and payload == {"error": {"code": "internal_error", "message": "internal server error",
+                                                       "details": []}}
+    finally:
+        lh.reset_service()
