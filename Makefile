@@ -11,7 +11,7 @@ R_PKGS := rstanarm brms posterior yaml jsonlite data.table matrixStats digest te
 BH_BOOST := /usr/lib/R/site-library/BH/include/boost
 CORES ?= 2
 
-.PHONY: install r-deps py-deps demo test test-fast bench lint clean
+.PHONY: install r-deps py-deps demo test test-fast bench serve bench-serve lint clean
 
 install: r-deps py-deps
 
@@ -45,8 +45,21 @@ test-fast: install
 bench: install
 	$(RUN) python bench/bench_pipeline.py
 
+serve: install
+	$(RUN) bayeslift serve --model results/surrogate --port 8080
+
+bench-serve: install
+	$(RUN) python bench/bench_serve.py
+
 lint: install
 	$(RUN) snakemake --lint
 
 clean:
 	rm -rf results logs .snakemake
+
+# Evaluation benchmark (issue 4): Hillstrom Qini gain over paired splits + simulator sqrt-PEHE. BENCH_EVAL_ARGS
+# overrides the defaults, e.g. BENCH_EVAL_ARGS="--splits 20 --sample-n 20000 --bayes-splits 2 --n-jobs 1".
+BENCH_EVAL_ARGS ?=
+.PHONY: bench-eval
+bench-eval: install
+	$(RUN) python bench/bench_eval.py $(BENCH_EVAL_ARGS)

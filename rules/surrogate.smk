@@ -13,7 +13,7 @@ rule surrogate_model:
         surrogate=config["surrogate"],
     log:
         logs("surrogate_model"),
-    threads: 2
+    threads: 1
     conda:
         "../envs/python.yaml"
     script:
@@ -28,6 +28,7 @@ rule batch_uplift:
         predictions=results("uplift_predictions.csv"),
     params:
         chunk_size=config["scoring"]["chunk_size"],
+        policy=config["policy"],
     log:
         logs("batch_uplift"),
     threads: 1

@@ -14,11 +14,14 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 SHARED_DATA = REPO.parent / "shared" / "data"
+# The environment before any test imports rpy2, which sets R_HOME and LD_LIBRARY_PATH in os.environ;
+# a child Python inheriting that LD_LIBRARY_PATH loads mismatched system libraries (seen: `import ssl` fails).
+PROCESS_ENV = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run the real snakemake on this repo's Snakefile inside ``workdir``."""
-    env = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}
+    env = dict(PROCESS_ENV)
     cmd = [str(VENV_BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
            "--cores", "2", *args]
     proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True)

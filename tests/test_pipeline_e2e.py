@@ -30,7 +30,12 @@ def test_tiny_pipeline_writes_every_artifact(tiny_pipeline):
 def test_predictions_one_row_per_user_in_input_order(tiny_pipeline):
     users = pd.read_csv(tiny_pipeline / "data/simulated/new_users.csv")
     pred = pd.read_csv(tiny_pipeline / "results/uplift_predictions.csv")
-    assert list(pred.columns) == ["customer_id", "spend_if_treated", "spend_if_control", "uplift", "uplift_lower", "uplift_upper"]
+    assert list(pred.columns) == ["customer_id", "spend_if_treated", "spend_if_control", "uplift", "uplift_lower", "uplift_upper", "treat"]
+    assert set(pred["treat"]) <= {0, 1}
+    policy = yaml.safe_load((REPO / "config/config.yaml").read_text())["policy"]
+    policy.update(yaml.safe_load((REPO / "config/test.yaml").read_text()).get("policy", {}))
+    expected_profit = policy["margin"] * pred["uplift"] - policy["cost_per_contact"]
+    assert policy["rule"] == "expected_profit" and (pred["treat"] == (expected_profit > 0)).all()
     assert pred["customer_id"].tolist() == users["customer_id"].tolist()
     assert (pred["uplift_lower"] <= pred["uplift"]).all() and (pred["uplift"] <= pred["uplift_upper"]).all()
 

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -15,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import PROCESS_ENV
 from serving_constants import (EQUALITY_USERS, FLOAT_FORMAT, SERVER_START_TIMEOUT, TEST_MAX_BODY_BYTES,
                                TEST_MAX_INSTANCES)
 
@@ -37,7 +37,7 @@ class Server:
         self.log = tempfile.TemporaryFile()
         cmd = [sys.executable, "-m", "bayeslift.cli", "serve", "--model", str(model_dir), "--port", str(self.port),
                *extra]
-        full_env = {k: v for k, v in os.environ.items() if k != "BAYESLIFT_API_TOKEN"}
+        full_env = {k: v for k, v in PROCESS_ENV.items() if k != "BAYESLIFT_API_TOKEN"}
         full_env.update(env or {})
         self.proc = subprocess.Popen(cmd, env=full_env, stdout=self.log, stderr=subprocess.STDOUT)
 
@@ -313,7 +313,8 @@ def test_bad_model_dir_refused(tmp_path, truth_surrogate_dir):
     with open(broken / "spend_scaler.pkl", "ab") as fh:
         fh.write(b"tampered")
     proc = subprocess.run([sys.executable, "-m", "bayeslift.cli", "serve", "--model", str(broken),
-                           "--port", str(free_port())], capture_output=True, text=True, timeout=60)
+                           "--port", str(free_port())], capture_output=True, text=True, timeout=60,
+                          env=PROCESS_ENV)
     assert proc.returncode == 1
     assert "does not match the manifest" in proc.stderr
 

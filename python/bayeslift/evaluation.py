@@ -1,0 +1,499 @@
+"""Scoring uplift models on a randomized holdout (and against the truth when it is known).
+
+Definitions (continuous outcome, e.g. spend; N users in the evaluation set, sorted by predicted uplift,
+highest first; among the top k users, N_T(k) / N_C(k) are the treated / control counts and Y_T(k) /
+Y_C(k) the sums of their outcomes; x = k / N is the share targeted):
+
+* Qini curve      Q(x) = [Y_T(k) - Y_C(k) * N_T(k) / N_C(k)] / N * 1000
+                  the incremental spend per 1,000 users of the whole population when the top share x is
+                  treated (control sums rescaled to the treated count).
+* Uplift (gain)   G(x) = [Y_T(k) / N_T(k) - Y_C(k) / N_C(k)] * k / N * 1000
+  curve           same idea with arm means; the two agree when both arms are balanced.
+* Qini gain       integral over x in [0, 1] of Q(x) - x * Q(1): the area between the Qini curve and the
+                  straight line of random targeting, in spend per 1,000 users. Random ranking: 0 in
+                  expectation; larger is better.
+* AUUC            integral of G(x) over [0, 1] (per 1,000 users); ``auuc_lift`` = AUUC - G(1) / 2, the
+                  area above random targeting.
+* Uplift at k%    observed difference in mean outcome, treated minus control, among the top k% users.
+
+Points where one arm is still empty count as 0. Intervals are 95% bootstrap percentiles: users are
+resampled with replacement within each arm while the predictions (and so the ranking) stay fixed.
+"""
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from .data import DataValidationError
+
+log = logging.getLogger("bayeslift")
+Z95 = stats.norm.ppf(0.975)
+TOP_K = (0.1, 0.2, 0.3, 0.5)
+
+
+# ----------------------------------------------------------------------------------------------- ATE
+def _result(method: str, estimate: float, se: float) -> dict:
+    return {"method": method, "estimate": float(estimate), "se": float(se),
+            "ci_low": float(estimate - Z95 * se), "ci_high": float(estimate + Z95 * se)}
+
+
+def _check_arms(t, source="evaluation data"):
+    t = np.asarray(t, dtype=float)
+    arms = set(np.unique(t).tolist())
+    if arms != {0.0, 1.0}:
+        raise DataValidationError(
+            f"{source}: treatment has only arm {sorted(int(a) for a in arms)}; both treated (1) and control (0) are needed")
+    return t
+
+
+def diff_in_means(t, y) -> dict:
+    """Treated mean minus control mean, with the unpooled (Welch) standard error."""
+    t = _check_arms(t)
+    y = np.asarray(y, dtype=float)
+    y1, y0 = y[t == 1], y[t == 0]
+    se = np.sqrt(y1.var(ddof=1) / len(y1) + y0.var(ddof=1) / len(y0))
+    return _result("difference_in_means", y1.mean() - y0.mean(), se)
+
+
+def _standardize(Z):
+    Z = np.asarray(Z, dtype=float)
+    sd = Z.std(axis=0)
+    return (Z - Z.mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+
+
+def fit_propensity(Z, t, clip: float = 0.01) -> np.ndarray:
+    """In-sample logistic-regression propensity P(t = 1 | x), clipped to [clip, 1 - clip]."""
+    from sklearn.linear_model import LogisticRegression
+
+    model = LogisticRegression(C=1.0, max_iter=2000).fit(_standardize(Z), np.asarray(t, dtype=int))
+    return np.clip(model.predict_proba(_standardize(Z))[:, 1], clip, 1 - clip)
+
+
+def ipw_ate(Z, t, y, propensity=None) -> dict:
+    """Normalized (Hajek) inverse-propensity-weighted ATE with a fitted logistic propensity.
+
+    Standard error from the influence function, treating the propensity as known.
+    """
+    t = _check_arms(t)
+    y = np.asarray(y, dtype=float)
+    e = fit_propensity(Z, t) if propensity is None else np.broadcast_to(np.asarray(propensity, float), t.shape)
+    w1, w0 = t / e, (1 - t) / (1 - e)
+    m1, m0 = np.sum(w1 * y) / np.sum(w1), np.sum(w0 * y) / np.sum(w0)
+    psi = w1 * (y - m1) / w1.mean() - w0 * (y - m0) / w0.mean()
+    return _result("ipw", m1 - m0, psi.std(ddof=1) / np.sqrt(len(y)))
+
+
+def _regressor(kind: str, seed: int):
+    if kind == "linear":
+        from sklearn.linear_model import Ridge
+
+        return Ridge(alpha=1.0)
+    from .baselines import make_regressor
+
+    return make_regressor(kind, random_state=seed, n_jobs=1, n_estimators=100)
+
+
+def _folds(n: int, n_folds: int, seed: int, strata=None) -> np.ndarray:
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    fold = np.empty(n, dtype=int)
+    splitter = (StratifiedKFold(n_folds, shuffle=True, random_state=seed) if strata is not None
+                else KFold(n_folds, shuffle=True, random_state=seed))
+    for k, (_, test) in enumerate(splitter.split(np.zeros(n), strata)):
+        fold[test] = k
+    return fold
+
+
+def dml_plr(Z, t, y, n_folds: int = 5, outcome_model: str = "lightgbm", seed: int = 0) -> dict:
+    """Cross-fitted Double ML, partially linear model y = theta * t + g(x) + e.
+
+    m(x) = E[y | x] by ``outcome_model`` and e(x) = P(t = 1 | x) by logistic regression, each fitted on
+    the other folds; theta = sum(t~ y~) / sum(t~^2) on residuals, with the Neyman-orthogonal score's SE.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    t = _check_arms(t)
+    y = np.asarray(y, dtype=float)
+    Zs = _standardize(Z)
+    fold = _folds(len(y), n_folds, seed, strata=t)
+    m_hat, e_hat = np.empty(len(y)), np.empty(len(y))
+    for k in range(n_folds):
+        tr, te = fold != k, fold == k
+        m_hat[te] = _regressor(outcome_model, seed + k).fit(Zs[tr], y[tr]).predict(Zs[te])
+        e_hat[te] = LogisticRegression(max_iter=2000).fit(Zs[tr], t[tr].astype(int)).predict_proba(Zs[te])[:, 1]
+    y_res, t_res = y - m_hat, t - np.clip(e_hat, 0.01, 0.99)
+    theta = np.sum(t_res * y_res) / np.sum(t_res**2)
+    psi = (y_res - theta * t_res) * t_res
+    se = np.sqrt(np.mean(psi**2)) / np.mean(t_res**2) / np.sqrt(len(y))
+    return _result("double_ml", theta, se)
+
+
+def aipw_scores(Z, t, y, propensity=None, n_folds: int = 5, outcome_model: str = "lightgbm",
+                seed: int = 0) -> np.ndarray:
+    """Cross-fitted doubly-robust (AIPW) uplift scores Gamma_i, one per user; their mean is the ATE.
+
+    mu1, mu0 fitted per arm on the other folds; the propensity is ``propensity`` when given (a randomized
+    design: the known assignment probability) or a cross-fitted logistic regression otherwise.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    t = _check_arms(t)
+    y = np.asarray(y, dtype=float)
+    Zs = _standardize(Z)
+    fold = _folds(len(y), n_folds, seed, strata=t)
+    mu1, mu0, e_hat = np.empty(len(y)), np.empty(len(y)), np.empty(len(y))
+    for k in range(n_folds):
+        tr, te = fold != k, fold == k
+        for arm, mu in ((1, mu1), (0, mu0)):
+            sel = tr & (t == arm)
+            mu[te] = _regressor(outcome_model, seed + k).fit(Zs[sel], y[sel]).predict(Zs[te])
+        if propensity is None:
+            e_hat[te] = LogisticRegression(max_iter=2000).fit(Zs[tr], t[tr].astype(int)).predict_proba(Zs[te])[:, 1]
+    e = np.clip(e_hat, 0.01, 0.99) if propensity is None else np.broadcast_to(np.asarray(propensity, float), t.shape)
+    from .policy import uplift_scores
+
+    return uplift_scores(t, y, e, mu1, mu0)
+
+
+def aipw_ate(Z, t, y, propensity=None, n_folds: int = 5, outcome_model: str = "lightgbm", seed: int = 0) -> dict:
+    """Cross-fitted AIPW ATE: mean of ``aipw_scores`` with SE sd / sqrt(n)."""
+    g = aipw_scores(Z, t, y, propensity, n_folds, outcome_model, seed)
+    return _result("aipw", g.mean(), g.std(ddof=1) / np.sqrt(len(g)))
+
+
+def ate_suite(Z, t, y, randomized: bool = True, n_folds: int = 5, outcome_model: str = "lightgbm",
+              seed: int = 0) -> pd.DataFrame:
+    """All four ATE estimators side by side (estimate, se, 95% CI)."""
+    t = _check_arms(t)
+    known = float(np.mean(t)) if randomized else None
+    rows = [diff_in_means(t, y), ipw_ate(Z, t, y),
+            dml_plr(Z, t, y, n_folds, outcome_model, seed),
+            aipw_ate(Z, t, y, known, n_folds, outcome_model, seed)]
+    return pd.DataFrame(rows)
+
+
+# -------------------------------------------------------------------------------------- ranking metrics
+def _sorted_arrays(pred, t, y):
+    order = np.argsort(-np.asarray(pred, dtype=float), kind="stable")
+    return np.asarray(t, dtype=float)[order], np.asarray(y, dtype=float)[order]
+
+
+def _curves_weighted(t, y, w, idx):
+    """Qini and gain (per 1,000 users) at cut points ``idx`` (counts of top users) for weights ``w``.
+
+    ``w`` may be 2-D (bootstrap replicates x users); arrays are in ranking order.
+    """
+    nt = np.cumsum(w * t, axis=-1)
+    nc = np.cumsum(w * (1 - t), axis=-1)
+    yt = np.cumsum(w * t * y, axis=-1)
+    yc = np.cumsum(w * (1 - t) * y, axis=-1)
+    total = np.sum(w, axis=-1, keepdims=True)
+    pos = np.maximum(idx - 1, 0)
+    nt, nc, yt, yc = (a[..., pos] for a in (nt, nc, yt, yc))
+    k = np.cumsum(w, axis=-1)[..., pos]
+    ok = (nt > 0) & (nc > 0) & (idx > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        qini = np.where(ok, yt - yc * nt / nc, 0.0) / total * 1000
+        gain = np.where(ok, (yt / nt - yc / nc) * k, 0.0) / total * 1000
+    return qini, gain
+
+
+def _grid(n: int, n_points: int) -> tuple[np.ndarray, np.ndarray]:
+    x = np.linspace(0, 1, n_points)
+    return x, np.round(x * n).astype(int)
+
+
+def _area(x, curve):
+    return np.trapezoid(curve, x, axis=-1) if hasattr(np, "trapezoid") else np.trapz(curve, x, axis=-1)
+
+
+def uplift_curves(pred, t, y, n_points: int = 101) -> pd.DataFrame:
+    """Qini and uplift (gain) curves on a grid of shares targeted (see the module docstring)."""
+    t = _check_arms(t)
+    ts, ys = _sorted_arrays(pred, t, y)
+    x, idx = _grid(len(ts), n_points)
+    qini, gain = _curves_weighted(ts, ys, np.ones(len(ts)), idx)
+    return pd.DataFrame({"fraction": x, "qini": qini, "gain": gain, "qini_random": x * qini[-1],
+                         "gain_random": x * gain[-1]})
+
+
+def _uplift_at_k(t, y, w, k_frac):
+    n = t.shape[-1]
+    m = max(int(round(k_frac * n)), 1)
+    tt, yy, ww = t[:m], y[:m], w[..., :m]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (np.sum(ww * tt * yy, -1) / np.sum(ww * tt, -1)
+                - np.sum(ww * (1 - tt) * yy, -1) / np.sum(ww * (1 - tt), -1))
+
+
+def _metric_values(ts, ys, w, x, idx, top_k):
+    qini, gain = _curves_weighted(ts, ys, w, idx)
+    out = {"qini_gain": _area(x, qini - x * qini[..., -1:]),
+           "auuc": _area(x, gain),
+           "auuc_lift": _area(x, gain) - gain[..., -1] / 2}
+    for k in top_k:
+        out[f"uplift_at_{int(round(100 * k))}"] = _uplift_at_k(ts, ys, w, k)
+    return out
+
+
+def ranking_metrics(pred, t, y, top_k=TOP_K, n_bootstrap: int = 200, seed: int = 0, n_points: int = 101) -> dict:
+    """Qini gain, AUUC and uplift at k% with 95% bootstrap intervals (keys ``<metric>``, ``_low``, ``_high``)."""
+    t = _check_arms(t)
+    ts, ys = _sorted_arrays(pred, t, y)
+    x, idx = _grid(len(ts), n_points)
+    point = _metric_values(ts, ys, np.ones(len(ts)), x, idx, top_k)
+    out = {k: float(v) for k, v in point.items()}
+    if n_bootstrap > 0:
+        rng = np.random.default_rng(seed)
+        w = np.zeros((n_bootstrap, len(ts)))
+        for arm in (0, 1):
+            pos = np.flatnonzero(ts == arm)
+            counts = rng.multinomial(len(pos), np.full(len(pos), 1 / len(pos)), size=n_bootstrap)
+            w[:, pos] = counts
+        boot = _metric_values(ts, ys, w, x, idx, top_k)
+        for k, v in boot.items():
+            v = v[np.isfinite(v)]
+            out[f"{k}_low"], out[f"{k}_high"] = (float(np.quantile(v, 0.025)), float(np.quantile(v, 0.975))) \
+                if len(v) else (float("nan"), float("nan"))
+    return out
+
+
+# ----------------------------------------------------------------------------------------- calibration
+def _group_effect(t, y):
+    t, y = np.asarray(t, float), np.asarray(y, float)
+    n1, n0 = int(t.sum()), int((1 - t).sum())
+    if n1 < 2 or n0 < 2:
+        return {"observed": np.nan, "observed_se": np.nan, "observed_low": np.nan, "observed_high": np.nan,
+                "n_treated": n1, "n_control": n0}
+    y1, y0 = y[t == 1], y[t == 0]
+    d = y1.mean() - y0.mean()
+    se = np.sqrt(y1.var(ddof=1) / n1 + y0.var(ddof=1) / n0)
+    return {"observed": d, "observed_se": se, "observed_low": d - Z95 * se, "observed_high": d + Z95 * se,
+            "n_treated": n1, "n_control": n0}
+
+
+def calibration_table(pred, t, y, n_bins: int = 10) -> pd.DataFrame:
+    """Per bin of predicted uplift (deciles by rank): mean prediction vs observed diff in means with 95% CI."""
+    pred = np.asarray(pred, dtype=float)
+    t = _check_arms(t)
+    n_bins = max(1, min(n_bins, len(pred)))
+    ranks = pd.Series(pred).rank(method="first").to_numpy()
+    bins = np.minimum(((ranks - 1) * n_bins / len(pred)).astype(int), n_bins - 1)
+    rows = []
+    for b in range(n_bins):
+        sel = bins == b
+        rows.append({"bin": b + 1, "n": int(sel.sum()), "mean_predicted": float(pred[sel].mean()),
+                     **_group_effect(t[sel], np.asarray(y, float)[sel])})
+    return pd.DataFrame(rows)
+
+
+def segment_table(features: pd.DataFrame, pred, t, y, numeric, categorical, n_bins: int = 4) -> pd.DataFrame:
+    """Uplift by level of each categorical and by quantile bin of each numeric: predicted vs observed."""
+    pred = np.asarray(pred, dtype=float)
+    t = np.asarray(t, dtype=float)
+    y = np.asarray(y, dtype=float)
+    missing = [c for c in [*numeric, *categorical] if c not in features.columns]
+    if missing:
+        raise DataValidationError(f"segment feature(s) {missing} not in the data; available: {list(features.columns)}")
+    rows = []
+    for col in [*categorical, *numeric]:
+        values = features[col]
+        if col in categorical or values.nunique() <= n_bins:
+            groups = values.astype(str)
+        else:
+            groups = pd.qcut(values.astype(float), n_bins, duplicates="drop")
+            groups = pd.Series(pd.Categorical(groups.astype(str), categories=[str(c) for c in groups.cat.categories],
+                                              ordered=True), index=values.index)
+        levels = groups.cat.categories if hasattr(groups, "cat") else sorted(pd.unique(groups))
+        for level in levels:
+            sel = (groups == level).to_numpy()
+            rows.append({"feature": col, "level": level, "n": int(sel.sum()),
+                         "mean_predicted": float(pred[sel].mean()), **_group_effect(t[sel], y[sel])})
+    return pd.DataFrame(rows)
+
+
+# -------------------------------------------------------------------------------------------- truth
+def truth_metrics(pred, true_uplift, lower=None, upper=None) -> dict:
+    """sqrt-PEHE, ATE error (mean prediction - true mean uplift), and coverage of the given intervals."""
+    pred, true = np.asarray(pred, float), np.asarray(true_uplift, float)
+    out = {"sqrt_pehe": float(np.sqrt(np.mean((pred - true) ** 2))),
+           "ate_error": float(pred.mean() - true.mean())}
+    if lower is not None and upper is not None:
+        lo, hi = np.asarray(lower, float), np.asarray(upper, float)
+        out["coverage_90"] = float(np.mean((lo <= true) & (true <= hi)))
+    return out
+
+
+# ------------------------------------------------------------------------------------- the evaluate step
+def check_evaluation_inputs(frame: pd.DataFrame, spec, segments, source: str) -> None:
+    """Fail early (before any model runs) on a split with one arm only or unknown segment features."""
+    if segments:
+        unknown = [c for c in segments if c not in spec.features]
+        if unknown:
+            raise DataValidationError(
+                f"config evaluation.segments names {unknown}, which are not features of the model; "
+                f"features: {spec.features}")
+    _check_arms(frame[spec.treatment].to_numpy(), source)
+
+
+def _stack(tables: dict) -> pd.DataFrame:
+    return pd.concat([tab.assign(model=name) for name, tab in tables.items()], ignore_index=True)
+
+
+def evaluation_frame(holdout, spec, uplift_summary, surrogate_dir, baselines, truth=None) -> pd.DataFrame:
+    """One row per holdout user: id, arm, outcome, every model's predicted uplift (+ intervals), truth."""
+    ids = holdout[spec.id].astype(str)
+    frame = pd.DataFrame({"id": holdout[spec.id].to_numpy(), "treatment": holdout[spec.treatment].to_numpy(),
+                          "outcome": holdout[spec.outcome].to_numpy()})
+    summ = uplift_summary.assign(_id=uplift_summary[spec.id].astype(str)).set_index("_id")
+    missing = ~ids.isin(summ.index)
+    if missing.any():
+        raise DataValidationError(f"uplift summary lacks {int(missing.sum())} holdout users (e.g. {ids[missing].iloc[0]})")
+    summ = summ.loc[ids.to_numpy()]
+    frame["bayesian"] = summ["uplift_mean"].to_numpy()
+    for c in ("uplift_median", "uplift_q05", "uplift_q95", "prob_positive"):
+        frame[f"bayesian_{c.replace('uplift_', '')}"] = summ[c].to_numpy()
+    if surrogate_dir is not None:
+        from .scoring import UpliftScorer
+
+        scored = UpliftScorer.load(surrogate_dir).score_frame(holdout, "holdout")
+        frame["surrogate"] = scored["uplift"].to_numpy()
+        frame["surrogate_lower"] = scored["uplift_lower"].to_numpy()
+        frame["surrogate_upper"] = scored["uplift_upper"].to_numpy()
+    base = baselines.assign(_id=baselines[spec.id].astype(str)).set_index("_id").loc[ids.to_numpy()]
+    for c in baselines.columns:
+        if c != spec.id:
+            frame[c] = base[c].to_numpy()
+    if truth is not None:
+        if spec.id not in truth.columns or "true_uplift" not in truth.columns:
+            raise DataValidationError(f"evaluation.truth must have columns '{spec.id}' and 'true_uplift'")
+        tr = truth.assign(_id=truth[spec.id].astype(str)).set_index("_id")
+        absent = ~ids.isin(tr.index)
+        if absent.any():
+            raise DataValidationError(
+                f"evaluation.truth lacks {int(absent.sum())} holdout users (e.g. id {ids[absent].iloc[0]}); "
+                "it must be the truth of this very data; set evaluation.truth: null for real data")
+        frame["true_uplift"] = tr.loc[ids.to_numpy(), "true_uplift"].to_numpy()
+    return frame
+
+
+def model_columns(frame: pd.DataFrame) -> list[str]:
+    skip = {"id", "treatment", "outcome", "true_uplift"}
+    return [c for c in frame.columns if c not in skip and not c.startswith(("bayesian_", "surrogate_"))]
+
+
+def run_evaluation(holdout_csv, spec_json, uplift_summary_csv, surrogate_dir, baselines_csv, out_dir,
+                   evaluation: dict, policy: dict, truth_csv=None) -> dict:
+    """The ``evaluate`` step: every model on the holdout; tables (CSV), figures (PNG) and evaluation.json."""
+    import json
+    from pathlib import Path
+
+    from .baselines import Design
+    from .data import FeatureSpec, read_csv
+    from .io import write_csv_atomic, write_text_atomic
+    from .policy import PolicyConfig, apply_rule, policy_curve, policy_value, prob_profit, treat_top_k, uplift_scores
+    from .prepare import read_prepared
+
+    spec = FeatureSpec.from_json(spec_json)
+    holdout = read_prepared(holdout_csv, spec)
+    segments = evaluation.get("segments")
+    check_evaluation_inputs(holdout, spec, segments, str(holdout_csv))
+    try:
+        pol = PolicyConfig.from_config(policy)
+    except ValueError as exc:
+        raise DataValidationError(f"config policy: {exc}") from None
+    seed, n_boot, top_k = evaluation.get("seed", 0), evaluation.get("n_bootstrap", 200), evaluation.get("top_k", TOP_K)
+    n_folds, outcome_model = evaluation.get("n_folds", 5), evaluation.get("outcome_model", "lightgbm")
+    randomized = evaluation.get("randomized", True)
+
+    truth = read_csv(truth_csv) if truth_csv else None
+    frame = evaluation_frame(holdout, spec, read_csv(uplift_summary_csv), surrogate_dir, read_csv(baselines_csv), truth)
+    models = model_columns(frame)
+    t, y = frame["treatment"].to_numpy(float), frame["outcome"].to_numpy(float)
+    Z = Design(spec.categorical, spec.log1p).fit(holdout[spec.features]).transform(holdout[spec.features])
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    # ATE: four estimators on the holdout, the Bayesian posterior, and the truth when known.
+    ate = ate_suite(Z, t, y, randomized, n_folds, outcome_model, seed)
+    ate["source"] = "holdout outcomes"
+    extra = [{"method": "bayesian_mean_of_user_uplift", "estimate": frame["bayesian"].mean(), "se": np.nan,
+              "ci_low": np.nan, "ci_high": np.nan, "source": "posterior means, holdout users"}]
+    if truth is not None:
+        extra.append({"method": "true_sample_ate", "estimate": frame["true_uplift"].mean(), "se": np.nan,
+                      "ci_low": np.nan, "ci_high": np.nan, "source": "simulator truth, holdout users"})
+    ate = pd.concat([ate, pd.DataFrame(extra)], ignore_index=True)
+
+    # Ranking, calibration, truth metrics.
+    metrics, curves, calib, segs = [], {}, {}, {}
+    for m in models:
+        row = {"model": m, "mean_predicted_uplift": float(frame[m].mean()),
+               **ranking_metrics(frame[m], t, y, top_k, n_boot, seed)}
+        if truth is not None:
+            lo = {"bayesian": "bayesian_q05", "surrogate": "surrogate_lower"}.get(m)
+            hi = {"bayesian": "bayesian_q95", "surrogate": "surrogate_upper"}.get(m)
+            row.update(truth_metrics(frame[m], frame["true_uplift"], frame[lo] if lo else None, frame[hi] if hi else None))
+        metrics.append(row)
+        curves[m] = uplift_curves(frame[m], t, y)
+        calib[m] = calibration_table(frame[m], t, y, evaluation.get("calibration_bins", 10))
+        segs[m] = segment_table(holdout, frame[m], t, y,
+                                [c for c in spec.numeric if not segments or c in segments],
+                                [c for c in spec.categorical if not segments or c in segments],
+                                evaluation.get("segment_bins", 4))
+    if truth is not None:
+        curves["oracle (true uplift)"] = uplift_curves(frame["true_uplift"], t, y)
+    metrics = pd.DataFrame(metrics)
+
+    # Policy values per 1,000 users, off-policy on the holdout.
+    e = float(t.mean()) if randomized else None
+    aipw = aipw_scores(Z, t, y, e, n_folds, outcome_model, seed)
+    ipw = uplift_scores(t, y, e if randomized else fit_propensity(Z, t))
+    prob = prob_profit({c: frame[f"bayesian_{c.replace('uplift_', '')}"] for c in
+                        ("uplift_median", "uplift_q05", "uplift_q95", "prob_positive")}, pol.margin, pol.cost_per_contact)
+    frame["bayesian_prob_profit"] = prob
+    rules = []
+    def add(model, rule, treat):
+        row = {"model": model, "rule": rule}
+        a, i = policy_value(treat, aipw, pol.margin, pol.cost_per_contact), policy_value(treat, ipw, pol.margin, pol.cost_per_contact)
+        row.update({"share_treated": a["share_treated"], "value_aipw": a["value"], "aipw_low": a["ci_low"],
+                    "aipw_high": a["ci_high"], "value_ipw": i["value"], "ipw_low": i["ci_low"], "ipw_high": i["ci_high"]})
+        if truth is not None:
+            row["value_true"] = policy_value(treat, frame["true_uplift"], pol.margin, pol.cost_per_contact)["value"]
+        rules.append(row)
+    add("-", "nobody", np.zeros(len(t), bool))
+    add("-", "everybody", np.ones(len(t), bool))
+    for m in models:
+        add(m, f"top {round(100 * pol.top_k)}%", treat_top_k(frame[m], pol.top_k))
+        if m != "random":  # random scores are not in spend units
+            add(m, "expected profit > 0", apply_rule(PolicyConfig(pol.cost_per_contact, pol.margin, "expected_profit"), frame[m]))
+    add("bayesian", f"P(profit > 0) >= {pol.prob_threshold}", prob >= pol.prob_threshold)
+    if truth is not None:
+        add("oracle (true uplift)", "expected profit > 0", pol.margin * frame["true_uplift"].to_numpy() - pol.cost_per_contact > 0)
+    policy_table = pd.DataFrame(rules)
+    pcurves = {m: policy_curve(frame[m], aipw, pol.margin, pol.cost_per_contact) for m in models}
+    if truth is not None:
+        pcurves["oracle (true uplift)"] = policy_curve(frame["true_uplift"], aipw, pol.margin, pol.cost_per_contact)
+
+    tables = {"ate": ate, "metrics": metrics, "curves": _stack(curves), "calibration": _stack(calib),
+              "policy": policy_table, "policy_curve": _stack(pcurves), "segments": _stack(segs), "predictions": frame}
+    files = {}
+    for name, tab in tables.items():
+        files[name] = str(out / f"{name}.csv")
+        write_csv_atomic(tab, files[name])
+    from .report import make_figures
+
+    figures = make_figures(tables, out / "figures", primary=evaluation.get("primary_models"))
+    best = metrics.sort_values("qini_gain", ascending=False).iloc[0]
+    summary = {"n_holdout": int(len(frame)), "n_treated": int(t.sum()), "n_control": int((1 - t).sum()),
+               "models": models, "truth_known": truth is not None, "randomized": bool(randomized),
+               "policy": {"cost_per_contact": pol.cost_per_contact, "margin": pol.margin, "rule": pol.rule,
+                          "top_k": pol.top_k, "prob_threshold": pol.prob_threshold,
+                          "prob_profit_method": "exact posterior prob_positive" if pol.cost_per_contact == 0
+                          else "normal approximation from posterior 5/50/95% quantiles"},
+               "best_ranking_model": str(best["model"]), "tables": files, "figures": figures}
+    write_text_atomic(json.dumps(summary, indent=2), out / "evaluation.json")
+    log.info("evaluated %d models on %d holdout users; best Qini gain: %s", len(models), len(frame), best["model"])
+    return summary

@@ -1,0 +1,222 @@
+"""Figures of the evaluation and the self-contained HTML report (PNG figures embedded as base64)."""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger("bayeslift")
+PRIMARY = ("bayesian", "surrogate", "t_lightgbm")
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> str:
+    from .io import atomic_path
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=90, bbox_inches="tight")
+    _plt().close(fig)
+    return str(path)
+
+
+def make_figures(tables: dict, fig_dir, primary=None) -> dict:
+    """Write the evaluation figures as PNG; return {name: path}."""
+    plt = _plt()
+    fig_dir = Path(fig_dir)
+    models = list(tables["metrics"]["model"])
+    primary = [m for m in (primary or PRIMARY) if m in models] or models[:3]
+    files = {}
+
+    curves = tables["curves"]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for m, grp in curves.groupby("model", sort=False):
+        ax.plot(100 * grp["fraction"], grp["qini"], label=m, lw=2.2 if m in primary else 1.2,
+                ls=":" if m == "random" else "-")
+    first = curves[curves["model"] == models[0]]
+    ax.plot(100 * first["fraction"], first["qini_random"], "k--", lw=1, label="random targeting (expected)")
+    ax.set(xlabel="% of users targeted, highest predicted uplift first",
+           ylabel="incremental spend per 1,000 users", title="Qini curves on the holdout")
+    ax.legend(fontsize=7)
+    files["qini"] = _save(fig, fig_dir / "qini.png")
+
+    calib = tables["calibration"]
+    fig, axes = plt.subplots(1, len(primary), figsize=(4 * len(primary), 3.8), squeeze=False)
+    for ax, m in zip(axes[0], primary):
+        c = calib[calib["model"] == m]
+        ax.errorbar(c["mean_predicted"], c["observed"],
+                    yerr=[c["observed"] - c["observed_low"], c["observed_high"] - c["observed"]], fmt="o", capsize=3)
+        lo = float(np.nanmin([c["mean_predicted"].min(), c["observed_low"].min()]))
+        hi = float(np.nanmax([c["mean_predicted"].max(), c["observed_high"].max()]))
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+        ax.set(title=m, xlabel="mean predicted uplift (decile)", ylabel="observed uplift, 95% CI")
+    fig.suptitle("Calibration by decile of predicted uplift")
+    files["calibration"] = _save(fig, fig_dir / "calibration.png")
+
+    pc = tables["policy_curve"]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for m, grp in pc.groupby("model", sort=False):
+        ax.plot(100 * grp["fraction"], grp["value"], label=m, lw=2.2 if m in primary else 1.2)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set(xlabel="% of users targeted, highest predicted uplift first",
+           ylabel="incremental profit per 1,000 users (AIPW)", title="Value of targeting the top x%")
+    ax.legend(fontsize=7)
+    files["policy_curve"] = _save(fig, fig_dir / "policy_curve.png")
+
+    seg = tables["segments"]
+    m = primary[0]
+    s = seg[seg["model"] == m].reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(s) + 1.5))
+    ypos = np.arange(len(s))[::-1]
+    ax.errorbar(s["observed"], ypos, xerr=[s["observed"] - s["observed_low"], s["observed_high"] - s["observed"]],
+                fmt="o", color="grey", capsize=3, label="observed (95% CI)")
+    ax.plot(s["mean_predicted"], ypos, "D", color="tab:red", label=f"predicted ({m})")
+    ax.set_yticks(ypos, [f"{f} = {lv}" for f, lv in zip(s["feature"], s["level"])], fontsize=7)
+    ax.axvline(0, color="k", lw=0.8)
+    ax.set(xlabel="uplift in spend per user", title="Uplift by segment")
+    ax.legend(fontsize=7)
+    files["segments"] = _save(fig, fig_dir / "segments.png")
+
+    pred = tables["predictions"]
+    if "surrogate" in pred:
+        fig, ax = plt.subplots(figsize=(4.8, 4.5))
+        ax.scatter(pred["bayesian"], pred["surrogate"], s=6, alpha=0.5)
+        lo, hi = float(min(pred["bayesian"].min(), pred["surrogate"].min())), float(max(pred["bayesian"].max(), pred["surrogate"].max()))
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+        r2 = 1 - np.sum((pred["surrogate"] - pred["bayesian"]) ** 2) / np.sum((pred["bayesian"] - pred["bayesian"].mean()) ** 2)
+        ax.set(xlabel="Bayesian posterior mean uplift", ylabel="surrogate uplift",
+               title=f"Surrogate vs Bayesian (holdout), R² = {r2:.3f}")
+        files["surrogate_vs_bayesian"] = _save(fig, fig_dir / "surrogate_vs_bayesian.png")
+    return files
+
+
+# -------------------------------------------------------------------------------------------- HTML
+def _img(path) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return f'<img alt="{html.escape(Path(path).stem)}" src="data:image/png;base64,{data}">'
+
+
+def _table(frame: pd.DataFrame, digits: int = 3) -> str:
+    fmt = frame.copy()
+    for c in fmt.columns:
+        if pd.api.types.is_float_dtype(fmt[c]):
+            fmt[c] = fmt[c].map(lambda v: "" if pd.isna(v) else f"{v:,.{digits}f}")
+    return fmt.to_html(index=False, escape=True, border=0, classes="tab")
+
+
+def _fmt(v, d=2):
+    return f"{v:,.{d}f}"
+
+
+def plain_summary(ev: dict, ate: pd.DataFrame, metrics: pd.DataFrame, policy: pd.DataFrame, diag: dict) -> list[str]:
+    """A few sentences of advice for a non-technical reader."""
+    lines = []
+    dim = ate[ate["method"] == "difference_in_means"].iloc[0]
+    verdict = ("clearly raises" if dim["ci_low"] > 0 else "clearly lowers" if dim["ci_high"] < 0
+               else "may not change")
+    lines.append(f"On the {ev['n_holdout']:,} held-out customers, the campaign {verdict} spend: "
+                 f"{_fmt(dim['estimate'])} per customer on average (95% interval {_fmt(dim['ci_low'])} to "
+                 f"{_fmt(dim['ci_high'])}).")
+    cands = policy[policy["model"].isin(["bayesian", "surrogate", "-"]) | policy["rule"].str.startswith("P(")]
+    cands = cands[~cands["model"].str.startswith("oracle")]
+    best = cands.sort_values("value_aipw", ascending=False).iloc[0]
+    who = "nobody" if best["rule"] == "nobody" else "everybody" if best["rule"] == "everybody" else \
+        f"the customers picked by the {best['model']} model's rule '{best['rule']}' ({100 * best['share_treated']:.0f}% of them)"
+    sure = "and its 95% interval is above zero" if best["aipw_low"] > 0 else \
+        "but its 95% interval includes zero, so the gain is not certain"
+    p = ev["policy"]
+    lines.append(f"With a contact cost of {p['cost_per_contact']} and a margin of {p['margin']} per unit of spend, "
+                 f"the best plan found is to contact {who}: about {_fmt(best['value_aipw'], 0)} extra profit per "
+                 f"1,000 customers, {sure}.")
+    top = metrics.sort_values("qini_gain", ascending=False)
+    rnd = metrics.loc[metrics["model"] == "random", "qini_gain"]
+    lines.append(f"The model that best ranks customers by how much the campaign helps them is '{top.iloc[0]['model']}' "
+                 f"(Qini gain {_fmt(top.iloc[0]['qini_gain'], 1)} per 1,000 customers"
+                 + (f"; random ranking: {_fmt(rnd.iloc[0], 1)})." if len(rnd) else ")."))
+    if diag is not None:
+        lines.append("The Bayesian model's sampling checks passed." if diag.get("passed")
+                     else "Warning: the Bayesian model's sampling checks FAILED (" + "; ".join(diag.get("problems", []))
+                     + "); treat its numbers with caution and re-run with more iterations.")
+    return lines
+
+
+CSS = """body{font-family:Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;color:#222;line-height:1.45}
+h1{font-size:1.6em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:1.6em}
+table.tab{border-collapse:collapse;font-size:.82em;margin:.5em 0}table.tab td,table.tab th{padding:3px 8px;
+border-bottom:1px solid #eee;text-align:right}table.tab th{background:#f3f3f3}img{max-width:100%}
+.summary{background:#f5f9ff;border-left:4px solid #3a78c3;padding:.6em 1.2em}.note{color:#666;font-size:.85em}"""
+
+
+def build_report(evaluation_json, diagnostics_json, ate_json, out_html, title: str = "bayeslift evaluation") -> str:
+    """Write a single self-contained HTML page (no external files) from the evaluation outputs."""
+    from .io import write_text_atomic
+
+    ev = json.loads(Path(evaluation_json).read_text())
+    diag = json.loads(Path(diagnostics_json).read_text()) if diagnostics_json else None
+    post = json.loads(Path(ate_json).read_text()) if ate_json else None
+    t = {k: pd.read_csv(v) for k, v in ev["tables"].items() if k != "predictions"}
+    ate, metrics, policy = t["ate"], t["metrics"], t["policy"]
+    figs = ev["figures"]
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+             f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
+    parts.append("<div class='summary'><h2>What to do</h2>"
+                 + "".join(f"<p>{html.escape(s)}</p>" for s in plain_summary(ev, ate, metrics, policy, diag))
+                 + "</div>")
+    parts.append("<h2>Average effect of the campaign (ATE)</h2><p>Extra spend per customer caused by the campaign, "
+                 "estimated four ways on the held-out customers (95% intervals), and by the Bayesian model.</p>")
+    parts.append(_table(ate[["method", "estimate", "se", "ci_low", "ci_high", "source"]]))
+    if post:
+        parts.append(f"<p>Bayesian posterior over all {post['n_users']:,} customers: {_fmt(post['ate_mean'], 3)} "
+                     f"(90% interval {_fmt(post['ate_q05'], 3)} to {_fmt(post['ate_q95'], 3)}; "
+                     f"P(ATE &gt; 0) = {_fmt(post['prob_positive'], 3)}).</p>")
+    parts.append("<h2>Who to target: Qini curves</h2><p>Each curve shows the extra spend per 1,000 customers if the "
+                 "top x% by predicted uplift were contacted. Higher above the dashed random line is better.</p>")
+    parts.append(_img(figs["qini"]))
+    cols = ["model", "qini_gain", "qini_gain_low", "qini_gain_high", "auuc_lift"] + \
+        [c for c in metrics.columns if c.startswith("uplift_at_") and not c.endswith(("_low", "_high"))] + \
+        [c for c in ("sqrt_pehe", "ate_error", "coverage_90") if c in metrics.columns]
+    parts.append(_table(metrics[cols]))
+    parts.append("<p class='note'>qini_gain: area between the Qini curve and random targeting (spend per 1,000 "
+                 "customers; 95% bootstrap interval). uplift_at_k: observed extra spend per customer in the top k%. "
+                 + ("sqrt_pehe / ate_error / coverage_90: errors against the simulator's true uplift." if ev["truth_known"] else "")
+                 + "</p>")
+    parts.append("<h2>Are the predictions right? Calibration</h2><p>Customers are grouped into ten equal groups by "
+                 "predicted uplift; dots are the observed uplift in each group (with 95% interval), and they should "
+                 "lie on the dashed line.</p>" + _img(figs["calibration"]))
+    parts.append("<h2>Value of targeting rules</h2><p>Extra profit per 1,000 customers compared with contacting nobody "
+                 "(margin x extra spend - contact cost), estimated on the holdout with AIPW and IPW (95% intervals)"
+                 + (", and the true value from the simulator" if ev["truth_known"] else "") + ".</p>")
+    parts.append(_table(policy, 1) + _img(figs["policy_curve"]))
+    parts.append(f"<p class='note'>P(profit &gt; 0) for the Bayesian rule: {html.escape(ev['policy']['prob_profit_method'])}.</p>")
+    parts.append("<h2>Which customers respond? Segments</h2>" + _img(figs["segments"]))
+    if "surrogate_vs_bayesian" in figs:
+        parts.append("<h2>Fast scoring model vs Bayesian model</h2><p>The fast (surrogate) model should reproduce the "
+                     "Bayesian model's uplift: points on the dashed line.</p>" + _img(figs["surrogate_vs_bayesian"]))
+    if diag is not None:
+        parts.append("<h2>Bayesian model fit diagnostics</h2>")
+        parts.append(f"<p>Backend {html.escape(str(diag.get('backend')))}, {diag.get('n_users')} customers, "
+                     f"{_fmt(diag.get('fit_seconds', float('nan')), 1)} s. Checks "
+                     f"<b>{'passed' if diag.get('passed') else 'FAILED'}</b>.</p>")
+        rows = [{"part": k, **v} for k, v in diag.get("parts", {}).items()]
+        if rows:
+            parts.append(_table(pd.DataFrame(rows), 3))
+        if diag.get("problems"):
+            parts.append("<ul>" + "".join(f"<li>{html.escape(p)}</li>" for p in diag["problems"]) + "</ul>")
+    parts.append("</body></html>")
+    text = "\n".join(parts)
+    write_text_atomic(text, out_html)
+    log.info("wrote report %s (%d kB)", out_html, len(text) // 1024)
+    return str(out_html)

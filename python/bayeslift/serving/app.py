@@ -1,0 +1,76 @@
+"""A lean ASGI app over :class:`PredictionService`, run by uvicorn.
+
+No framework on the hot path: the app reads the body (stopping at the configured limit), calls the
+shared ``handle_request`` and writes the JSON bytes. Scoring runs inline on the event loop: it is
+short, CPU-bound work, and a thread hop would cost more than it saves on a 1-user request.
+"""
+from __future__ import annotations
+
+import logging
+
+from .core import PredictionService, ServingConfig, render
+
+log = logging.getLogger("bayeslift")
+
+DRAIN_FACTOR = 8  # keep reading (and discarding) an oversized body up to this many times the limit
+
+
+def create_app(service: PredictionService):
+    """The ASGI application answering every request through ``service.handle_request``."""
+
+    async def app(scope, receive, send):
+        if scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        if scope["type"] != "http":
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        limit = service.config.max_body_bytes
+        chunks, size, too_large, more = [], 0, False, True
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit * DRAIN_FACTOR:
+            too_large, more = True, False  # answer at once; the server closes the connection
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            more = message.get("more_body", False)
+            if size > limit:
+                too_large = True
+                if size > limit * DRAIN_FACTOR:
+                    break
+            else:
+                chunks.append(chunk)
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        response = service.handle_request(scope["method"], scope["path"], headers, body, body_too_large=too_large)
+        payload = render(response)
+        raw_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
+        raw_headers.append((b"content-length", str(len(payload)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": raw_headers})
+        # a HEAD answer carries the headers only (HTTP forbids a body there)
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else payload})
+
+    return app
+
+
+def serve(model_dir, host: str = "127.0.0.1", port: int = 8080, config: ServingConfig | None = None,
+          torch_threads: int = 1, log_level: str = "warning") -> None:
+    """Verify and load the model once, then serve until interrupted."""
+    import torch
+    import uvicorn
+
+    if torch_threads:
+        torch.set_num_threads(torch_threads)  # small batches: threads cost more than they give
+    service = PredictionService.load(model_dir, config or ServingConfig.from_env())
+    log.info("serving on http://%s:%d (max %d bytes, %d instances per request%s)", host, port,
+             service.config.max_body_bytes, service.config.max_instances,
+             ", bearer token required" if service.config.api_token else "")
+    uvicorn.run(create_app(service), host=host, port=port, log_level=log_level, access_log=False,
+                lifespan="off", server_header=False, timeout_keep_alive=30)

@@ -1,0 +1,171 @@
+"""The transport-independent request handler: one function both the HTTP server and Lambda call.
+
+``PredictionService.handle_request(method, path, headers, body)`` returns a :class:`Response` (status,
+JSON-ready body, extra headers); :func:`render` turns it into bytes. Every client mistake becomes a
+structured 4xx error; anything unexpected is logged (with its traceback) and answered with a bare 500.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Mapping, NamedTuple
+
+import numpy as np
+
+from ..policy import PolicyConfig, treat_decision
+from ..scoring import PREDICTION_COLUMNS, UpliftScorer
+from .openapi import build_openapi
+from .validation import RequestError, ValidatedInstances, detail, parse_body, validate_instances
+
+log = logging.getLogger("bayeslift")
+
+DEFAULT_MAX_BODY_BYTES = 1 << 20
+DEFAULT_MAX_INSTANCES = 10_000
+TOKEN_ENV = "BAYESLIFT_API_TOKEN"
+
+
+@dataclass
+class ServingConfig:
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_instances: int = DEFAULT_MAX_INSTANCES
+    api_token: str | None = None  # when set, every route but /health needs "Authorization: Bearer <token>"
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides) -> "ServingConfig":
+        """Defaults, then BAYESLIFT_MAX_BODY_BYTES / BAYESLIFT_MAX_INSTANCES / BAYESLIFT_API_TOKEN, then overrides."""
+        values = {
+            "max_body_bytes": int(environ.get("BAYESLIFT_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
+            "max_instances": int(environ.get("BAYESLIFT_MAX_INSTANCES", DEFAULT_MAX_INSTANCES)),
+            "api_token": environ.get(TOKEN_ENV) or None,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+class Response(NamedTuple):
+    status: int
+    body: dict
+    headers: dict
+
+
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+def render(response: Response) -> bytes:
+    """The response body as compact UTF-8 JSON (predictions are checked finite before this)."""
+    return json.dumps(response.body, separators=(",", ":"), allow_nan=False).encode()
+
+
+class PredictionService:
+    """A loaded model plus the serving rules (limits, token, policy)."""
+
+    ROUTES = {"/predict": "POST", "/health": "GET", "/metadata": "GET", "/openapi.json": "GET"}
+
+    def __init__(self, scorer: UpliftScorer, config: ServingConfig | None = None):
+        self.scorer = scorer
+        self.config = config or ServingConfig()
+        self.spec = scorer.spec
+        self.model = scorer.version
+        self.metadata = self._metadata()
+        self.openapi = build_openapi(self.spec, self.model, self.config)
+        self._handlers = {"/predict": self._predict, "/health": self._health,
+                          "/metadata": lambda _: (200, self.metadata),
+                          "/openapi.json": lambda _: (200, self.openapi)}
+
+    @classmethod
+    def load(cls, model_dir, config: ServingConfig | None = None) -> "PredictionService":
+        """Verify the manifest hashes and load the model once."""
+        service = cls(UpliftScorer.load(model_dir), config)
+        log.info("loaded model %s (sha256 %s) from %s", service.model["version"], service.model["sha256"], model_dir)
+        return service
+
+    # -- the one entry point -------------------------------------------------------------------------
+    def handle_request(self, method: str, path: str, headers: Mapping[str, str], body: bytes,
+                       body_too_large: bool = False) -> Response:
+        """``headers`` keys lower-case. ``body_too_large``: the transport stopped reading past the limit."""
+        try:
+            status, payload = self._dispatch(method.upper(), path, headers, body, body_too_large)
+            return Response(status, payload, JSON_HEADERS)
+        except RequestError as exc:
+            if exc.status >= 500:
+                log.error("%s %s -> %d %s", method, path, exc.status, exc.message)
+            else:
+                log.debug("%s %s -> %d %s", method, path, exc.status, exc.message)
+            return Response(exc.status, exc.body(), {**JSON_HEADERS, **exc.headers})
+        except Exception:  # never a stack trace to the client
+            log.exception("internal error answering %s %s", method, path)
+            return Response(500, RequestError(500, "internal_error", "internal server error").body(), JSON_HEADERS)
+
+    def _dispatch(self, method, path, headers, body, body_too_large):
+        allowed = self.ROUTES.get(path)
+        if allowed is None:
+            raise RequestError(404, "not_found", f"no such path {path[:200]!r}; see GET /openapi.json",
+                               [detail(None, None, f"known paths: {sorted(self.ROUTES)}")])
+        if method != allowed:
+            raise RequestError(405, "method_not_allowed", f"{path} accepts {allowed} only",
+                               [detail(None, None, f"method {method[:20]} not allowed")], headers={"allow": allowed})
+        if path != "/health":
+            self._authorize(headers)
+        if body_too_large or (body is not None and len(body) > self.config.max_body_bytes):
+            raise RequestError(413, "body_too_large",
+                               f"request body exceeds this server's limit of {self.config.max_body_bytes} bytes",
+                               [detail(None, None, f"at most {self.config.max_body_bytes} bytes per request")])
+        return self._handlers[path](body)
+
+    def _authorize(self, headers: Mapping[str, str]) -> None:
+        token = self.config.api_token
+        if not token:
+            return
+        sent = headers.get("authorization", "")
+        scheme, _, value = sent.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
+            raise RequestError(401, "unauthorized", "missing or wrong bearer token",
+                               [detail(None, None, "send 'Authorization: Bearer <token>'")],
+                               headers={"www-authenticate": 'Bearer realm="bayeslift"'})
+
+    # -- routes --------------------------------------------------------------------------------------
+    def _health(self, _body):
+        return 200, {"status": "ok", "model": self.model}
+
+    def _predict(self, body: bytes):
+        payload, non_finite = parse_body(body)
+        users = validate_instances(payload, self.spec, self.config.max_instances, non_finite)
+        return 200, {"predictions": self.predict(users), "model": self.model}
+
+    def predict(self, users: ValidatedInstances) -> list[dict]:
+        """Checked users -> one prediction dict per user, vectorized over the batch."""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # extremes end as non-finite
+            x = self.scorer.encoder.transform(users.columns)
+            preds = self.scorer.surrogate.predict_encoded(x)
+            matrix = np.column_stack([preds[c] for c in PREDICTION_COLUMNS])
+            finite = np.isfinite(matrix).all(axis=1)
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
+            raise RequestError(422, "out_of_range",
+                               f"{len(bad)} instance(s) lie so far outside the training data that the model "
+                               "gives no finite prediction",
+                               [detail(int(i), None, "prediction is not finite; check the feature values")
+                                for i in bad])
+        treat = treat_decision(preds["uplift"], self.config.policy).tolist()
+        keys = ("id", *PREDICTION_COLUMNS, "treat")
+        return [dict(zip(keys, row)) for row in zip(users.ids, *matrix.T.tolist(), treat)]
+
+    def _metadata(self) -> dict:
+        spec = self.spec
+        features = [{"name": c, "type": "number", "log1p": c in spec.log1p,
+                     **({"minimum": 0} if c in spec.log1p else {})} for c in spec.numeric]
+        features += [{"name": c, "type": "string", "allowed": list(spec.levels.get(c, []))}
+                     for c in spec.categorical]
+        return {
+            "id": {"name": spec.id, "type": ["string", "integer"]},
+            "features": features,
+            "outputs": [*PREDICTION_COLUMNS, "treat"],
+            "model": self.model,
+            "limits": {"max_body_bytes": self.config.max_body_bytes, "max_instances": self.config.max_instances},
+            "policy": {"cost_per_contact": self.config.policy.cost_per_contact, "margin": self.config.policy.margin},
+            "auth": "bearer" if self.config.api_token else "none",
+        }
