@@ -63,3 +63,20 @@ BENCH_EVAL_ARGS ?=
 .PHONY: bench-eval
 bench-eval: install
 	$(RUN) python bench/bench_eval.py $(BENCH_EVAL_ARGS)
+
+# Scaling (issue 6): a one-node SLURM cluster on localhost runs the tiny pipeline through profiles/slurm
+# (installs slurm + munge from Debian when missing; needs root or sudo), and the scale benchmark.
+.PHONY: test-cluster bench-scale
+test-cluster: install
+	$(RUN) bash tests/cluster/run_cluster_test.sh
+
+BENCH_SCALE_ARGS ?=
+bench-scale: install
+	$(RUN) python bench/bench_scale.py $(BENCH_SCALE_ARGS)
+
+# Accuracy benchmark (issue 7): every simulator scenario, Bayesian model (default and LOO-picked option) vs
+# baselines, on held-out users. BENCH_ACCURACY_ARGS overrides, e.g. "--n-train 3000 --iter 400".
+BENCH_ACCURACY_ARGS ?=
+.PHONY: bench-accuracy
+bench-accuracy: install
+	$(RUN) python bench/bench_accuracy.py $(BENCH_ACCURACY_ARGS)

@@ -1,29 +1,25 @@
-# Snakemake entry: fit the causal model of spend and check its MCMC diagnostics.
-# The work is done by plain functions in R/lib (fit_causal_model, model_diagnostics).
+# Snakemake entry: combine the per-chain fits (rule `bayesian_chain`) and check the MCMC diagnostics
+# across chains. The work is done by plain functions in R/lib (combine_chain_fits, model_diagnostics).
 for (f in snakemake@input[["rlib"]]) source(f)
 sink_to_log(snakemake@log[[1]])
 
 main <- function() {
-  spec <- read_feature_spec(snakemake@input[["spec"]])
-  train <- read_prepared(snakemake@input[["train"]], spec)
   m <- snakemake@params[["model"]]
   d <- snakemake@params[["diagnostics"]]
-  message(sprintf("fitting %s on %d users: %d chains x %d iterations", m$backend, nrow(train), m$chains, m$iter))
-  started <- Sys.time()
-  args <- list(data = train, spec = spec, backend = m$backend, chains = m$chains, iter = m$iter,
-               seed = m$seed, cores = snakemake@threads, adapt_delta = m$adapt_delta)
-  if (m$backend == "brms") {
-    args$formula <- if (length(m$brms$formula)) unlist(m$brms$formula) else NULL
-    args$cache_dir <- m$brms$cache_dir
-  }
-  model <- do.call(fit_causal_model, args)
-  seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))
+  paths <- unlist(snakemake@input[["chains"]])
+  fits <- lapply(paths, readRDS)
+  seconds <- sum(vapply(fits, function(f) if (is.null(f$fit_seconds)) NA_real_ else f$fit_seconds, numeric(1)))
+  for (i in seq_along(fits)) fits[[i]]$fit_seconds <- NULL
+  message(sprintf("combining %d %s chains (%s)", length(fits), m$backend, paste(basename(paths), collapse = ", ")))
+  model <- combine_chain_fits(fits)
+  n_users <- if (model$backend == "brms") nrow(model$fit$data) else nrow(model$buy$data)
   diagnostics <- model_diagnostics(model)
   problems <- diagnostic_problems(diagnostics, d$rhat_max, d$ess_bulk_min, d$ess_tail_min, d$divergences_max)
-  summary <- list(backend = m$backend, n_users = nrow(train), fit_seconds = seconds, passed = length(problems) == 0,
-                  problems = I(problems), thresholds = d[c("rhat_max", "ess_bulk_min", "ess_tail_min", "divergences_max")],
+  summary <- list(backend = m$backend, n_users = n_users, chains = length(fits), fit_seconds = seconds,
+                  passed = length(problems) == 0, problems = I(problems),
+                  thresholds = d[c("rhat_max", "ess_bulk_min", "ess_tail_min", "divergences_max")],
                   parts = diagnostics$parts)
-  message(sprintf("fit took %.1f s; diagnostics %s", seconds, if (summary$passed) "passed" else "FAILED"))
+  message(sprintf("chains took %.1f s in all; diagnostics %s", seconds, if (summary$passed) "passed" else "FAILED"))
   for (p in problems) message("  ", p)
   if (length(problems) && d$on_fail == "stop")
     stop("MCMC diagnostics failed: ", paste(problems, collapse = "; "),

@@ -1,16 +1,33 @@
-# Snakemake entry: counterfactual spend for both arms of every train and holdout user, checked against
-# the boundary schema before anything is written. The work is done by export_counterfactuals() in R/lib.
+# Snakemake entry for two rules:
+#   counterfactuals_shard: counterfactual spend for both arms of one shard of the train + holdout users
+#     (whole chunks, contiguous; export_counterfactual_shard() in R/lib/chains.R), saved as RDS;
+#   counterfactuals: the shards gathered in order (gather_counterfactual_shards()), checked against the
+#     boundary schema before anything is written.
 for (f in snakemake@input[["rlib"]]) source(f)
 sink_to_log(snakemake@log[[1]])
 
-main <- function() {
+shard_main <- function() {
   spec <- read_feature_spec(snakemake@input[["spec"]])
   train <- read_prepared(snakemake@input[["train"]], spec)
   holdout <- read_prepared(snakemake@input[["holdout"]], spec)
   train$split <- "train"
   holdout$split <- "holdout"
+  users <- rbind(train, holdout)
+  chunk_size <- as.integer(snakemake@params[["chunk_size"]])
+  shard <- as.integer(snakemake@wildcards[["shard"]])
+  shards <- as.integer(snakemake@params[["shards"]])
+  rows <- shard_rows(nrow(users), chunk_size, shard, shards)
+  message(sprintf("shard %d of %d: %d of %d users", shard, shards, length(rows), nrow(users)))
+  fail <- Sys.getenv("BAYESLIFT_FAIL_SHARD", "")  # fault-injection hook for the scaling tests
+  if (nzchar(fail) && identical(as.integer(fail), shard)) stop("BAYESLIFT_FAIL_SHARD=", fail, ": shard ", shard, " fails on purpose")
   model <- readRDS(snakemake@input[["fit"]])
-  out <- export_counterfactuals(model, rbind(train, holdout), chunk_size = snakemake@params[["chunk_size"]])
+  out <- export_counterfactual_shard(model, users[rows, , drop = FALSE], chunk_size = chunk_size)
+  save_rds_atomic(out, snakemake@output[["shard"]])
+}
+
+gather_main <- function() {
+  spec <- read_feature_spec(snakemake@input[["spec"]])
+  out <- gather_counterfactual_shards(lapply(unlist(snakemake@input[["shards"]]), readRDS))
   schema <- snakemake@input[["schema"]]
   tables <- list(train_data = "surrogate_train_data", labels = "surrogate_labels", uplift = "uplift_summary")
   for (key in names(tables)) check_boundary_table(out[[key]], tables[[key]], spec, snakemake@output[[key]], schema)
@@ -20,4 +37,4 @@ main <- function() {
                   out$ate$ate_q95, out$ate$n_users))
 }
 
-run_entry(main)
+run_entry(if (snakemake@rule == "counterfactuals_shard") shard_main else gather_main)

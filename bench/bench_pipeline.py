@@ -30,6 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 def r_session():
     import rpy2.robjects as ro
 
+    ro.r('options(browser = "false")')  # rpy2 looks interactive: rstan would try to open a progress page
     for path in sorted((REPO / "R" / "lib").glob("*.R")):
         ro.r["source"](str(path))
     return ro.r
@@ -66,7 +67,7 @@ def run_backend(r, backend: str, work: Path, args) -> dict:
 
     t0 = time.perf_counter()
     manifest = train_surrogate_model(out / "train_data.csv", out / "labels.csv", out / "uplift.csv", work / "spec.json",
-                                     out / "surrogate", SurrogateConfig(fidelity_floor=0.0), threads=2)
+                                     out / "surrogate", SurrogateConfig(fidelity_floor=0.0), threads=1)
     train_seconds = time.perf_counter() - t0
     scorer = UpliftScorer.load(out / "surrogate")
     spec = FeatureSpec.from_json(work / "spec.json")
@@ -103,7 +104,7 @@ def main() -> None:
     parser.add_argument("--surrogate-rows", type=int, default=1_000_000, help="users the surrogate scores for rows/s")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)  # as batch scoring does
     r = r_session()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -19,3 +19,52 @@ def results(*parts):
 
 def logs(name):
     return str(Path(LOGS, f"{name}.log"))
+
+
+# Scatter/gather (issue 6): MCMC chains and shards of users as separate jobs.
+SHARDS = int(config.get("shards", 1))
+CHAINS = int(config["model"]["chains"])
+
+wildcard_constraints:
+    chain=r"[1-9][0-9]*",
+    shard=r"[1-9][0-9]*",
+
+
+def chain_fits():
+    """The per-chain fits that `bayesian_model` combines, chain 1 first."""
+    return [results("model", "chains", f"chain_{c}.rds") for c in range(1, CHAINS + 1)]
+
+
+def shard_files(pattern):
+    """``pattern`` (with ``{shard}``) for shards 1..``shards``, in the order they are gathered."""
+    return [pattern.format(shard=s) for s in range(1, SHARDS + 1)]
+
+
+# Default threads, memory (MB) and runtime (minutes) per rule; config `resources: {rule: {...}}` overrides
+# them, and a cluster profile's `set-resources` overrides both.
+DEFAULT_RESOURCES = {
+    "bayesian_chain": {"mem_mb": 2000, "runtime": 120},
+    "bayesian_model": {"mem_mb": 4000, "runtime": 30},
+    "counterfactuals_shard": {"mem_mb": 4000, "runtime": 60},
+    "counterfactuals": {"mem_mb": 4000, "runtime": 30},
+    "surrogate_model": {"mem_mb": 4000, "runtime": 60},
+    "batch_uplift_shard": {"mem_mb": 2000, "runtime": 60},
+    "batch_uplift": {"mem_mb": 1000, "runtime": 30},
+    "summary": {"mem_mb": 1000, "runtime": 10},
+}
+
+
+def rule_resources(rule_name):
+    """Resources of ``rule_name``: the defaults above updated with config ``resources``."""
+    out = dict(DEFAULT_RESOURCES.get(rule_name, {}))
+    out.update((config.get("resources") or {}).get(rule_name) or {})
+    return out
+
+
+def evaluation_truth(wildcards):
+    truth = config["evaluation"]["truth"]
+    # The simulator's truth (the default) belongs to the simulated history only: with your own data it is
+    # ignored rather than simulated and compared against the wrong users.
+    if truth == SIMULATED["history_truth"] and config["data"]["train"] != SIMULATED["history"]:
+        return {}
+    return {"truth": truth} if truth else {}

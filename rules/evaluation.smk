@@ -1,6 +1,5 @@
 # Evaluation (issue 4): baselines fitted on the train split, every model scored on the holdout, an HTML report.
 # Hillstrom: a preprocessing rule that derives treatment 0/1 and an id column from the raw e-mail file.
-from pathlib import Path as _EvalPath
 
 
 _unknown_segments = sorted(
@@ -14,22 +13,13 @@ if _unknown_segments:
     )
 
 
-def _evaluation_truth(wildcards):
-    truth = config["evaluation"]["truth"]
-    # The simulator's truth (the default) belongs to the simulated history only: with your own data it is
-    # ignored rather than simulated and compared against the wrong users.
-    if truth == SIMULATED["history_truth"] and config["data"]["train"] != SIMULATED["history"]:
-        return {}
-    return {"truth": truth} if truth else {}
-
-
 if config["hillstrom"]["raw"]:
 
     rule prepare_hillstrom:
         # Raw Hillstrom file -> customer_id, treatment 0/1 (per hillstrom.treatment), spend, features.
         # A relative hillstrom.raw is taken relative to the repository root (where the Snakefile is).
         input:
-            raw=str(_EvalPath(workflow.basedir, config["hillstrom"]["raw"])),
+            raw=str(Path(workflow.basedir, config["hillstrom"]["raw"])),
         output:
             data=results("hillstrom", "hillstrom.csv"),
         params:
@@ -64,7 +54,7 @@ rule baselines:
 
 rule evaluate:
     input:
-        unpack(_evaluation_truth),
+        unpack(evaluation_truth),
         holdout=rules.prepare.output.holdout,
         spec=rules.prepare.output.spec,
         uplift=rules.counterfactuals.output.uplift,
@@ -77,7 +67,7 @@ rule evaluate:
     params:
         evaluation=config["evaluation"],
         policy=config["policy"],
-        out_dir=results("evaluation"),
+        out_dir=lambda wildcards, output: str(Path(output.summary).parent),
     log:
         logs("evaluate"),
     threads: 2

@@ -1,7 +1,33 @@
-rule bayesian_model:
+# The model is fitted one MCMC chain per job (`bayesian_chain`, wildcard `chain`), then `bayesian_model`
+# combines the chains and checks the diagnostics across them (R-hat needs every chain). Counterfactuals
+# are computed `shards` groups of users per job (`counterfactuals_shard`) and gathered in order by
+# `counterfactuals`. The default run goes through the same jobs (`shards: 1`), so content never depends
+# on the sharding.
+
+
+rule bayesian_chain:
     input:
         train=rules.prepare.output.train,
         spec=rules.prepare.output.spec,
+        rlib=R_LIB,
+    output:
+        fit=results("model", "chains", "chain_{chain}.rds"),
+    params:
+        model=config["model"],
+    log:
+        logs("bayesian_chain_{chain}"),
+    threads: 1
+    resources:
+        **rule_resources("bayesian_chain"),
+    conda:
+        "../envs/r.yaml"
+    script:
+        "../R/bayesian_chain.R"
+
+
+rule bayesian_model:
+    input:
+        chains=chain_fits(),
         rlib=R_LIB,
     output:
         fit=results("model", "fit.rds"),
@@ -12,18 +38,41 @@ rule bayesian_model:
         diagnostics=config["diagnostics"],
     log:
         logs("bayesian_model"),
-    threads: 2
+    threads: 1
+    resources:
+        **rule_resources("bayesian_model"),
     conda:
         "../envs/r.yaml"
     script:
         "../R/bayesian_model.R"
 
 
-rule counterfactuals:
+rule counterfactuals_shard:
     input:
         fit=rules.bayesian_model.output.fit,
         train=rules.prepare.output.train,
         holdout=rules.prepare.output.holdout,
+        spec=rules.prepare.output.spec,
+        rlib=R_LIB,
+    output:
+        shard=results("counterfactuals", "shards", "shard_{shard}.rds"),
+    params:
+        chunk_size=config["counterfactuals"]["chunk_size"],
+        shards=SHARDS,
+    log:
+        logs("counterfactuals_shard_{shard}"),
+    threads: 1
+    resources:
+        **rule_resources("counterfactuals_shard"),
+    conda:
+        "../envs/r.yaml"
+    script:
+        "../R/counterfactuals.R"
+
+
+rule counterfactuals:
+    input:
+        shards=shard_files(results("counterfactuals", "shards", "shard_{shard}.rds")),
         spec=rules.prepare.output.spec,
         schema=BOUNDARY_SCHEMA,
         rlib=R_LIB,
@@ -32,11 +81,11 @@ rule counterfactuals:
         labels=results("counterfactuals", "surrogate_labels.csv"),
         uplift=results("counterfactuals", "uplift_summary.csv"),
         ate=results("counterfactuals", "ate.json"),
-    params:
-        chunk_size=config["counterfactuals"]["chunk_size"],
     log:
         logs("counterfactuals"),
     threads: 1
+    resources:
+        **rule_resources("counterfactuals"),
     conda:
         "../envs/r.yaml"
     script:

@@ -14,28 +14,51 @@ rule surrogate_model:
     log:
         logs("surrogate_model"),
     threads: 1
+    resources:
+        **rule_resources("surrogate_model"),
     conda:
         "../envs/python.yaml"
     script:
         "../scripts/surrogate_model.py"
 
 
-rule batch_uplift:
+rule batch_uplift_shard:
+    # Shard {shard} of `shards`: whole chunks of the score file, contiguous, so gathering them in order
+    # gives exactly the unsharded output.
     input:
         manifest=rules.surrogate_model.output.manifest,
         users=config["data"]["score"],
     output:
-        predictions=results("uplift_predictions.csv"),
+        predictions=results("scoring", "shards", "uplift_predictions_{shard}.csv"),
     params:
         chunk_size=config["scoring"]["chunk_size"],
         policy=config["policy"],
+        shards=SHARDS,
     log:
-        logs("batch_uplift"),
+        logs("batch_uplift_shard_{shard}"),
     threads: 1
+    resources:
+        **rule_resources("batch_uplift_shard"),
     conda:
         "../envs/python.yaml"
     script:
         "../scripts/batch_uplift.py"
+
+
+rule batch_uplift:
+    input:
+        shards=shard_files(results("scoring", "shards", "uplift_predictions_{shard}.csv")),
+    output:
+        predictions=results("uplift_predictions.csv"),
+    log:
+        logs("batch_uplift"),
+    threads: 1
+    resources:
+        **rule_resources("batch_uplift"),
+    conda:
+        "../envs/python.yaml"
+    script:
+        "../scripts/gather_predictions.py"
 
 
 rule summary:
@@ -49,6 +72,8 @@ rule summary:
     log:
         logs("summary"),
     threads: 1
+    resources:
+        **rule_resources("summary"),
     conda:
         "../envs/python.yaml"
     script:

@@ -124,12 +124,19 @@ fit_hurdle_brms <- function(data, spec, formula = NULL, prior = NULL, cache_dir 
 #' @param data training data.frame.
 #' @param spec feature spec.
 #' @param backend "rstanarm" or "brms".
-#' @param ... passed to `fit_hurdle_rstanarm()` or `fit_hurdle_brms()`.
+#' @param ... passed to `fit_hurdle_rstanarm()` or `fit_hurdle_brms()` (or `fit_hurdle_options()`).
+#' @param flexible,shrinkage,propensity model options (R/lib/model_options.R): splines for numeric
+#'   features interacting with the treatment; "none", "horseshoe" or "normal" shrinkage; an estimated
+#'   propensity score as a covariate (observational data). The defaults fit the original model.
 #' @return a `bayeslift_model`.
-fit_causal_model <- function(data, spec, backend = c("rstanarm", "brms"), ...) {
+fit_causal_model <- function(data, spec, backend = c("rstanarm", "brms"), ..., flexible = FALSE,
+                             shrinkage = "none", propensity = FALSE) {
   backend <- match.arg(backend)
   if (!all(data[[spec$treatment]] %in% c(0, 1))) stop("fit_causal_model: treatment must be 0/1")
   if (any(data[[spec$outcome]] < 0)) stop("fit_causal_model: outcome must be >= 0")
+  if (isTRUE(flexible) || !identical(shrinkage, "none") || isTRUE(propensity))
+    return(fit_hurdle_options(data, spec, backend = backend, flexible = flexible, shrinkage = shrinkage,
+                              propensity = propensity, ...))
   switch(backend,
          rstanarm = fit_hurdle_rstanarm(data, spec, ...),
          brms = fit_hurdle_brms(data, spec, ...))

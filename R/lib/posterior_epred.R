@@ -7,6 +7,7 @@
 #' @return a draws x users matrix of E[spend] = P(spend > 0) * exp(mu + sigma^2 / 2).
 spend_epred <- function(model, newdata) {
   nd <- model_frame(newdata, model$spec, model$scaling)$data
+  if (!is.null(model$options)) nd <- add_option_covariates(model, nd)  # R/lib/model_options.R
   if (model$backend == "brms") return(brms::posterior_epred(model$fit, newdata = nd))
   p_buy <- rstanarm::posterior_epred(model$buy, newdata = nd)
   mu <- rstanarm::posterior_linpred(model$amount, newdata = nd)

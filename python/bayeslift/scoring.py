@@ -55,17 +55,26 @@ class UpliftScorer:
         return pd.concat([users[[self.spec.id]], self.predict(users)], axis=1)
 
 
-def _read_chunks(path: Path, spec, chunk_size: int):
+def _read_chunks(path: Path, spec, chunk_size: int, first_chunk: int = 0, stop_chunk: int | None = None):
+    """Chunks ``first_chunk`` .. ``stop_chunk - 1`` (all from ``first_chunk`` when None) of the file."""
     dtypes = {spec.id: str, **{c: str for c in spec.categorical}}
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_size):
-            yield batch.to_pandas().astype({k: v for k, v in dtypes.items() if k in batch.schema.names})
+        for k, batch in enumerate(pq.ParquetFile(path).iter_batches(batch_size=chunk_size)):
+            if stop_chunk is not None and k >= stop_chunk:
+                return
+            if k >= first_chunk:
+                yield batch.to_pandas().astype({k: v for k, v in dtypes.items() if k in batch.schema.names})
         return
     read_csv(path, nrows=0)  # clear errors for a missing or empty file
+    skip = first_chunk * chunk_size
+    nrows = None if stop_chunk is None else max(0, stop_chunk - first_chunk) * chunk_size
+    if nrows == 0:
+        return
     try:
-        yield from pd.read_csv(path, chunksize=chunk_size, dtype=dtypes)
+        yield from pd.read_csv(path, chunksize=chunk_size, dtype=dtypes, nrows=nrows,
+                               skiprows=range(1, skip + 1) if skip else None)
     except pd.errors.ParserError as exc:
         raise DataValidationError(f"{path}: not a readable CSV ({exc})") from None
 
@@ -78,11 +87,40 @@ def _count_rows(path: Path) -> int | None:
     return None
 
 
+def count_data_rows(path: str | os.PathLike) -> int:
+    """Data rows of a CSV (lines after the header; a last line without newline counts) or Parquet file."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        return _count_rows(path)
+    lines, last = 0, b"\n"
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 24):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    if last != b"\n":
+        lines += 1
+    return max(0, lines - 1)
+
+
+def shard_chunks(n_rows: int, chunk_size: int, shard: int, shards: int) -> tuple[int, int | None]:
+    """Chunk range ``[first, stop)`` of shard ``shard`` (1-based) of ``shards``: whole chunks, contiguous.
+
+    The last shard's ``stop`` is None (to the end of the file), so a miscounted file is never cut short.
+    """
+    if not 1 <= shard <= shards:
+        raise ValueError(f"shard {shard} is not in 1..{shards}")
+    n_chunks = -(-n_rows // chunk_size)
+    first = (shard - 1) * n_chunks // shards
+    return first, None if shard == shards else max(first, shard * n_chunks // shards)
+
+
 def score_file(model_dir, input_path, output_path, chunk_size: int = 100_000, progress: bool = True,
-               policy: PolicyConfig | None = None) -> int:
+               policy: PolicyConfig | None = None, chunks: tuple[int, int | None] | None = None) -> int:
     """Score every user of ``input_path`` (CSV or Parquet) into ``output_path`` (same format); return rows.
 
-    With a ``policy``, a 0/1 ``treat`` column from the configured targeting rule is added.
+    With a ``policy``, a 0/1 ``treat`` column from the configured targeting rule is added. With ``chunks``
+    (``(first, stop)``, see ``shard_chunks``), only those chunks are scored (line numbers still refer to
+    the whole file) and an empty range writes a CSV with the header only.
     """
     from tqdm import tqdm
 
@@ -92,13 +130,15 @@ def score_file(model_dir, input_path, output_path, chunk_size: int = 100_000, pr
     scorer = UpliftScorer.load(model_dir)
     input_path, output_path = Path(input_path), Path(output_path)
     parquet_out = output_path.suffix == ".parquet"
+    first_chunk, stop_chunk = chunks if chunks is not None else (0, None)
+    offset = first_chunk * chunk_size
     rows = 0
     bar = tqdm(total=_count_rows(input_path), unit="users", disable=not progress, file=sys.stderr, mininterval=1.0)
     with atomic_path(output_path) as tmp:
         writer = None
         try:
-            for chunk in _read_chunks(input_path, scorer.spec, chunk_size):
-                scored = scorer.score_frame(chunk, str(input_path), offset=rows)
+            for chunk in _read_chunks(input_path, scorer.spec, chunk_size, first_chunk, stop_chunk):
+                scored = scorer.score_frame(chunk, str(input_path), offset=offset + rows)
                 if policy is not None:
                     scored["treat"] = treat_scored(scored, policy)
                 if parquet_out:
@@ -117,7 +157,10 @@ def score_file(model_dir, input_path, output_path, chunk_size: int = 100_000, pr
             if writer is not None:
                 writer.close()
             bar.close()
-        if rows == 0:
+        if rows == 0 and chunks is not None and not parquet_out:
+            columns = [scorer.spec.id, *PREDICTION_COLUMNS] + (["treat"] if policy is not None else [])
+            pd.DataFrame(columns=columns).to_csv(tmp, index=False)
+        elif rows == 0:
             raise DataValidationError(f"{input_path}: no users to score")
     log.info("scored %d users from %s into %s", rows, input_path, output_path)
     return rows

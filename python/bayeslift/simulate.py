@@ -46,6 +46,15 @@ class Scenario:
     amount_lift_past_spend: float = 0.08
     sigma: float = 0.7
     treated_share: float = 0.5
+    # Extensions (issue 7). Their defaults leave the original linear scenario exactly as it was.
+    #: weight of the nonlinear terms (thresholds, saturation, feature interactions) in baseline and effect.
+    nonlinear: float = 0.0
+    #: confounding strength: logit P(treated) = logit(treated_share) + confounding * (z_spend - z_recency).
+    confounding: float = 0.0
+    #: share of buyers whose basket is multiplied by ``whale_multiplier`` (a heavy tail beyond log-normal).
+    whale_share: float = 0.0
+    whale_multiplier: float = 1.0
+    name: str = "linear"
 
 
 def _features(n: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -60,13 +69,18 @@ def _features(n: int, rng: np.random.Generator) -> pd.DataFrame:
     )
 
 
+def _z(features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    z_spend = (np.log1p(features["past_spend"].to_numpy()) - 5.0) / 0.9
+    z_recency = (features["recency"].to_numpy() - 6.5) / 3.5
+    z_tenure = (features["tenure"].to_numpy() - 5.0) / 2.9
+    return z_spend, z_recency, z_tenure
+
+
 def _two_parts(features: pd.DataFrame, treated, scenario: Scenario) -> tuple[np.ndarray, np.ndarray]:
     """P(buy) and the log-scale mean of a buyer's spend, per user, under arm ``treated``."""
     s = scenario
     t = np.broadcast_to(np.asarray(treated, dtype=float), (len(features),))
-    z_spend = (np.log1p(features["past_spend"].to_numpy()) - 5.0) / 0.9
-    z_recency = (features["recency"].to_numpy() - 6.5) / 3.5
-    z_tenure = (features["tenure"].to_numpy() - 5.0) / 2.9
+    z_spend, z_recency, z_tenure = _z(features)
     is_new = features["is_new"].to_numpy()
     channel = features["channel"].to_numpy()
     logit = (
@@ -83,28 +97,61 @@ def _two_parts(features: pd.DataFrame, treated, scenario: Scenario) -> tuple[np.
         + s.amount_tenure * z_tenure
         + t * (s.amount_lift + s.amount_lift_past_spend * z_spend)
     )
+    if s.nonlinear:
+        recency = features["recency"].to_numpy()
+        web = channel == "web"
+        # Baseline: a step for recent customers, saturation in past spend, a hump in tenure.
+        logit = logit + s.nonlinear * (1.5 * (recency <= 3) + 0.8 * np.tanh(2.0 * z_spend) - 0.5 * z_spend)
+        mu = mu + s.nonlinear * (-0.6 * z_tenure**2 + 0.6)
+        # Effect: only recent customers respond to the campaign (threshold), more so new web customers
+        # (a feature interaction); the basket lift saturates in past spend.
+        logit = logit + t * s.nonlinear * (0.9 * (recency <= 4) - 0.35 + 0.5 * is_new * web)
+        mu = mu + t * s.nonlinear * 0.3 * np.tanh(2.0 * z_spend)
     return 1.0 / (1.0 + np.exp(-logit)), mu
 
 
-def expected_spend(features: pd.DataFrame, treated, scenario: Scenario = Scenario()) -> np.ndarray:
-    """True E[spend | features, arm] = P(buy) * exp(mu + sigma^2 / 2)."""
+def true_propensity(features: pd.DataFrame, scenario: Scenario = Scenario()) -> np.ndarray:
+    """True P(treated | features): ``treated_share`` for randomized scenarios, confounded otherwise."""
+    base = np.log(scenario.treated_share / (1.0 - scenario.treated_share))
+    if not scenario.confounding:
+        return np.full(len(features), scenario.treated_share)
+    z_spend, z_recency, _ = _z(features)
+    return 1.0 / (1.0 + np.exp(-(base + scenario.confounding * (z_spend - z_recency))))
+
+
+def expected_spend(features: pd.DataFrame, treated, scenario: Scenario | str = Scenario()) -> np.ndarray:
+    """True E[spend | features, arm] = P(buy) * exp(mu + sigma^2 / 2) (times the whales' factor)."""
+    scenario = get_scenario(scenario)
     p_buy, mu = _two_parts(features, treated, scenario)
-    return p_buy * np.exp(mu + scenario.sigma**2 / 2.0)
+    out = p_buy * np.exp(mu + scenario.sigma**2 / 2.0)
+    if scenario.whale_share:
+        out = out * (1.0 + scenario.whale_share * (scenario.whale_multiplier - 1.0))
+    return out
 
 
-def simulate_history(n: int, seed: int = 1, scenario: Scenario = Scenario(), id_start: int = 1):
-    """Simulate a randomized campaign.
+def simulate_history(n: int, seed: int = 1, scenario: Scenario | str = Scenario(), id_start: int = 1):
+    """Simulate a campaign (randomized unless the scenario is confounded).
 
-    Returns ``(history, truth)``: history has customer_id, campaign, spend and the features; truth has
-    customer_id, true_spend_if_treated, true_spend_if_control, true_uplift.
+    ``scenario`` is a ``Scenario`` or the name of one in ``SCENARIOS``. Returns ``(history, truth)``:
+    history has customer_id, campaign, spend and the features; truth has customer_id,
+    true_spend_if_treated, true_spend_if_control, true_uplift, plus true_propensity when the scenario
+    is confounded.
     """
+    scenario = get_scenario(scenario)
     rng = np.random.default_rng(seed)
     features = _features(n, rng)
-    campaign = rng.binomial(1, scenario.treated_share, n)
+    if scenario.confounding:
+        campaign = (rng.uniform(size=n) < true_propensity(features, scenario)).astype(int)
+    else:
+        campaign = rng.binomial(1, scenario.treated_share, n)
     ids = np.arange(id_start, id_start + n)
     p_buy, mu = _two_parts(features, campaign, scenario)
     buys = rng.uniform(size=n) < p_buy
     spend = np.where(buys, np.round(np.exp(mu + scenario.sigma * rng.normal(size=n)), 2), 0.0)
+    if scenario.whale_share:
+        # Drawn from a separate stream so that the other draws match the scenario without whales.
+        whale = np.random.default_rng([seed, 7]).uniform(size=n) < scenario.whale_share
+        spend = np.where(whale, np.round(spend * scenario.whale_multiplier, 2), spend)
     mean_treated = expected_spend(features, 1, scenario)
     mean_control = expected_spend(features, 0, scenario)
 
@@ -118,13 +165,47 @@ def simulate_history(n: int, seed: int = 1, scenario: Scenario = Scenario(), id_
             "true_uplift": mean_treated - mean_control,
         }
     )
+    if scenario.confounding:
+        truth["true_propensity"] = true_propensity(features, scenario)
     return history, truth
 
 
-def simulate_new_users(n: int, seed: int = 2, scenario: Scenario = Scenario(), id_start: int = 1_000_001):
+def simulate_new_users(n: int, seed: int = 2, scenario: Scenario | str = Scenario(), id_start: int = 1_000_001):
     """Users to score (id + features, no treatment or outcome) and their true uplift."""
     history, truth = simulate_history(n, seed=seed, scenario=scenario, id_start=id_start)
     return history.drop(columns=["campaign", "spend"]), truth
+
+
+#: Named scenarios with known expected spend under both arms (``simulate_history(n, scenario="nonlinear")``).
+SCENARIOS: dict[str, Scenario] = {
+    # The original default: linear effects on the logit of buying and on log-spend.
+    "linear": Scenario(),
+    # Thresholds (recency), saturation (past spend), a hump (tenure) and a new x web interaction.
+    "nonlinear": Scenario(lift_intercept=0.0, lift_recency=0.0, lift_is_new=0.0, lift_web=0.0, amount_lift=0.0,
+                          amount_lift_past_spend=0.0, nonlinear=1.0, name="nonlinear"),
+    # The campaign changes nothing: true uplift is exactly 0 for everyone.
+    "no_effect": Scenario(lift_intercept=0.0, lift_recency=0.0, lift_is_new=0.0, lift_web=0.0, amount_lift=0.0,
+                          amount_lift_past_spend=0.0, name="no_effect"),
+    # The campaign only changes the chance to buy, not the basket.
+    "probability_only": Scenario(amount_lift=0.0, amount_lift_past_spend=0.0, name="probability_only"),
+    # The campaign only changes the basket of those who buy anyway.
+    "amount_only": Scenario(lift_intercept=0.0, lift_recency=0.0, lift_is_new=0.0, lift_web=0.0, amount_lift=0.15,
+                            amount_lift_past_spend=0.1, name="amount_only"),
+    # Observational: big, recent spenders were targeted more often (true propensity in the truth table).
+    "confounded": Scenario(confounding=1.0, name="confounded"),
+    # Wider log-normal plus 2% "whales" spending 8x (not log-normal any more: a misspecified model).
+    "heavy_tail": Scenario(sigma=1.2, whale_share=0.02, whale_multiplier=8.0, name="heavy_tail"),
+}
+
+
+def get_scenario(scenario: Scenario | str) -> Scenario:
+    """A ``Scenario`` from itself or its name in ``SCENARIOS``."""
+    if isinstance(scenario, Scenario):
+        return scenario
+    try:
+        return SCENARIOS[scenario]
+    except KeyError:
+        raise ValueError(f"unknown scenario {scenario!r}; choose from {sorted(SCENARIOS)}") from None
 
 
 def write_simulated_data(history, new_users, history_truth, new_users_truth, n_history: int = 20000,

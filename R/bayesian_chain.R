@@ -1,0 +1,28 @@
+# Snakemake entry: fit one MCMC chain (wildcard `chain`) of the causal model; `bayesian_model` combines
+# the chains. The work is done by fit_causal_model_chain() in R/lib/chains.R.
+for (f in snakemake@input[["rlib"]]) source(f)
+sink_to_log(snakemake@log[[1]])
+
+main <- function() {
+  spec <- read_feature_spec(snakemake@input[["spec"]])
+  train <- read_prepared(snakemake@input[["train"]], spec)
+  m <- snakemake@params[["model"]]
+  chain <- as.integer(snakemake@wildcards[["chain"]])
+  message(sprintf("fitting %s chain %d on %d users: %d iterations, seed %d", m$backend, chain, nrow(train),
+                  m$iter, m$seed + chain))
+  started <- Sys.time()
+  args <- list(data = train, spec = spec, backend = m$backend, chain_id = chain, seed = m$seed, iter = m$iter,
+               adapt_delta = m$adapt_delta)
+  if (m$backend == "brms") {
+    args$formula <- if (length(m$brms$formula)) unlist(m$brms$formula) else NULL
+    args$cache_dir <- m$brms$cache_dir
+  }
+  # Model options of fit_causal_model() (R/lib/model_options.R), when the config has them.
+  for (key in c("flexible", "shrinkage", "propensity")) if (!is.null(m[[key]])) args[[key]] <- m[[key]]
+  model <- do.call(fit_causal_model_chain, args)
+  model$fit_seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))
+  message(sprintf("chain %d took %.1f s", chain, model$fit_seconds))
+  save_rds_atomic(model, snakemake@output[["fit"]])
+}
+
+run_entry(main)

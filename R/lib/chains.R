@@ -1,0 +1,150 @@
+# Scatter/gather helpers: one MCMC chain per job, combined afterwards; counterfactuals a shard of users
+# per job, gathered afterwards. The pipeline always goes through these (one chain per job, `shards: 1` by
+# default), so a sharded run and the default run share one code path and give identical content.
+
+#' Fit one MCMC chain of the causal model.
+#'
+#' The chain is seeded with `seed + chain_id`, so chain k is the same whichever job or machine runs it.
+#'
+#' @param data,spec,backend as for `fit_causal_model()`.
+#' @param chain_id 1-based chain number.
+#' @param seed base seed (`model.seed`).
+#' @param ... other arguments of `fit_causal_model()` (iter, adapt_delta, formula, cache_dir, ...);
+#'   `chains` and `cores` are fixed to 1.
+#' @return a one-chain `bayeslift_model` with `chain_id` set.
+fit_causal_model_chain <- function(data, spec, backend = c("rstanarm", "brms"), chain_id = 1L, seed = 1L, ...) {
+  backend <- match.arg(backend)
+  chain_id <- as.integer(chain_id)
+  if (is.na(chain_id) || chain_id < 1L) stop("fit_causal_model_chain: chain_id must be a positive integer")
+  model <- fit_causal_model(data, spec, backend, chains = 1L, cores = 1L, seed = as.integer(seed) + chain_id, ...)
+  model$chain_id <- chain_id
+  model
+}
+
+#' Combine one-chain fits into one multi-chain `bayeslift_model`.
+#'
+#' rstanarm: the parts' stanfits are merged with `rstan::sflist2stanfit()` and put back into the first
+#' chain's stanreg (posterior_epred, posterior_linpred and as.matrix read the draws from `$stanfit`).
+#' brms: `brms::combine_models()`. Chains are combined in the order given.
+#'
+#' @param fits a list of one-chain `bayeslift_model`s of the same model and data.
+#' @return a `bayeslift_model` whose draws are those of every chain, chain after chain.
+combine_chain_fits <- function(fits) {
+  if (!length(fits)) stop("combine_chain_fits: no chains to combine")
+  backends <- unique(vapply(fits, function(f) f$backend, character(1)))
+  if (length(backends) != 1) stop("combine_chain_fits: chains come from different back-ends: ", paste(backends, collapse = ", "))
+  for (f in fits[-1]) {
+    if (!identical(f$spec, fits[[1]]$spec) || !identical(f$scaling, fits[[1]]$scaling))
+      stop("combine_chain_fits: chains were fitted on different data or feature specs")
+  }
+  model <- fits[[1]]
+  if (backends == "brms") {
+    model$fit <- if (length(fits) == 1) fits[[1]]$fit else
+      brms::combine_models(mlist = lapply(fits, function(f) f$fit), check_data = FALSE)
+  } else {
+    for (part in c("buy", "amount")) {
+      sfs <- lapply(fits, function(f) f[[part]]$stanfit)
+      model[[part]]$stanfit <- if (length(sfs) == 1) sfs[[1]] else rstan::sflist2stanfit(sfs)
+    }
+  }
+  model$chain_id <- NULL
+  model$chains <- length(fits)
+  model
+}
+
+#' Users of one shard: whole chunks of `chunk_size` users, contiguous, so the chunks (and every number
+#' computed per chunk) are the same whatever the number of shards.
+#'
+#' @param n number of users.
+#' @param chunk_size users per chunk.
+#' @param shard 1-based shard number.
+#' @param shards number of shards.
+#' @return integer row indices (possibly empty when there are more shards than chunks).
+shard_rows <- function(n, chunk_size, shard, shards) {
+  n_chunks <- ceiling(n / chunk_size)
+  first <- floor((shard - 1) * n_chunks / shards)  # chunks [first, last) of 0-based chunk numbers
+  last <- floor(shard * n_chunks / shards)
+  if (last <= first) return(integer(0))
+  seq.int(first * chunk_size + 1L, min(n, last * chunk_size))
+}
+
+#' Counterfactual tables of one shard of users, plus each chunk's per-draw spend sums for the ATE.
+#'
+#' Same columns and numbers as `export_counterfactuals()`; the per-chunk sums let
+#' `gather_counterfactual_shards()` add them up in the same order whatever the sharding.
+#'
+#' @param model a `bayeslift_model`.
+#' @param users this shard's users (id, features, `split`).
+#' @param chunk_size users per chunk.
+#' @return a list: `train_data`, `labels`, `uplift` (data.frames, possibly with no rows), `sum_treated`
+#'   and `sum_control` (lists of per-draw sum vectors, one per chunk) and `n_users`.
+export_counterfactual_shard <- function(model, users, chunk_size = 2000L) {
+  n <- nrow(users)
+  starts <- if (n) seq(1L, n, by = chunk_size) else integer(0)
+  parts <- vector("list", length(starts))
+  sum_treated <- sum_control <- vector("list", length(starts))
+  for (k in seq_along(starts)) {
+    rows <- starts[k]:min(n, starts[k] + chunk_size - 1L)
+    chunk <- users[rows, , drop = FALSE]
+    out <- export_counterfactuals_with_sums(model, chunk)
+    parts[[k]] <- out[c("train_data", "labels", "uplift")]
+    sum_treated[[k]] <- out$sum_treated
+    sum_control[[k]] <- out$sum_control
+  }
+  bind <- function(key) {
+    if (!length(parts)) return(NULL)
+    out <- do.call(rbind, lapply(parts, `[[`, key))
+    rownames(out) <- NULL
+    out
+  }
+  list(train_data = bind("train_data"), labels = bind("labels"), uplift = bind("uplift"),
+       sum_treated = sum_treated, sum_control = sum_control, n_users = n)
+}
+
+# export_counterfactuals() on one chunk, also returning the chunk's per-draw spend sums (rowSums of the
+# draws x users matrices), which export_counterfactuals() keeps to itself. counterfactual_draws() is
+# wrapped to record them; the tables are exactly export_counterfactuals()'s.
+export_counterfactuals_with_sums <- function(model, chunk) {
+  sums <- NULL
+  recorder <- function(model, users) {
+    draws <- counterfactual_draws(model, users)
+    sums <<- list(treated = rowSums(draws$treated), control = rowSums(draws$control))
+    draws
+  }
+  export <- export_counterfactuals
+  environment(export) <- list2env(list(counterfactual_draws = recorder), parent = environment(export_counterfactuals))
+  out <- export(model, chunk, chunk_size = nrow(chunk))
+  out$sum_treated <- sums$treated
+  out$sum_control <- sums$control
+  out
+}
+
+#' Gather counterfactual shards (in shard order) into the tables and the ATE of `export_counterfactuals()`.
+#'
+#' @param shards a list of `export_counterfactual_shard()` results, in shard order.
+#' @return a list: `train_data`, `labels`, `uplift` and `ate`, as `export_counterfactuals()` returns.
+gather_counterfactual_shards <- function(shards) {
+  bind <- function(key) {
+    out <- do.call(rbind, Filter(Negate(is.null), lapply(shards, `[[`, key)))
+    if (is.null(out)) stop("gather_counterfactual_shards: every shard is empty")
+    rownames(out) <- NULL
+    out
+  }
+  sums_t <- unlist(lapply(shards, `[[`, "sum_treated"), recursive = FALSE)
+  sums_c <- unlist(lapply(shards, `[[`, "sum_control"), recursive = FALSE)
+  sum_treated <- sum_control <- 0
+  for (k in seq_along(sums_t)) {  # chunk after chunk, as export_counterfactuals() adds them
+    sum_treated <- sum_treated + sums_t[[k]]
+    sum_control <- sum_control + sums_c[[k]]
+  }
+  n <- sum(vapply(shards, function(s) as.numeric(s$n_users), numeric(1)))
+  ate_draws <- (sum_treated - sum_control) / n
+  ate <- list(
+    ate_mean = mean(ate_draws), ate_median = stats::median(ate_draws),
+    ate_q05 = unname(stats::quantile(ate_draws, 0.05)), ate_q95 = unname(stats::quantile(ate_draws, 0.95)),
+    prob_positive = mean(ate_draws > 0),
+    mean_spend_if_treated = mean(sum_treated / n), mean_spend_if_control = mean(sum_control / n),
+    n_users = n, n_draws = length(ate_draws)
+  )
+  list(train_data = bind("train_data"), labels = bind("labels"), uplift = bind("uplift"), ate = ate)
+}

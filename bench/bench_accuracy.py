@@ -1,0 +1,164 @@
+"""Accuracy benchmark over the simulator's scenarios (make bench-accuracy).
+
+For every scenario in ``bayeslift.simulate.SCENARIOS``, side by side in one run: fit on ``--n-train``
+simulated users, score ``--n-test`` fresh held-out users of the same scenario, and report sqrt-PEHE, ATE
+error (mean predicted uplift - true mean uplift), coverage of the 90% per-user uplift intervals and whether
+the 90% ATE interval covers the true ATE (Bayesian models only: the baselines give no intervals), and fit
+times. Models: the Bayesian hurdle model (rstanarm, default options, and the option picked by approximate
+LOO among default / flexible, plus propensity on the confounded scenario), T-/S-learner LightGBM and the
+linear interaction model of ``bayeslift.baselines``, and causalml's X-learner and DR-learner when causalml
+imports (it is not a dependency: ``--causalml-path`` points at a throwaway install, e.g.
+``pip install --target /tmp/causalml_target causalml``).
+
+Writes bench/results/bench_accuracy.json and prints a table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "python"))
+
+from bayeslift.baselines import make_baseline  # noqa: E402
+from bayeslift.data import FeatureSpec  # noqa: E402
+from bayeslift.simulate import CHANNELS, COLUMNS, SCENARIOS, simulate_history  # noqa: E402
+
+R_SCRIPT = r"""
+args <- commandArgs(trailingOnly = TRUE)
+for (f in Sys.glob(file.path(args[1], "R", "lib", "*.R"))) source(f)
+spec <- read_feature_spec(args[2])
+train <- read_prepared(args[3], spec)
+users <- read_prepared(args[4], spec)
+iter <- as.integer(args[6])
+candidates <- list(default = list(), flexible = list(flexible = TRUE))
+if (args[7] == "1") candidates$propensity <- list(propensity = TRUE)
+fits <- list(); secs <- list()
+for (name in names(candidates)) {
+  t0 <- Sys.time()
+  fits[[name]] <- suppressWarnings(do.call(fit_causal_model, c(list(train, spec, "rstanarm", chains = 2L, iter = iter,
+                                                                    seed = 1L, cores = 2L), candidates[[name]])))
+  secs[[name]] <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
+}
+sel <- suppressWarnings(select_model_by_loo(fits))
+out <- list(chosen = sel$chosen, loo = sel$table, models = list())
+for (name in unique(c("default", sel$chosen))) {
+  a <- ate_posterior(fits[[name]], users)
+  out$models[[name]] <- list(seconds = secs[[name]], ate_mean = a$mean, ate_q05 = a$q05, ate_q95 = a$q95,
+                             uplift = a$uplift_mean, lower = unname(a$uplift_q05), upper = unname(a$uplift_q95))
+}
+jsonlite::write_json(out, args[5], digits = NA, auto_unbox = TRUE)
+"""
+
+
+def bayes_models(spec, train, users, iter_, with_propensity):
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        spec.to_json(tmp / "spec.json")
+        train.to_csv(tmp / "train.csv", index=False)
+        users.to_csv(tmp / "users.csv", index=False)
+        (tmp / "fit.R").write_text(R_SCRIPT)
+        proc = subprocess.run(["Rscript", str(tmp / "fit.R"), str(REPO), str(tmp / "spec.json"), str(tmp / "train.csv"),
+                               str(tmp / "users.csv"), str(tmp / "out.json"), str(iter_), "1" if with_propensity else "0"],
+                              capture_output=True, text=True)
+        if proc.returncode:
+            raise RuntimeError(proc.stderr[-3000:])
+        return json.loads((tmp / "out.json").read_text())
+
+
+def causalml_learners(path):
+    if path:
+        sys.path.insert(0, path)
+    try:
+        from causalml.inference.meta import BaseDRRegressor, BaseXRegressor
+        from lightgbm import LGBMRegressor
+    except Exception as exc:  # noqa: BLE001 - optional
+        print(f"causalml unavailable ({type(exc).__name__}: {exc}); X-/DR-learner skipped")
+        return {}
+
+    def lgbm():
+        return LGBMRegressor(n_estimators=200, learning_rate=0.05, num_leaves=15, min_child_samples=20, verbose=-1,
+                             n_jobs=1, random_state=0)
+    return {"x_learner_causalml": lambda: BaseXRegressor(learner=lgbm()),
+            "dr_learner_causalml": lambda: BaseDRRegressor(learner=lgbm())}
+
+
+def metrics(pred, true, lower=None, upper=None, ate_lo=None, ate_hi=None):
+    out = {"sqrt_pehe": float(np.sqrt(np.mean((pred - true) ** 2))), "ate_error": float(np.mean(pred) - np.mean(true))}
+    out["coverage_90"] = float(np.mean((lower <= true) & (true <= upper))) if lower is not None else None
+    out["ate_covered"] = bool(ate_lo <= true.mean() <= ate_hi) if ate_lo is not None else None
+    return out
+
+
+def bench_scenario(name, n_train, n_test, iter_, learners, seed, with_bayes=True):
+    hist, _ = simulate_history(n_train, seed=seed, scenario=name)
+    users, truth = simulate_history(n_test, seed=seed + 1000, scenario=name, id_start=10**6)
+    spec = FeatureSpec.from_columns(COLUMNS)
+    spec.levels = {"channel": sorted(CHANNELS)}
+    true = truth["true_uplift"].to_numpy()
+    X, t, y = hist[spec.features], hist["campaign"].to_numpy(), hist["spend"].to_numpy()
+    rows = []
+    for base in ("t_lightgbm", "s_lightgbm", "linear_interaction"):
+        t0 = time.perf_counter()
+        m = make_baseline(base, n_jobs=1, categorical=spec.categorical, log1p=spec.log1p).fit(X, t, y)
+        sec = time.perf_counter() - t0
+        rows.append({"model": base, **metrics(m.predict(users[spec.features]), true), "fit_s": sec})
+    Xn = pd.get_dummies(X, columns=spec.categorical, dtype=float)
+    Un = pd.get_dummies(users[spec.features], columns=spec.categorical, dtype=float).reindex(columns=Xn.columns, fill_value=0.0)
+    for lname, make in learners.items():
+        t0 = time.perf_counter()
+        m = make()
+        m.fit(X=Xn.to_numpy(), treatment=t, y=y)
+        sec = time.perf_counter() - t0
+        rows.append({"model": lname, **metrics(np.asarray(m.predict(Un.to_numpy())).ravel(), true), "fit_s": sec})
+    if with_bayes:
+        out = bayes_models(spec, hist, users, iter_, with_propensity=name == "confounded")
+        for mname, res in out["models"].items():
+            label = "bayes_default" if mname == "default" else f"bayes_loo_best ({mname})"
+            rows.append({"model": label,
+                         **metrics(np.asarray(res["uplift"]), true, np.asarray(res["lower"]), np.asarray(res["upper"]),
+                                   res["ate_q05"], res["ate_q95"]), "fit_s": res["seconds"]})
+        if out["chosen"] == "default":
+            rows.append({**rows[-1], "model": "bayes_loo_best (default)"})
+    return pd.DataFrame(rows).assign(scenario=name, true_ate=float(true.mean()))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--n-train", type=int, default=3000)
+    ap.add_argument("--n-test", type=int, default=2000)
+    ap.add_argument("--iter", type=int, default=400, help="MCMC iterations per chain (2 chains)")
+    ap.add_argument("--seed", type=int, default=101)
+    ap.add_argument("--scenarios", nargs="*", default=list(SCENARIOS))
+    ap.add_argument("--causalml-path", default="/tmp/causalml_target",
+                    help="extra sys.path entry holding a throwaway causalml install ('' for none)")
+    ap.add_argument("--no-bayes", action="store_true")
+    ap.add_argument("--out", default=str(REPO / "bench" / "results" / "bench_accuracy.json"))
+    args = ap.parse_args(argv)
+    learners = causalml_learners(args.causalml_path)
+    tables = []
+    for k, name in enumerate(args.scenarios):
+        t0 = time.perf_counter()
+        tables.append(bench_scenario(name, args.n_train, args.n_test, args.iter, learners, args.seed + k,
+                                     with_bayes=not args.no_bayes))
+        print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
+        print(tables[-1].drop(columns="scenario").to_string(index=False), flush=True)
+    table = pd.concat(tables, ignore_index=True)
+    cols = ["scenario", "true_ate", "model", "sqrt_pehe", "ate_error", "coverage_90", "ate_covered", "fit_s"]
+    table = table[cols]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"args": vars(args), "rows": table.to_dict(orient="records")}, indent=1))
+    with pd.option_context("display.width", 200, "display.max_rows", 200, "display.float_format", "{:.3f}".format):
+        print(table.to_string(index=False))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""Scale benchmark (issue 6), side by side in one run:
+
+1. surrogate rows/s (UpliftScorer.predict) vs R posterior_epred rows/s (spend_epred through Rscript on a
+   fitted tiny model), and their ratio;
+2. `bayeslift score` CSV -> CSV for 1M and 10M users: wall time and the child's peak RSS
+   (resource.getrusage(RUSAGE_CHILDREN)), goal 10M <= 60 s and <= 2 GiB;
+3. wall time of the tiny pipeline unsharded vs `shards: 3`.
+
+    python bench/bench_scale.py [--users 1000000 10000000] [--skip-pipeline] [--work DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}"}
+
+
+def run(cmd, cwd=None) -> tuple[float, int]:
+    """Run ``cmd``; return wall seconds and its peak RSS in bytes (/usr/bin/time -f %M, else getrusage)."""
+    timer = ["/usr/bin/time", "-f", "BENCH_PEAK_KB=%M"] if Path("/usr/bin/time").exists() else []
+    t0 = time.perf_counter()
+    proc = subprocess.run([*timer, *cmd], cwd=cwd, env=ENV, capture_output=True, text=True)
+    seconds = time.perf_counter() - t0
+    if proc.returncode:
+        raise SystemExit(f"{cmd[0]} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}")
+    if timer:
+        peak_kb = int(proc.stderr.rsplit("BENCH_PEAK_KB=", 1)[1].split()[0])
+    else:  # max over every child so far: an upper bound
+        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return seconds, peak_kb * 1024
+
+
+def pipeline(work: Path, shards: int) -> float:
+    cfg = work / f"shards{shards}.yaml"
+    cfg.write_text(f"shards: {shards}\ncounterfactuals:\n  chunk_size: 100\n")
+    run_dir = work / f"pipeline_{shards}"
+    run_dir.mkdir()
+    seconds, _ = run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(run_dir), "--cores", "2",
+                      "--configfile", str(REPO / "config/test.yaml"), str(cfg), "-q"], cwd=run_dir)
+    return seconds
+
+
+def r_epred_rows_per_s(run_dir: Path, n: int = 20_000) -> float:
+    res = run_dir / "results"
+    script = f"""
+      for (f in Sys.glob("{REPO}/R/lib/*.R")) source(f)
+      fit <- readRDS("{res}/model/fit.rds")
+      spec <- fit$spec
+      u <- as.data.frame(data.table::fread("{res}/prepared/holdout.csv",
+             colClasses = setNames(rep("character", length(spec$categorical)), spec$categorical)))
+      u <- u[rep(seq_len(nrow(u)), length.out = {n}), ]
+      t <- system.time(d <- counterfactual_draws(fit, u))[["elapsed"]]
+      cat({n} / t, nrow(d$treated), "\\n")
+    """
+    proc = subprocess.run(["Rscript", "-e", script], env=ENV, capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(proc.stderr[-3000:])
+    rate, draws = proc.stdout.split()
+    print(f"  R counterfactual_draws (both arms, {draws} draws): {float(rate):,.0f} users/s")
+    return float(rate)
+
+
+def surrogate_rows_per_s(run_dir: Path, n: int = 1_000_000) -> float:
+    import torch
+
+    from bayeslift.scoring import UpliftScorer
+    from bayeslift.simulate import simulate_new_users
+
+    torch.set_num_threads(1)
+    scorer = UpliftScorer.load(run_dir / "results" / "surrogate")
+    users, _ = simulate_new_users(n, seed=3)
+    t0 = time.perf_counter()
+    scorer.predict(users)
+    return n / (time.perf_counter() - t0)
+
+
+def write_users(path: Path, n: int) -> None:
+    from bayeslift.simulate import simulate_new_users
+
+    block = 1_000_000
+    base, _ = simulate_new_users(min(n, block), seed=5)
+    with open(path, "w") as out:
+        for start in range(0, n, block):
+            part = base.iloc[: min(block, n - start)].copy()
+            part["customer_id"] = [f"u{i}" for i in range(start, start + len(part))]
+            part.to_csv(out, index=False, header=start == 0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--users", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    ap.add_argument("--skip-pipeline", action="store_true", help="reuse --work's pipeline_1 run, time no pipeline")
+    ap.add_argument("--work", type=Path, default=None)
+    args = ap.parse_args()
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench_scale_"))
+    work.mkdir(parents=True, exist_ok=True)
+    out = {"machine": {"cpus": os.cpu_count()}}
+
+    if not args.skip_pipeline:
+        for shards in (1, 3):
+            shutil.rmtree(work / f"pipeline_{shards}", ignore_errors=True)
+            out[f"pipeline_shards_{shards}_s"] = pipeline(work, shards)
+            print(f"tiny pipeline, shards={shards}: {out[f'pipeline_shards_{shards}_s']:.1f} s")
+    run_dir = work / "pipeline_1"
+
+    out["r_epred_users_per_s"] = r_epred_rows_per_s(run_dir)
+    out["surrogate_users_per_s"] = surrogate_rows_per_s(run_dir)
+    out["surrogate_vs_r"] = out["surrogate_users_per_s"] / out["r_epred_users_per_s"]
+    print(f"surrogate {out['surrogate_users_per_s']:,.0f} users/s vs R {out['r_epred_users_per_s']:,.0f} users/s:"
+          f" {out['surrogate_vs_r']:,.0f}x")
+
+    for n in args.users:
+        src, dst = work / f"users_{n}.csv", work / f"scored_{n}.csv"
+        if not src.exists():
+            write_users(src, n)
+        seconds, peak = run([str(BIN / "bayeslift"), "score", "--model", str(run_dir / "results/surrogate"),
+                             "--input", str(src), "--output", str(dst), "--quiet"])
+        out[f"score_{n}"] = {"seconds": seconds, "users_per_s": n / seconds, "peak_rss_mib": peak / 2**20,
+                             "input_mib": src.stat().st_size / 2**20}
+        print(f"bayeslift score {n:,} users CSV->CSV: {seconds:.1f} s ({n / seconds:,.0f} users/s), "
+              f"peak RSS {peak / 2**20:,.0f} MiB")
+        dst.unlink(missing_ok=True)
+    print(json.dumps(out, indent=2))
+    (work / "bench_scale.json").write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

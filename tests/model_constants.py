@@ -1,0 +1,36 @@
+"""Tolerances of tests/test_model_options.py (issue 7 model options), each with its reason.
+
+The fits are small on purpose (2,000 simulated users, 2 chains x 500 iterations, rstanarm) so the whole
+file runs in a few minutes on 2 busy cores. Spend is mostly zeros with a log-normal tail, so the sample ATE
+(true about 6 per user on the scenarios used) has a posterior sd of about 1.7 at this size.
+"""
+
+# Users per simulated data set, sampler settings.
+N_USERS = 2000
+CHAINS = 2
+ITER = 500
+
+# |posterior-mean ATE - true sample ATE| must stay below this (spend units): about 2 posterior sd. Measured
+# errors at the seeds used: 0.1 to 2.1.
+ATE_ABS_TOL = 3.5
+
+# On the nonlinear scenario the flexible model's per-user uplift RMSE must be at most this share of the
+# linear model's (measured 8.4 vs 18.1: 0.46).
+FLEXIBLE_RMSE_SHARE = 0.8
+
+# LOO choice: a more complex candidate wins only when its elpd is better by more than
+# max(LOO_MIN_DIFF, LOO_SE_MULT x SE of the difference) (select_model_by_loo's defaults).
+# Measured: nonlinear +133 (se 16) for flexible; linear -11 (se 5) for flexible.
+LOO_SE_MULT = 2
+LOO_MIN_DIFF = 4
+
+# Horseshoe on the no-effect scenario: the 90% ATE interval covers 0 and its half-width stays below this
+# (spend units).
+NO_EFFECT_HALF_WIDTH = 3.0
+
+# Overlap: confounding strength 1.0 keeps propensities within about [0.1, 0.9]; fewer than this share of
+# users may lie outside the common support.
+MAX_OUTSIDE_SUPPORT = 0.05
+
+# Posterior predictive checks on a correctly specified fit: every statistic's p-value within these bounds.
+PPC_P_BOUNDS = (0.02, 0.98)

@@ -1,0 +1,170 @@
+"""Model options of the causal hurdle model (issue 7), recovered on simulated scenarios with known truth.
+
+R's functions (R/lib/model_options.R) are called through rpy2 on small rstanarm fits, reused across tests
+through module-scoped fixtures (about 2-3 minutes in all on 2 cores). Tolerances: tests/model_constants.py.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bayeslift.data import FeatureSpec
+from bayeslift.simulate import CHANNELS, COLUMNS, SCENARIOS, simulate_history
+
+from conftest import REPO
+from model_constants import (ATE_ABS_TOL, CHAINS, FLEXIBLE_RMSE_SHARE, ITER, LOO_MIN_DIFF, LOO_SE_MULT,
+                             MAX_OUTSIDE_SUPPORT, N_USERS, NO_EFFECT_HALF_WIDTH, PPC_P_BOUNDS)
+
+pytestmark = pytest.mark.rpy2
+ro = pytest.importorskip("rpy2.robjects")
+
+# Seeds of the simulated data sets (fixed: the checks are deterministic given the seed).
+SEEDS = {"linear": 7, "nonlinear": 7, "no_effect": 3, "confounded": 5}
+
+
+@pytest.fixture(scope="module")
+def r(tmp_path_factory):
+    for path in sorted((REPO / "R" / "lib").glob("*.R")):
+        ro.r["source"](str(path))
+    tmp = tmp_path_factory.mktemp("model_options")
+    spec = FeatureSpec.from_columns(COLUMNS)
+    spec.levels = {"channel": sorted(CHANNELS)}
+    spec.to_json(tmp / "spec.json")
+    truths = {}
+    for name, seed in SEEDS.items():
+        history, truth = simulate_history(N_USERS, seed=seed, scenario=name)
+        history.to_csv(tmp / f"{name}.csv", index=False)
+        truths[name] = truth
+    ro.r(f"""
+      mo_spec <- read_feature_spec("{tmp / 'spec.json'}")
+      mo_data <- list()
+      for (sc in c({", ".join(f'"{s}"' for s in SEEDS)})) mo_data[[sc]] <- read_prepared(file.path("{tmp}", paste0(sc, ".csv")), mo_spec)
+      mo_fits <- list()
+      mo_fit <- function(key, scenario, ...) {{
+        if (is.null(mo_fits[[key]]))
+          mo_fits[[key]] <<- suppressWarnings(fit_causal_model(mo_data[[scenario]], mo_spec, "rstanarm", chains = {CHAINS},
+                                                               iter = {ITER}, seed = 1, cores = 2, ...))
+        mo_fits[[key]]
+      }}
+      mo_ate <- function(key, scenario) {{
+        a <- ate_posterior(mo_fits[[key]], mo_data[[scenario]])
+        list(mean = a$mean, q05 = a$q05, q95 = a$q95, uplift = a$uplift_mean)
+      }}
+    """)
+    ro.r.mo_truths = truths  # keep a reference for debugging
+    return {"r": ro.r, "truth": truths}
+
+
+def fit(env, key, scenario, options=""):
+    env["r"](f'invisible(mo_fit("{key}", "{scenario}"{", " + options if options else ""}))')
+    out = env["r"](f'mo_ate("{key}", "{scenario}")')
+    return {"mean": out[0][0], "q05": out[1][0], "q95": out[2][0], "uplift": np.asarray(out[3])}
+
+
+def check_ate(ate, truth):
+    true_ate = truth["true_uplift"].mean()
+    assert abs(ate["mean"] - true_ate) < ATE_ABS_TOL, (ate["mean"], true_ate)
+    assert ate["q05"] <= true_ate <= ate["q95"], (ate["q05"], ate["q95"], true_ate)
+
+
+def rmse(a, b):
+    return float(np.sqrt(np.mean((np.asarray(a) - np.asarray(b)) ** 2)))
+
+
+@pytest.fixture(scope="module")
+def linear_fits(r):
+    return {"default": fit(r, "lin_default", "linear"), "flexible": fit(r, "lin_flexible", "linear", "flexible = TRUE")}
+
+
+@pytest.fixture(scope="module")
+def nonlinear_fits(r):
+    return {"default": fit(r, "nl_default", "nonlinear"), "flexible": fit(r, "nl_flexible", "nonlinear", "flexible = TRUE")}
+
+
+def test_default_model_recovers_linear_ate(r, linear_fits):
+    check_ate(linear_fits["default"], r["truth"]["linear"])
+
+
+def test_flexible_model_recovers_nonlinear_effect(r, nonlinear_fits):
+    truth = r["truth"]["nonlinear"]
+    check_ate(nonlinear_fits["flexible"], truth)
+    flexible = rmse(nonlinear_fits["flexible"]["uplift"], truth["true_uplift"])
+    linear = rmse(nonlinear_fits["default"]["uplift"], truth["true_uplift"])
+    assert flexible <= FLEXIBLE_RMSE_SHARE * linear, (flexible, linear)
+
+
+def select(r, scenario):
+    out = r["r"](f"""local({{
+      s <- select_model_by_loo(list(default = mo_fits[["{scenario}_default"]], flexible = mo_fits[["{scenario}_flexible"]]),
+                               se_mult = {LOO_SE_MULT}, min_diff = {LOO_MIN_DIFF})
+      list(chosen = s$chosen, diff = s$table$elpd_diff, se_diff = s$table$se_diff)
+    }})""")
+    return out[0][0], list(out[1]), list(out[2])
+
+
+def test_loo_picks_flexible_model_on_nonlinear_scenario(r, nonlinear_fits):
+    chosen, diff, se = select(r, "nl")
+    assert chosen == "flexible", (diff, se)
+
+
+def test_loo_picks_simple_model_on_linear_scenario(r, linear_fits):
+    chosen, diff, se = select(r, "lin")
+    assert chosen == "default", (diff, se)
+
+
+def test_normal_shrinkage_of_interactions_recovers_ate(r):
+    check_ate(fit(r, "lin_normal", "linear", 'shrinkage = "normal"'), r["truth"]["linear"])
+
+
+def test_horseshoe_on_no_effect_scenario_covers_zero(r):
+    ate = fit(r, "none_hs", "no_effect", 'shrinkage = "horseshoe"')
+    assert ate["q05"] <= 0.0 <= ate["q95"], ate
+    assert (ate["q95"] - ate["q05"]) / 2 < NO_EFFECT_HALF_WIDTH, ate
+    assert abs(ate["mean"]) < ATE_ABS_TOL
+
+
+def test_propensity_covariate_recovers_ate_on_confounded_data(r):
+    truth = r["truth"]["confounded"]
+    assert "true_propensity" in truth
+    ate = fit(r, "conf_ps", "confounded", "propensity = TRUE")
+    check_ate(ate, truth)
+    out = r["r"]("""local({ o <- mo_fits[["conf_ps"]]$overlap
+      c(o$share_outside_support, o$std_mean_diff_logit, o$treated$min, o$control$max, length(o$warnings)) })""")
+    outside, smd, _, _, n_warnings = list(out)
+    assert outside < MAX_OUTSIDE_SUPPORT and n_warnings == 0
+    assert smd > 0.3  # treated users have clearly higher scores: the confounding is seen
+
+
+def test_overlap_diagnostics_warn_without_overlap(r):
+    out = r["r"]("""local({
+      set.seed(1); t <- rep(0:1, each = 200)
+      ps <- ifelse(t == 1, runif(400, 0.9, 0.999), runif(400, 0.001, 0.1))
+      w <- NULL
+      o <- withCallingHandlers(propensity_overlap(ps, t), warning = function(w_) { w <<- conditionMessage(w_); invokeRestart("muffleWarning") })
+      list(o$share_outside_support, o$share_extreme, length(o$warnings), w)
+    })""")
+    assert out[0][0] > 0.5 and out[1][0] > 0.3 and out[2][0] == 2
+    assert "propensity overlap" in out[3][0]
+
+
+def test_posterior_predictive_checks_pass_on_a_well_specified_fit(r, linear_fits):
+    out = r["r"]('posterior_predictive_checks(mo_fits[["lin_default"]], mo_data[["linear"]], ndraws = 100)')
+    stats = list(out.rx2("stat"))
+    p = np.asarray(out.rx2("p_value"))
+    observed = np.asarray(out.rx2("observed"))
+    assert {"share_zero", "mean", "buyer_q90", "q99"} <= set(stats)
+    assert observed[stats.index("share_zero")] == pytest.approx(0.857, abs=0.05)
+    assert np.all((p >= PPC_P_BOUNDS[0]) & (p <= PPC_P_BOUNDS[1])), dict(zip(stats, p))
+
+
+def test_fit_auto_model_keeps_the_choice_and_default_calls_unchanged(r, linear_fits):
+    out = r["r"]("""local({
+      m <- mo_fits[["lin_default"]]
+      c(is.null(m$options), all(dim(spend_epred(m, mo_data$linear[1:5, ])) == c(500, 5)))
+    })""")
+    assert all(out)
+
+
+def test_scenarios_are_all_named():
+    assert set(SCENARIOS) == {"linear", "nonlinear", "no_effect", "probability_only", "amount_only", "confounded",
+                              "heavy_tail"}
