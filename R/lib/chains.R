@@ -138,13 +138,6 @@ gather_counterfactual_shards <- function(shards) {
     sum_control <- sum_control + sums_c[[k]]
   }
   n <- sum(vapply(shards, function(s) as.numeric(s$n_users), numeric(1)))
-  ate_draws <- (sum_treated - sum_control) / n
-  ate <- list(
-    ate_mean = mean(ate_draws), ate_median = stats::median(ate_draws),
-    ate_q05 = unname(stats::quantile(ate_draws, 0.05)), ate_q95 = unname(stats::quantile(ate_draws, 0.95)),
-    prob_positive = mean(ate_draws > 0),
-    mean_spend_if_treated = mean(sum_treated / n), mean_spend_if_control = mean(sum_control / n),
-    n_users = n, n_draws = length(ate_draws)
-  )
-  list(train_data = bind("train_data"), labels = bind("labels"), uplift = bind("uplift"), ate = ate)
+  list(train_data = bind("train_data"), labels = bind("labels"), uplift = bind("uplift"),
+       ate = ate_summary(sum_treated, sum_control, n))
 }

@@ -50,13 +50,22 @@ export_counterfactuals <- function(model, users, chunk_size = 2000L) {
   labels <- bind(label_parts, c(spec$id, "received_campaign", "spend_mean", "spend_median", "spend_q05", "spend_q95"))
   uplift_summary <- bind(uplift_parts, c(spec$id, "split", "uplift_mean", "uplift_median", "uplift_q05",
                                          "uplift_q95", "prob_positive"))
+  list(train_data = train_data, labels = labels, uplift = uplift_summary, ate = ate_summary(sum_treated, sum_control, n))
+}
+
+#' Sample ATE posterior summary from per-draw sums of expected spend over users.
+#'
+#' @param sum_treated,sum_control per-draw sums over users of E[spend] under each arm (length = draws).
+#' @param n number of users summed.
+#' @return a list: ate_mean, ate_median, ate_q05, ate_q95, prob_positive, mean_spend_if_treated,
+#'   mean_spend_if_control, n_users, n_draws.
+ate_summary <- function(sum_treated, sum_control, n) {
   ate_draws <- (sum_treated - sum_control) / n
-  ate <- list(
+  list(
     ate_mean = mean(ate_draws), ate_median = stats::median(ate_draws),
     ate_q05 = unname(stats::quantile(ate_draws, 0.05)), ate_q95 = unname(stats::quantile(ate_draws, 0.95)),
     prob_positive = mean(ate_draws > 0),
     mean_spend_if_treated = mean(sum_treated / n), mean_spend_if_control = mean(sum_control / n),
     n_users = n, n_draws = length(ate_draws)
   )
-  list(train_data = train_data, labels = labels, uplift = uplift_summary, ate = ate)
 }

@@ -1,17 +1,22 @@
 # File helpers shared by the R entry scripts: atomic writes and the feature spec written by `prepare`.
 
+# Write through `writer(tmp)` to a temp file beside `path`, then rename it onto `path`.
+write_atomic <- function(path, writer) {
+  dir.create(dirname(path), recursive = TRUE, showWarnings = FALSE)
+  tmp <- tempfile(pattern = paste0(".", basename(path), "."), tmpdir = dirname(path), fileext = ".tmp")
+  on.exit(if (file.exists(tmp)) unlink(tmp), add = TRUE)
+  writer(tmp)
+  if (!file.rename(tmp, path)) stop("could not move ", tmp, " to ", path)
+  invisible(path)
+}
+
 #' Write a data.frame as CSV atomically (temp file beside the target, then rename).
 #'
 #' @param frame a data.frame.
 #' @param path destination path.
 #' @return `path`, invisibly.
 write_csv_atomic <- function(frame, path) {
-  dir.create(dirname(path), recursive = TRUE, showWarnings = FALSE)
-  tmp <- tempfile(pattern = paste0(".", basename(path), "."), tmpdir = dirname(path), fileext = ".tmp")
-  on.exit(if (file.exists(tmp)) unlink(tmp), add = TRUE)
-  data.table::fwrite(frame, tmp, na = "", quote = "auto")
-  if (!file.rename(tmp, path)) stop("could not move ", tmp, " to ", path)
-  invisible(path)
+  write_atomic(path, function(tmp) data.table::fwrite(frame, tmp, na = "", quote = "auto"))
 }
 
 #' Write an R object as JSON atomically.
@@ -20,12 +25,9 @@ write_csv_atomic <- function(frame, path) {
 #' @param path destination path.
 #' @return `path`, invisibly.
 write_json_atomic <- function(x, path) {
-  dir.create(dirname(path), recursive = TRUE, showWarnings = FALSE)
-  tmp <- tempfile(pattern = paste0(".", basename(path), "."), tmpdir = dirname(path), fileext = ".tmp")
-  on.exit(if (file.exists(tmp)) unlink(tmp), add = TRUE)
-  writeLines(jsonlite::toJSON(x, auto_unbox = TRUE, digits = NA, pretty = TRUE, null = "null"), tmp)
-  if (!file.rename(tmp, path)) stop("could not move ", tmp, " to ", path)
-  invisible(path)
+  write_atomic(path, function(tmp) {
+    writeLines(jsonlite::toJSON(x, auto_unbox = TRUE, digits = NA, pretty = TRUE, null = "null"), tmp)
+  })
 }
 
 #' Save an R object as RDS atomically.
@@ -34,12 +36,7 @@ write_json_atomic <- function(x, path) {
 #' @param path destination path.
 #' @return `path`, invisibly.
 save_rds_atomic <- function(x, path) {
-  dir.create(dirname(path), recursive = TRUE, showWarnings = FALSE)
-  tmp <- tempfile(pattern = paste0(".", basename(path), "."), tmpdir = dirname(path), fileext = ".tmp")
-  on.exit(if (file.exists(tmp)) unlink(tmp), add = TRUE)
-  saveRDS(x, tmp)
-  if (!file.rename(tmp, path)) stop("could not move ", tmp, " to ", path)
-  invisible(path)
+  write_atomic(path, function(tmp) saveRDS(x, tmp))
 }
 
 #' Read the feature spec that the Python `prepare` step wrote.

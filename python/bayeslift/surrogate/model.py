@@ -15,7 +15,7 @@ from ..data import FeatureSpec
 class SurrogateConfig:
     """Architecture and training settings of the surrogate (config key ``surrogate``)."""
 
-    hidden: int = 128
+    hidden: int = 32
     epochs: int = 300
     batch_size: int = 256
     learning_rate: float = 3e-3
