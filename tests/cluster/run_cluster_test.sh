@@ -116,9 +116,15 @@ log "pipeline locally"
 
 # ---------------------------------------------------------------- check
 N_JOBS=$(grep -c "JobState=COMPLETED" "$JOBCOMP" || true)
-N_CHAINS=$(grep -c "Name=rule_bayesian_chain\|bayesian_chain" "$JOBCOMP" || true)
-log "SLURM job-completion log: $N_JOBS completed jobs ($N_CHAINS for bayesian_chain)"
+# Every job Snakemake submitted must be a COMPLETED record in SLURM's own log, chains included.
+SUBMITTED=$(grep -o "submitted with SLURM jobid [0-9]*" "$WORK/slurm-run.out" | awk '{print $NF}')
+for id in $SUBMITTED; do
+  grep -q "^JobId=$id .*JobState=COMPLETED" "$JOBCOMP" || { echo "SLURM has no completed record of job $id"; exit 1; }
+done
+N_CHAINS=$(grep -c "slurm_logs/rule_bayesian_chain/" "$WORK/slurm-run.out" || true)
+log "SLURM job-completion log: $N_JOBS completed jobs, $(echo $SUBMITTED | wc -w) submitted ($N_CHAINS bayesian_chain)"
 [ "$N_JOBS" -ge 10 ] || { echo "expected >= 10 SLURM jobs in $JOBCOMP"; cat "$JOBCOMP"; exit 1; }
+[ "$N_CHAINS" -eq 2 ] || { echo "expected 2 bayesian_chain jobs through SLURM, saw $N_CHAINS"; exit 1; }
 grep -q "JobState=FAILED" "$JOBCOMP" && { echo "failed SLURM jobs:"; grep FAILED "$JOBCOMP"; exit 1; }
 for f in uplift_predictions.csv counterfactuals/uplift_summary.csv counterfactuals/ate.json \
          model/diagnostics_parameters.csv; do
