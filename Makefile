@@ -35,6 +35,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 demo: install
 	$(RUN) snakemake --cores $(CORES)
 	@$(RUN) bayeslift summary results/summary.json
+	@echo "  report: results/report/index.html (open in a browser)"
 
 test: install
 	$(RUN) pytest -q

@@ -9,5 +9,5 @@ EQUALITY_USERS = 100
 SERVER_START_TIMEOUT = 60
 # Hypothesis: bounded so the fuzz file runs in seconds.
 FUZZ_MAX_EXAMPLES = 200
-# Printed format of batch scoring (scoring.FLOAT_FORMAT); HTTP and batch numbers must agree under it.
+# HTTP and batch numbers must agree when both are printed to 9 significant digits (batch CSV holds full float64).
 FLOAT_FORMAT = "%.9g"

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import torch
 
 from .data import DataValidationError, read_csv, validate_score_frame
@@ -24,7 +27,6 @@ from .surrogate.train import PREDICTION_NAMES
 
 log = logging.getLogger("bayeslift")
 PREDICTION_COLUMNS = list(PREDICTION_NAMES)
-FLOAT_FORMAT = "%.9g"
 
 
 class UpliftScorer:
@@ -59,8 +61,6 @@ def _read_chunks(path: Path, spec, chunk_size: int, first_chunk: int = 0, stop_c
     """Chunks ``first_chunk`` .. ``stop_chunk - 1`` (all from ``first_chunk`` when None) of the file."""
     dtypes = {spec.id: str, **{c: str for c in spec.categorical}}
     if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
         for k, batch in enumerate(pq.ParquetFile(path).iter_batches(batch_size=chunk_size)):
             if stop_chunk is not None and k >= stop_chunk:
                 return
@@ -81,7 +81,6 @@ def _read_chunks(path: Path, spec, chunk_size: int, first_chunk: int = 0, stop_c
 
 def _count_rows(path: Path) -> int | None:
     if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
 
         return pq.ParquetFile(path).metadata.num_rows
     return None
@@ -114,6 +113,14 @@ def shard_chunks(n_rows: int, chunk_size: int, shard: int, shards: int) -> tuple
     return first, None if shard == shards else max(first, shard * n_chunks // shards)
 
 
+def _table_writer(path, schema, parquet: bool):
+    """Arrow writers: CSV floats as the shortest text that reads back to the same float64, about 10x
+    faster than pandas' formatted to_csv (which took ~90% of the time for 10M users)."""
+    if parquet:
+        return pq.ParquetWriter(path, schema)
+    return pacsv.CSVWriter(path, schema, write_options=pacsv.WriteOptions(quoting_style="needed"))
+
+
 def score_file(model_dir, input_path, output_path, chunk_size: int = 100_000, progress: bool = True,
                policy: PolicyConfig | None = None, chunks: tuple[int, int | None] | None = None) -> int:
     """Score every user of ``input_path`` (CSV or Parquet) into ``output_path`` (same format); return rows.
@@ -141,16 +148,9 @@ def score_file(model_dir, input_path, output_path, chunk_size: int = 100_000, pr
                 scored = scorer.score_frame(chunk, str(input_path), offset=offset + rows)
                 if policy is not None:
                     scored["treat"] = treat_scored(scored, policy)
-                if parquet_out:
-                    import pyarrow as pa
-                    import pyarrow.parquet as pq
-
-                    table = pa.Table.from_pandas(scored, preserve_index=False)
-                    writer = writer or pq.ParquetWriter(tmp, table.schema)
-                    writer.write_table(table)
-                else:
-                    scored.to_csv(tmp, mode="a" if rows else "w", header=rows == 0, index=False,
-                                  float_format=FLOAT_FORMAT)
+                table = pa.Table.from_pandas(scored, preserve_index=False)
+                writer = writer or _table_writer(tmp, table.schema, parquet_out)
+                writer.write_table(table)
                 rows += len(scored)
                 bar.update(len(scored))
         finally:
