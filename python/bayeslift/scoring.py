@@ -158,8 +158,12 @@ def score_file(model_dir, input_path, output_path, chunk_size: int = 100_000, pr
                 writer.close()
             bar.close()
         if rows == 0 and chunks is not None and not parquet_out:
-            columns = [scorer.spec.id, *PREDICTION_COLUMNS] + (["treat"] if policy is not None else [])
-            pd.DataFrame(columns=columns).to_csv(tmp, index=False)
+            # Header only, written by the same writer as non-empty shards so gathered files stay byte-identical.
+            fields = [pa.field(scorer.spec.id, pa.string()), *(pa.field(c, pa.float64()) for c in PREDICTION_COLUMNS)]
+            schema = pa.schema(fields + ([pa.field("treat", pa.int64())] if policy is not None else []))
+            header_writer = _table_writer(tmp, schema, parquet=False)
+            header_writer.write_table(schema.empty_table())
+            header_writer.close()
         elif rows == 0:
             raise DataValidationError(f"{input_path}: no users to score")
     log.info("scored %d users from %s into %s", rows, input_path, output_path)
