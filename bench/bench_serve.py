@@ -28,25 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def build_truth_surrogate(out: Path) -> Path:
     """The tests' truth surrogate (tests/conftest.py truth_surrogate_dir): trained on simulator truth, no R."""
-    from bayeslift.data import FeatureSpec
-    from bayeslift.simulate import COLUMNS, simulate_history
-    from bayeslift.surrogate import SurrogateConfig, save_surrogate
-    from bayeslift.surrogate.model import FeatureEncoder
-    from bayeslift.surrogate.train import SurrogateTargets, fit_surrogate
+    from bayeslift.surrogate.truth import train_truth_surrogate
 
-    history, truth = simulate_history(2000, seed=11)
-    spec = FeatureSpec.from_columns(COLUMNS)
-    spec.levels = {"channel": sorted(history["channel"].unique())}
-    encoder = FeatureEncoder.fit(spec, history)
-    uplift = truth["true_uplift"].to_numpy()
-    targets = SurrogateTargets(
-        x=encoder.transform(history), spend_treated=truth["true_spend_if_treated"].to_numpy(),
-        spend_control=truth["true_spend_if_control"].to_numpy(), uplift_mean=uplift,
-        uplift_q05=uplift - 0.5 - 0.2 * np.abs(uplift), uplift_q95=uplift + 0.5 + 0.3 * np.abs(uplift),
-    )
-    surrogate = fit_surrogate(targets, SurrogateConfig(hidden=64, epochs=60, seed=3))
-    save_surrogate(out, surrogate, encoder, training_config={"source": "simulator truth (bench)"}, fidelity={})
-    return out
+    return train_truth_surrogate(out, source="simulator truth (bench)")
 
 
 def free_port() -> int:

@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,29 +38,10 @@ def tiny_pipeline(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def truth_surrogate_dir(tmp_path_factory) -> Path:
     """A real surrogate trained (without R) on the simulator's true expected spend; fast to build."""
-    from bayeslift.data import FeatureSpec
-    from bayeslift.simulate import COLUMNS, simulate_history
-    from bayeslift.surrogate import SurrogateConfig, save_surrogate
-    from bayeslift.surrogate.model import FeatureEncoder
-    from bayeslift.surrogate.train import SurrogateTargets, fit_surrogate
+    from bayeslift.surrogate.truth import train_truth_surrogate
 
-    history, truth = simulate_history(2000, seed=11)
-    spec = FeatureSpec.from_columns(COLUMNS)
-    spec.levels = {"channel": sorted(history["channel"].unique())}
-    encoder = FeatureEncoder.fit(spec, history)
-    uplift = truth["true_uplift"].to_numpy()
-    targets = SurrogateTargets(
-        x=encoder.transform(history),
-        spend_treated=truth["true_spend_if_treated"].to_numpy(),
-        spend_control=truth["true_spend_if_control"].to_numpy(),
-        uplift_mean=uplift,
-        uplift_q05=uplift - 0.5 - 0.2 * np.abs(uplift),
-        uplift_q95=uplift + 0.5 + 0.3 * np.abs(uplift),
-    )
-    surrogate = fit_surrogate(targets, SurrogateConfig(hidden=64, epochs=60, seed=3))
     out = tmp_path_factory.mktemp("truth_surrogate") / "surrogate"
-    save_surrogate(out, surrogate, encoder, training_config={"source": "simulator truth"}, fidelity={})
-    return out
+    return train_truth_surrogate(out)
 
 
 @pytest.fixture
