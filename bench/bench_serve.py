@@ -1,7 +1,7 @@
 """Load test of `bayeslift serve` on loopback: latency percentiles, requests/s and users/s.
 
-Starts the real server as a subprocess, then drives it from a second process (threads with keep-alive
-http.client connections). Bounded: a fixed number of requests per scenario and a time cap on each.
+Starts the real server as a subprocess, then drives it from a second process (keep-alive connections on
+one event loop). Bounded: a fixed number of requests per scenario and a time cap on each.
 Uses results/surrogate when present, else trains the small truth surrogate the tests use.
 
     python bench/bench_serve.py [--model DIR] [--requests 2000] [--big-requests 200] [--time-cap 20]
@@ -9,6 +9,7 @@ Uses results/surrogate when present, else trains the small truth surrogate the t
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import json
 import multiprocessing as mp
@@ -17,7 +18,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -54,37 +54,46 @@ def wait_health(port: int, proc: subprocess.Popen, timeout: float = 90) -> None:
     raise SystemExit("server did not become healthy")
 
 
-def _client(port, body, n_requests, deadline, latencies, errors):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    headers = {"Content-Type": "application/json"}
-    for _ in range(n_requests):
-        if time.perf_counter() > deadline:
-            break
-        t0 = time.perf_counter()
-        conn.request("POST", "/predict", body=body, headers=headers)
-        resp = conn.getresponse()
-        resp.read()
-        latencies.append(time.perf_counter() - t0)
-        if resp.status != 200:
-            errors.append(resp.status)
-    conn.close()
+async def _client(port, request: bytes, n_requests, deadline, latencies, errors):
+    """One keep-alive connection sending the same pre-encoded request ``n_requests`` times."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for _ in range(n_requests):
+            if time.perf_counter() > deadline:
+                break
+            t0 = time.perf_counter()
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - t0)
+            if status != 200:
+                errors.append(status)
+    finally:
+        writer.close()
 
 
-def run_load(port: int, body: bytes, clients: int, requests: int, time_cap: float, queue) -> None:
-    """In the load-generator process: ``requests`` in all, split over ``clients`` keep-alive threads."""
-    _client(port, body, 5, time.perf_counter() + 5, [], [])  # warm-up
+async def _load(port, request, clients, requests, time_cap):
+    await _client(port, request, 20, time.perf_counter() + 5, [], [])  # warm-up
     per_client = [requests // clients + (i < requests % clients) for i in range(clients)]
     latencies: list[float] = []
     errors: list[int] = []
     deadline = time.perf_counter() + time_cap
-    threads = [threading.Thread(target=_client, args=(port, body, n, deadline, latencies, errors))
-               for n in per_client]
     t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    queue.put((latencies, errors, time.perf_counter() - t0))
+    await asyncio.gather(*(_client(port, request, n, deadline, latencies, errors) for n in per_client))
+    return latencies, errors, time.perf_counter() - t0
+
+
+def run_load(port: int, body: bytes, clients: int, requests: int, time_cap: float, queue) -> None:
+    """In the load-generator process: ``requests`` in all, split over ``clients`` keep-alive connections
+    on one uvloop event loop (raw HTTP/1.1: a thread per client and http.client cost more CPU than the
+    server's own work, on the same 2 cores)."""
+    import uvloop
+
+    request = (b"POST /predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body)) + body
+    queue.put(uvloop.run(_load(port, request, clients, requests, time_cap)))
 
 
 def scenario(port, body, n_users, clients, requests, time_cap):
@@ -107,6 +116,7 @@ def main() -> None:
     parser.add_argument("--model", default=str(REPO / "results" / "surrogate"))
     parser.add_argument("--requests", type=int, default=3000, help="1-user requests per scenario")
     parser.add_argument("--big-requests", type=int, default=300, help="1,000-user requests per scenario")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="server worker counts to compare")
     parser.add_argument("--time-cap", type=float, default=20.0, help="seconds per scenario at most")
     args = parser.parse_args()
 
@@ -123,28 +133,30 @@ def main() -> None:
     one = json.dumps({"instances": records[:1]}).encode()
     thousand = json.dumps({"instances": records}).encode()
 
-    port = free_port()
     env = {**os.environ}
     env.pop("BAYESLIFT_API_TOKEN", None)
-    server = subprocess.Popen([sys.executable, "-m", "bayeslift.cli", "serve", "--model", str(model),
-                               "--port", str(port)], env=env)
+    rows = []
     try:
-        wait_health(port, server)
-        rows = []
-        for n_users, body, requests in ((1, one, args.requests), (1000, thousand, args.big_requests)):
-            for clients in (1, 8, 64):
-                row = scenario(port, body, n_users, clients, requests, args.time_cap)
-                rows.append(row)
-                print(f"{n_users:>5} users/request  {clients:>3} clients  {row['requests']:>5} requests  "
-                      f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  "
-                      f"{row['requests_per_s']:8.0f} req/s  {row['users_per_s']:9.0f} users/s"
-                      + (f"  ERRORS {row['errors']}" if row["errors"] else ""), flush=True)
-        print(json.dumps({"cpu_count": os.cpu_count(), "results": rows}, indent=1))
+        for workers in args.workers:
+            port = free_port()
+            server = subprocess.Popen([sys.executable, "-m", "bayeslift.cli", "serve", "--model", str(model),
+                                       "--port", str(port), "--workers", str(workers)], env=env)
+            try:
+                wait_health(port, server)
+                for n_users, body, requests in ((1, one, args.requests), (1000, thousand, args.big_requests)):
+                    for clients in (1, 8, 64):
+                        row = {"workers": workers, **scenario(port, body, n_users, clients, requests, args.time_cap)}
+                        rows.append(row)
+                        print(f"{workers} worker(s)  {n_users:>5} users/request  {clients:>3} clients  "
+                              f"{row['requests']:>5} requests  p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  "
+                              f"{row['requests_per_s']:8.0f} req/s  {row['users_per_s']:9.0f} users/s"
+                              + (f"  ERRORS {row['errors']}" if row["errors"] else ""), flush=True)
+            finally:
+                server.terminate()
+                server.wait(timeout=20)
+        print(json.dumps({"cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "results": rows}, indent=1))
     finally:
-        server.terminate()
-        server.wait(timeout=10)
         tmp.cleanup()
-
 
 if __name__ == "__main__":
     main()

@@ -78,12 +78,17 @@ class Server:
         self.log.close()
 
 
+GUARDED_COST = 2.5
+
+
 @pytest.fixture(scope="module")
 def servers(truth_surrogate_dir):
     """Both servers start together (each imports torch), then the tests share them."""
     limits = ("--max-body-bytes", str(TEST_MAX_BODY_BYTES), "--max-instances", str(TEST_MAX_INSTANCES))
     plain = Server(truth_surrogate_dir, *limits)
-    guarded = Server(truth_surrogate_dir, env={"BAYESLIFT_API_TOKEN": TOKEN})
+    # the guarded server also runs 2 worker processes: token and policy must reach both
+    guarded = Server(truth_surrogate_dir, "--workers", "2", "--cost-per-contact", str(GUARDED_COST),
+                     env={"BAYESLIFT_API_TOKEN": TOKEN})
     try:
         yield plain.wait_ready(), guarded.wait_ready()
     finally:
@@ -201,6 +206,16 @@ def test_order_and_ids_kept(server):
             assert FLOAT_FORMAT % a[col] == FLOAT_FORMAT % b[col]
 
 
+@pytest.mark.parametrize("ids", [[2**70, -(2**65), 2**63 - 1, 5], ["\ud800x", 2**70]],
+                         ids=["integers beyond 64 bits", "lone surrogate"])
+def test_ids_beyond_the_fast_json_paths_echoed(server, ids):
+    """orjson reads huge integers as floats and refuses lone surrogates; the server falls back, never 422/500s."""
+    body = json.dumps({"instances": [valid_user(customer_id=i) for i in ids]})  # ensure_ascii escapes \ud800
+    status, payload, _, _ = server.request("POST", "/predict", body)
+    assert status == 200, payload
+    assert [p["id"] for p in payload["predictions"]] == ids
+
+
 def test_max_instances_accepted(server):
     batch = [valid_user(customer_id=i) for i in range(TEST_MAX_INSTANCES)]
     assert server.request("POST", "/predict", {"instances": batch})[0] == 200
@@ -290,6 +305,23 @@ def test_token_required_401(token_server):
         assert_error(token_server.request("GET", "/metadata", headers=headers), 401)
     assert token_server.request("POST", "/predict", {"instances": [valid_user()]}, headers=ok)[0] == 200
     assert token_server.request("GET", "/metadata", headers=ok)[1]["limits"]["max_body_bytes"] == 1 << 20
+
+
+def test_workers_share_model_and_settings(server, token_server, users):
+    """2 worker processes answer like 1 (same numbers), each with the token and policy it was started with."""
+    ok = {"Authorization": f"Bearer {TOKEN}"}
+    payload = {"instances": instances(users.head(50))}
+    one = server.request("POST", "/predict", payload)[1]["predictions"]
+    for _ in range(20):  # new connections land on either worker
+        status, body, _, _ = token_server.request("POST", "/predict", payload, headers=ok)
+        assert status == 200
+        two = body["predictions"]
+        for a, b in zip(one, two):
+            assert {k: a[k] for k in OUTPUTS} == {k: b[k] for k in OUTPUTS}
+            assert b["treat"] is (b["uplift"] - GUARDED_COST > 0)
+        assert_error(token_server.request("POST", "/predict", payload), 401)
+    meta = token_server.request("GET", "/metadata", headers=ok)[1]
+    assert meta["policy"]["cost_per_contact"] == GUARDED_COST
 
 
 def test_keep_alive_many_requests(server):

@@ -36,6 +36,27 @@ def test_surrogate_learns_true_uplift_on_fresh_users(truth_surrogate_dir):
     assert (pred[["spend_if_treated", "spend_if_control"]] > 0).all().all()
 
 
+def test_numpy_inference_matches_torch_networks_and_ignores_batching(truth_surrogate_dir):
+    """Scoring (numpy) computes what the trained torch networks compute, bit-identical for any batching."""
+    from bayeslift.surrogate.model import with_arm
+    from bayeslift.surrogate.train import PREDICT_CHUNK
+
+    users, _ = simulate_new_users(PREDICT_CHUNK + 300, seed=5)
+    scorer = UpliftScorer.load(truth_surrogate_dir)
+    surrogate, x = scorer.surrogate, scorer.encoder.transform(users)
+    whole = surrogate.predict_encoded(x)
+    with torch.no_grad():
+        xt = torch.from_numpy(x)
+        treated = torch.exp(surrogate.spend_net(with_arm(xt, 1))[:, 0]).numpy() * surrogate.spend_scale
+        control = torch.exp(surrogate.spend_net(with_arm(xt, 0))[:, 0]).numpy() * surrogate.spend_scale
+    assert np.allclose(whole["spend_if_treated"], treated, rtol=1e-5)
+    assert np.allclose(whole["spend_if_control"], control, rtol=1e-5)
+    for rows in ([0], [7], slice(3, 20), slice(PREDICT_CHUNK - 5, PREDICT_CHUNK + 300)):
+        part = surrogate.predict_encoded(x[rows])
+        for name in whole:
+            assert np.array_equal(part[name], whole[name][rows]), (name, rows)
+
+
 def test_checkpoint_is_plain_dict_loadable_with_weights_only(truth_surrogate_dir):
     ckpt = torch.load(truth_surrogate_dir / "surrogate_nn.pth", weights_only=True)
     assert ckpt["format"] == "bayeslift-surrogate/1"

@@ -30,7 +30,7 @@ def _serve(args) -> None:
 
     config = ServingConfig.from_env(max_body_bytes=args.max_body_bytes, max_instances=args.max_instances,
                                     policy=PolicyConfig(cost_per_contact=args.cost_per_contact, margin=args.margin))
-    serve(args.model, host=args.host, port=args.port, config=config, torch_threads=args.torch_threads)
+    serve(args.model, host=args.host, port=args.port, config=config, workers=args.workers)
 
 
 def _summary(args) -> None:
@@ -67,7 +67,7 @@ def main(argv=None) -> int:
     p.add_argument("--max-instances", type=int, default=None, help="default 10000 (env BAYESLIFT_MAX_INSTANCES)")
     p.add_argument("--cost-per-contact", type=float, default=0.0)
     p.add_argument("--margin", type=float, default=1.0)
-    p.add_argument("--torch-threads", type=int, default=1)
+    p.add_argument("--workers", type=int, default=1, help="server processes sharing the port (default 1)")
     p.set_defaults(func=_serve)
 
     p = sub.add_parser("summary", help="print the headline of a pipeline run")

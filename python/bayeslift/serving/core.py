@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, NamedTuple
 
 import numpy as np
+import orjson
 
 from ..policy import PolicyConfig, treat_decision
 from ..scoring import PREDICTION_COLUMNS, UpliftScorer
@@ -57,7 +58,10 @@ JSON_HEADERS = {"content-type": "application/json"}
 
 def render(response: Response) -> bytes:
     """The response body as compact UTF-8 JSON (predictions are checked finite before this)."""
-    return json.dumps(response.body, separators=(",", ":"), allow_nan=False).encode()
+    try:
+        return orjson.dumps(response.body)
+    except TypeError:  # ids orjson cannot write (integers beyond 64 bits, lone surrogates) that json.loads let in
+        return json.dumps(response.body, separators=(",", ":"), allow_nan=False).encode()
 
 
 class PredictionService:
@@ -132,9 +136,15 @@ class PredictionService:
         return 200, {"status": "ok", "model": self.model}
 
     def _predict(self, body: bytes):
-        payload, non_finite = parse_body(body)
-        users = validate_instances(payload, self.spec, self.config.max_instances, non_finite)
+        try:
+            users = validate_instances(*self._parsed(body))
+        except RequestError:  # the error is reported from the exact parse (see parse_body)
+            users = validate_instances(*self._parsed(body, fast=False))
         return 200, {"predictions": self.predict(users), "model": self.model}
+
+    def _parsed(self, body: bytes, fast: bool = True):
+        payload, non_finite = parse_body(body, fast)
+        return payload, self.spec, self.config.max_instances, non_finite
 
     def predict(self, users: ValidatedInstances) -> list[dict]:
         """Checked users -> one prediction dict per user, vectorized over the batch."""

@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from ..data import FeatureSpec
@@ -55,10 +56,20 @@ class _Missing:
 MISSING = _Missing()
 
 
-def parse_body(body: bytes) -> tuple[object, bool]:
-    """Bytes -> (parsed JSON, whether it held NaN/Infinity literals); malformed JSON (or not UTF-8) is a 400."""
+def parse_body(body: bytes, fast: bool = True) -> tuple[object, bool]:
+    """Bytes -> (parsed JSON, whether it held NaN/Infinity literals); malformed JSON (or not UTF-8) is a 400.
+
+    ``fast`` tries orjson first. It refuses NaN/Infinity and lone surrogates (the stdlib parser then
+    decides) and reads integers beyond 64 bits as floats: callers re-parse with ``fast=False`` before
+    reporting a validation error.
+    """
     if not body or not body.strip():
         raise RequestError(400, "malformed_json", "request body is empty; send a JSON object")
+    if fast:
+        try:
+            return orjson.loads(body), False
+        except orjson.JSONDecodeError:
+            pass
     seen = []
 
     def constant(literal: str) -> _NonFinite:
