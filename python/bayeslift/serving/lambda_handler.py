@@ -26,9 +26,6 @@ def get_service() -> PredictionService:
     """The container's service, loaded once."""
     global _service
     if _service is None:
-        import torch
-
-        torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
         _service = PredictionService.load(os.environ.get(MODEL_DIR_ENV, DEFAULT_MODEL_DIR), ServingConfig.from_env())
     return _service
 
