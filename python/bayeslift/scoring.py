@@ -40,6 +40,8 @@ class UpliftScorer:
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike) -> "UpliftScorer":
+        """Verify and load a surrogate for scoring (this also holds BLAS to one thread, process-wide)."""
+        one_inference_thread()
         return cls(*load_surrogate(model_dir))
 
     @property
@@ -140,7 +142,6 @@ def score_file(model_dir, input_path, output_path, chunk_size: int = 100_000, pr
     """
     from tqdm import tqdm
 
-    one_inference_thread()
     scorer = UpliftScorer.load(model_dir)
     input_path, output_path = Path(input_path), Path(output_path)
     parquet_out = output_path.suffix == ".parquet"

@@ -17,7 +17,7 @@ import numpy as np
 import orjson
 
 from ..policy import PolicyConfig, treat_decision
-from ..scoring import PREDICTION_COLUMNS, UpliftScorer, one_inference_thread
+from ..scoring import PREDICTION_COLUMNS, UpliftScorer
 from .openapi import build_openapi
 from .validation import RequestError, ValidatedInstances, detail, parse_body, validate_instances
 
@@ -82,8 +82,7 @@ class PredictionService:
 
     @classmethod
     def load(cls, model_dir, config: ServingConfig | None = None) -> "PredictionService":
-        """Verify the manifest hashes and load the model once (and keep BLAS on one thread)."""
-        one_inference_thread()
+        """Verify the manifest hashes and load the model once."""
         service = cls(UpliftScorer.load(model_dir), config)
         log.info("loaded model %s (sha256 %s) from %s", service.model["version"], service.model["sha256"], model_dir)
         return service
