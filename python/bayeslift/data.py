@@ -19,6 +19,9 @@ class DataValidationError(ValueError):
     """A user's input file breaks one of bayeslift's data rules."""
 
 
+OUTCOME_TYPES = ("spend", "binary", "gaussian")
+
+
 @dataclass
 class FeatureSpec:
     """What the models see: column roles, and the category levels learned from the training data."""
@@ -30,6 +33,9 @@ class FeatureSpec:
     categorical: list[str] = field(default_factory=list)
     log1p: list[str] = field(default_factory=list)
     levels: dict[str, list[str]] = field(default_factory=dict)
+    #: "spend" (>= 0, mostly zeros: hurdle model), "binary" (0/1: uplift is a difference in probabilities)
+    #: or "gaussian" (any real number).
+    outcome_type: str = "spend"
 
     @property
     def features(self) -> list[str]:
@@ -44,7 +50,11 @@ class FeatureSpec:
             numeric=list(columns.get("numeric", [])),
             categorical=list(columns.get("categorical", [])),
             log1p=list(columns.get("log1p", [])),
+            outcome_type=columns.get("outcome_type", "spend"),
         )
+        if spec.outcome_type not in OUTCOME_TYPES:
+            raise DataValidationError(f"config columns.outcome_type must be one of {list(OUTCOME_TYPES)}, "
+                                      f"got {spec.outcome_type!r}")
         unknown = sorted(set(spec.log1p) - set(spec.numeric))
         if unknown:
             raise DataValidationError(f"config columns.log1p names {unknown}, which are not in columns.numeric")
@@ -160,8 +170,9 @@ def check_unique_ids(ids: pd.Series, column: str, source: str) -> None:
 def validate_training_frame(frame: pd.DataFrame, spec: FeatureSpec, source: str) -> pd.DataFrame:
     """Check a campaign history and return it with the used columns only, typed.
 
-    Rules: required columns present; treatment exactly 0/1 with both arms present; outcome numeric and
-    >= 0; no missing values in used columns; ids unique. Category levels are learned into ``spec``.
+    Rules: required columns present; treatment exactly 0/1 with both arms present; outcome numeric and,
+    by ``spec.outcome_type``, >= 0 (spend) or exactly 0/1 (binary); no missing values in used columns; ids
+    unique. Category levels are learned into ``spec``.
     """
     require_columns(frame, [spec.id, spec.treatment, spec.outcome, *spec.features], source)
     if len(frame) == 0:
@@ -182,9 +193,16 @@ def validate_training_frame(frame: pd.DataFrame, spec: FeatureSpec, source: str)
         )
 
     outcome = coerce_numeric(frame, spec.outcome, source)
-    negative = (outcome < 0).to_numpy()
-    if negative.any():
-        raise DataValidationError(f"{source}: column '{spec.outcome}' must be >= 0; negative at {_lines(negative)}")
+    if spec.outcome_type == "spend":
+        negative = (outcome < 0).to_numpy()
+        if negative.any():
+            raise DataValidationError(f"{source}: column '{spec.outcome}' must be >= 0; negative at {_lines(negative)}")
+    elif spec.outcome_type == "binary":
+        not_01 = ~outcome.isin([0.0, 1.0]).to_numpy()
+        if not_01.any():
+            examples = ", ".join(repr(v) for v in frame[spec.outcome][not_01].head(3).tolist())
+            raise DataValidationError(f"{source}: column '{spec.outcome}' is a binary outcome and must be exactly 0 "
+                                      f"or 1; {_lines(not_01)} hold {examples}")
 
     features = check_features(frame, spec, source)
     for col in spec.categorical:

@@ -54,6 +54,9 @@ class Scenario:
     #: share of buyers whose basket is multiplied by ``whale_multiplier`` (a heavy tail beyond log-normal).
     whale_share: float = 0.0
     whale_multiplier: float = 1.0
+    #: what the history records: "spend" (0 or a log-normal basket), "binary" (bought: 0/1, truth is
+    #: P(buy)) or "gaussian" (a log-scale basket value mu + sigma * noise for everyone, truth is mu).
+    outcome: str = "spend"
     name: str = "linear"
 
 
@@ -120,9 +123,14 @@ def true_propensity(features: pd.DataFrame, scenario: Scenario = Scenario()) -> 
 
 
 def expected_spend(features: pd.DataFrame, treated, scenario: Scenario | str = Scenario()) -> np.ndarray:
-    """True E[spend | features, arm] = P(buy) * exp(mu + sigma^2 / 2) (times the whales' factor)."""
+    """True E[outcome | features, arm]: for spend P(buy) * exp(mu + sigma^2 / 2) (times the whales' factor);
+    P(buy) for a binary outcome; mu for a Gaussian one."""
     scenario = get_scenario(scenario)
     p_buy, mu = _two_parts(features, treated, scenario)
+    if scenario.outcome == "binary":
+        return p_buy
+    if scenario.outcome == "gaussian":
+        return mu
     out = p_buy * np.exp(mu + scenario.sigma**2 / 2.0)
     if scenario.whale_share:
         out = out * (1.0 + scenario.whale_share * (scenario.whale_multiplier - 1.0))
@@ -147,7 +155,12 @@ def simulate_history(n: int, seed: int = 1, scenario: Scenario | str = Scenario(
     ids = np.arange(id_start, id_start + n)
     p_buy, mu = _two_parts(features, campaign, scenario)
     buys = rng.uniform(size=n) < p_buy
-    spend = np.where(buys, np.round(np.exp(mu + scenario.sigma * rng.normal(size=n)), 2), 0.0)
+    noise = rng.normal(size=n)
+    spend = np.where(buys, np.round(np.exp(mu + scenario.sigma * noise), 2), 0.0)
+    if scenario.outcome == "binary":
+        spend = buys.astype(int)
+    elif scenario.outcome == "gaussian":
+        spend = mu + scenario.sigma * noise
     if scenario.whale_share:
         # Drawn from a separate stream so that the other draws match the scenario without whales.
         whale = np.random.default_rng([seed, 7]).uniform(size=n) < scenario.whale_share
@@ -155,7 +168,7 @@ def simulate_history(n: int, seed: int = 1, scenario: Scenario | str = Scenario(
     mean_treated = expected_spend(features, 1, scenario)
     mean_control = expected_spend(features, 0, scenario)
 
-    history = pd.DataFrame({"customer_id": ids, "campaign": campaign, "spend": spend})
+    history = pd.DataFrame({"customer_id": ids, "campaign": campaign, outcome_column(scenario): spend})
     history = pd.concat([history, features], axis=1)
     truth = pd.DataFrame(
         {
@@ -173,7 +186,18 @@ def simulate_history(n: int, seed: int = 1, scenario: Scenario | str = Scenario(
 def simulate_new_users(n: int, seed: int = 2, scenario: Scenario | str = Scenario(), id_start: int = 1_000_001):
     """Users to score (id + features, no treatment or outcome) and their true uplift."""
     history, truth = simulate_history(n, seed=seed, scenario=scenario, id_start=id_start)
-    return history.drop(columns=["campaign", "spend"]), truth
+    return history.drop(columns=["campaign", outcome_column(scenario)]), truth
+
+
+def outcome_column(scenario: Scenario | str = Scenario()) -> str:
+    """Name of the outcome column in a simulated history: spend, bought (binary) or log_basket (Gaussian)."""
+    return {"spend": "spend", "binary": "bought", "gaussian": "log_basket"}[get_scenario(scenario).outcome]
+
+
+def columns_for(scenario: Scenario | str = Scenario()) -> dict:
+    """The ``columns`` config section for a simulated history of ``scenario``."""
+    outcome = get_scenario(scenario).outcome
+    return {**COLUMNS, "outcome": outcome_column(scenario), "outcome_type": outcome}
 
 
 #: Named scenarios with known expected spend under both arms (``simulate_history(n, scenario="nonlinear")``).
@@ -197,15 +221,23 @@ SCENARIOS: dict[str, Scenario] = {
     "heavy_tail": Scenario(sigma=1.2, whale_share=0.02, whale_multiplier=8.0, name="heavy_tail"),
 }
 
+#: The linear scenario recorded as other outcome types (kept apart from SCENARIOS, which are all spend).
+OUTCOME_SCENARIOS: dict[str, Scenario] = {
+    # Whether the user bought (0/1); the effect is the linear scenario's lift on the logit of buying.
+    "binary": Scenario(outcome="binary", name="binary"),
+    # A Gaussian outcome for every user: the linear scenario's log-basket model, effect 0.05 + 0.08 z_spend.
+    "gaussian": Scenario(outcome="gaussian", name="gaussian"),
+}
+
 
 def get_scenario(scenario: Scenario | str) -> Scenario:
     """A ``Scenario`` from itself or its name in ``SCENARIOS``."""
     if isinstance(scenario, Scenario):
         return scenario
     try:
-        return SCENARIOS[scenario]
+        return {**SCENARIOS, **OUTCOME_SCENARIOS}[scenario]
     except KeyError:
-        raise ValueError(f"unknown scenario {scenario!r}; choose from {sorted(SCENARIOS)}") from None
+        raise ValueError(f"unknown scenario {scenario!r}; choose from {sorted(SCENARIOS) + sorted(OUTCOME_SCENARIOS)}") from None
 
 
 def write_simulated_data(history, new_users, history_truth, new_users_truth, n_history: int = 20000,

@@ -42,6 +42,8 @@ def save_surrogate(directory: str | Path, surrogate: Surrogate, encoder: Feature
             "interval_net": surrogate.interval_net.state_dict(),
             "spend_scale": surrogate.spend_scale,
             "uplift_scale": surrogate.uplift_scale,
+            "outcome_type": surrogate.link.outcome_type,
+            "outcome_loc": surrogate.link.loc,
         }
         torch.save(checkpoint, staging / CHECKPOINT)
         with open(staging / FEATURE_COLUMNS, "wb") as fh:
@@ -78,5 +80,6 @@ def load_surrogate(directory: str | Path) -> tuple[Surrogate, FeatureEncoder, di
     encoder = FeatureEncoder(FeatureSpec.from_dict(columns["spec"]), scaler)
     if encoder.columns != columns["columns"]:
         raise ValueError(f"{directory / FEATURE_COLUMNS}: column order does not match its feature spec")
-    surrogate = Surrogate(spend_net, interval_net, checkpoint["spend_scale"], checkpoint["uplift_scale"])
+    surrogate = Surrogate(spend_net, interval_net, checkpoint["spend_scale"], checkpoint["uplift_scale"],
+                          checkpoint.get("outcome_type", "spend"), checkpoint.get("outcome_loc", 0.0))
     return surrogate, encoder, manifest

@@ -26,6 +26,7 @@ PREDICT_CHUNK = 1024  # rows per inference chunk: intermediates stay in cache, a
 # single-threaded (above ~2k rows it starts threads, which on 2 busy cores made scoring 10x slower)
 PREDICTION_NAMES = ("spend_if_treated", "spend_if_control", "uplift", "uplift_lower", "uplift_upper")
 SPEND_FLOOR = 1e-9  # relative to spend_scale; expected spend is positive but may round to 0 in a CSV
+PROB_FLOOR = 1e-7  # binary outcomes: probabilities are clipped to [floor, 1 - floor] before the logit
 
 
 class SurrogateFidelityError(RuntimeError):
@@ -47,6 +48,43 @@ class SurrogateTargets:
     uplift_mean: np.ndarray
     uplift_q05: np.ndarray
     uplift_q95: np.ndarray
+    outcome_type: str = "spend"
+
+
+class OutcomeLink:
+    """The network's output scale for each outcome type, and the way back to the expected outcome.
+
+    spend: log(E / scale) (positive, skewed); binary: logit(P) (a probability); gaussian:
+    (E - loc) / scale (any real). ``scale`` and ``loc`` are fixed at training and saved in the checkpoint.
+    """
+
+    def __init__(self, outcome_type: str = "spend", scale: float = 1.0, loc: float = 0.0):
+        self.outcome_type, self.scale, self.loc = outcome_type, scale, loc
+
+    @classmethod
+    def fit(cls, outcome_type: str, expected: np.ndarray) -> "OutcomeLink":
+        if outcome_type == "spend":
+            return cls(outcome_type, float(np.mean(expected)) or 1.0)
+        if outcome_type == "binary":
+            return cls(outcome_type)
+        return cls(outcome_type, float(np.std(expected)) or 1.0, float(np.mean(expected)))
+
+    def to_net(self, expected: np.ndarray) -> np.ndarray:
+        if self.outcome_type == "spend":
+            return np.log(np.maximum(expected / self.scale, SPEND_FLOOR))
+        if self.outcome_type == "binary":
+            p = np.clip(expected, PROB_FLOOR, 1.0 - PROB_FLOOR)
+            return np.log(p / (1.0 - p))
+        return (expected - self.loc) / self.scale
+
+    def from_net(self, z):
+        """Works on numpy arrays (scoring) and torch tensors (the training loss)."""
+        lib = torch if isinstance(z, torch.Tensor) else np
+        if self.outcome_type == "spend":
+            return lib.exp(z) * self.scale
+        if self.outcome_type == "binary":
+            return 1.0 / (1.0 + lib.exp(-z))
+        return z * self.scale + self.loc
 
 
 def build_targets(train_data: pd.DataFrame, labels: pd.DataFrame, uplift: pd.DataFrame, spec: FeatureSpec,
@@ -67,6 +105,7 @@ def build_targets(train_data: pd.DataFrame, labels: pd.DataFrame, uplift: pd.Dat
         uplift_mean=up.loc[ids, "uplift_mean"].to_numpy(dtype=np.float64),
         uplift_q05=up.loc[ids, "uplift_q05"].to_numpy(dtype=np.float64),
         uplift_q95=up.loc[ids, "uplift_q95"].to_numpy(dtype=np.float64),
+        outcome_type=spec.outcome_type,
     )
 
 
@@ -77,11 +116,13 @@ class Surrogate:
     instead of ~200 us of per-op overhead, and large batches run at the same speed.
     """
 
-    def __init__(self, spend_net: SimpleNN, interval_net: SimpleNN, spend_scale: float, uplift_scale: float):
+    def __init__(self, spend_net: SimpleNN, interval_net: SimpleNN, spend_scale: float, uplift_scale: float,
+                 outcome_type: str = "spend", outcome_loc: float = 0.0):
         self.spend_net = spend_net.eval()
         self.interval_net = interval_net.eval()
         self.spend_scale = spend_scale
         self.uplift_scale = uplift_scale
+        self.link = OutcomeLink(outcome_type, spend_scale, outcome_loc)
         w1, self._b1, w2, b2 = _layers(spend_net)
         self._arm_weight, self._feature_weight = w1[:, 0].copy(), np.ascontiguousarray(w1[:, 1:].T)
         self._w2, self._b2 = w2[0].copy(), b2[0]
@@ -102,12 +143,10 @@ class Surrogate:
         for start in range(0, len(x_all), PREDICT_CHUNK):
             xt = x_all[start:start + PREDICT_CHUNK]
             pre = _rounded(xt @ self._feature_weight + self._b1)
-            treated = np.exp(_rounded(np.maximum(pre + self._arm_weight, 0.0) @ self._w2) + self._b2)
-            control = np.exp(_rounded(np.maximum(pre, 0.0) @ self._w2) + self._b2)
+            treated = self.link.from_net(_rounded(np.maximum(pre + self._arm_weight, 0.0) @ self._w2) + self._b2)
+            control = self.link.from_net(_rounded(np.maximum(pre, 0.0) @ self._w2) + self._b2)
             hidden = np.maximum(_rounded(xt @ self._v1 + self._c1), 0.0)
             widths = np.exp(_rounded(hidden @ self._v2) + self._c2) * self.uplift_scale
-            treated *= self.spend_scale
-            control *= self.spend_scale
             uplift = treated - control
             rows = slice(start, start + len(xt))
             out["spend_if_treated"][rows] = treated
@@ -136,11 +175,11 @@ def fit_surrogate(targets: SurrogateTargets, config: SurrogateConfig) -> Surroga
     """Train both networks with Adam and a cosine learning-rate decay."""
     seed_everything(config.seed)
     n, n_features = targets.x.shape
-    spend_scale = float(np.mean(np.concatenate([targets.spend_treated, targets.spend_control]))) or 1.0
+    link = OutcomeLink.fit(targets.outcome_type, np.concatenate([targets.spend_treated, targets.spend_control]))
     uplift_scale = float(np.std(targets.uplift_mean)) or 1.0
     x = _tensor(targets.x)
-    z_treated = _tensor(np.log(np.maximum(targets.spend_treated / spend_scale, SPEND_FLOOR)))
-    z_control = _tensor(np.log(np.maximum(targets.spend_control / spend_scale, SPEND_FLOOR)))
+    z_treated = _tensor(link.to_net(targets.spend_treated))
+    z_control = _tensor(link.to_net(targets.spend_control))
     uplift = _tensor(targets.uplift_mean / uplift_scale)
     floor = WIDTH_FLOOR
     log_widths = _tensor(np.column_stack([
@@ -155,7 +194,6 @@ def fit_surrogate(targets: SurrogateTargets, config: SurrogateConfig) -> Surroga
     steps_per_epoch = math.ceil(n / config.batch_size)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs * steps_per_epoch)
     mse = nn.MSELoss()
-    ratio = spend_scale / uplift_scale
     for epoch in range(config.epochs):
         order = torch.randperm(n)
         total = 0.0
@@ -164,7 +202,7 @@ def fit_surrogate(targets: SurrogateTargets, config: SurrogateConfig) -> Surroga
             xb = x[idx]
             pred_t = spend_net(with_arm(xb, 1))[:, 0]
             pred_c = spend_net(with_arm(xb, 0))[:, 0]
-            pred_uplift = (torch.exp(pred_t) - torch.exp(pred_c)) * ratio
+            pred_uplift = (link.from_net(pred_t) - link.from_net(pred_c)) / uplift_scale
             loss = (
                 mse(pred_t, z_treated[idx])
                 + mse(pred_c, z_control[idx])
@@ -178,7 +216,7 @@ def fit_surrogate(targets: SurrogateTargets, config: SurrogateConfig) -> Surroga
             total += loss.item() * len(idx)
         if epoch % 50 == 0 or epoch == config.epochs - 1:
             log.info("surrogate epoch %d/%d loss %.5f", epoch + 1, config.epochs, total / n)
-    return Surrogate(spend_net, interval_net, spend_scale, uplift_scale)
+    return Surrogate(spend_net, interval_net, link.scale, uplift_scale, link.outcome_type, link.loc)
 
 
 def r_squared(truth: np.ndarray, pred: np.ndarray) -> float:
