@@ -12,7 +12,7 @@ main <- function() {
   for (i in seq_along(fits)) fits[[i]]$fit_seconds <- NULL
   message(sprintf("combining %d %s chains (%s)", length(fits), m$backend, paste(basename(paths), collapse = ", ")))
   model <- combine_chain_fits(fits)
-  n_users <- if (model$backend == "brms") nrow(model$fit$data) else nrow(model$buy$data)
+  n_users <- model_n_users(model)
   diagnostics <- model_diagnostics(model)
   problems <- diagnostic_problems(diagnostics, d$rhat_max, d$ess_bulk_min, d$ess_tail_min, d$divergences_max)
   summary <- list(backend = m$backend, n_users = n_users, chains = length(fits), fit_seconds = seconds,

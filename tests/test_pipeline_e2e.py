@@ -11,7 +11,7 @@ import yaml
 from bayeslift.simulate import simulate_history, simulate_new_users
 
 from conftest import REPO, snakemake
-from constants import RECOVERY_UPLIFT_MIN_CORR, RECOVERY_UPLIFT_RMSE_SHARE, TINY_SURROGATE_R2
+from constants import BINARY_N_HISTORY, RECOVERY_UPLIFT_MIN_CORR, RECOVERY_UPLIFT_RMSE_SHARE, TINY_SURROGATE_R2
 
 pytestmark = pytest.mark.e2e
 
@@ -141,3 +141,28 @@ def test_brms_backend_with_a_user_formula(tiny_pipeline, tmp_path):
     # Same data, two back-ends: the ATE intervals overlap.
     assert ate["ate_q05"] < rstanarm_ate["ate_q95"] and rstanarm_ate["ate_q05"] < ate["ate_q95"]
     assert len(list((tmp_path / ".cache/brms").glob("brms_*.rds"))) == 1
+
+
+def test_binary_outcome_end_to_end(tmp_path):
+    """outcome_type binary: probabilities in, probability uplift out, through every rule and the server's metadata."""
+    from bayeslift.serving import PredictionService
+
+    cfg = tmp_path / "binary.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "columns": {"outcome": "bought", "outcome_type": "binary"},
+        "simulation": {"scenario": "binary", "n_history": BINARY_N_HISTORY},
+        "policy": {"cost_per_contact": 0.02, "margin": 1.0},
+    }))
+    snakemake(tmp_path, "--configfile", str(REPO / "config/test.yaml"), str(cfg))
+    truth = pd.read_csv(tmp_path / "data/simulated_truth/history_truth.csv")
+    ate = json.loads((tmp_path / "results/counterfactuals/ate.json").read_text())
+    assert ate["ate_q05"] <= truth["true_uplift"].mean() <= ate["ate_q95"], ate
+    assert 0 < ate["mean_spend_if_control"] < 1 and 0 < ate["mean_spend_if_treated"] < 1
+    pred = pd.read_csv(tmp_path / "results/uplift_predictions.csv")
+    for col in ("spend_if_treated", "spend_if_control"):
+        assert pred[col].between(0, 1, inclusive="neither").all(), col
+    assert pred["uplift"].abs().max() < 1
+    assert pred["treat"].tolist() == (pred["uplift"] - 0.02 > 0).astype(int).tolist()
+    assert (tmp_path / "results/report/index.html").stat().st_size > 0
+    meta = PredictionService.load(tmp_path / "results/surrogate").metadata
+    assert meta["outcome"] == {"name": "bought", "type": "binary"}

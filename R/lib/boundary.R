@@ -8,10 +8,12 @@
 #' @param schema_path path of boundary.yaml.
 #' @return a list of column declarations (name, type, optional allowed/min/max).
 boundary_columns <- function(table, spec, schema_path) {
-  schema <- yaml::read_yaml(schema_path)$tables
+  schema <- yaml::read_yaml(schema_path)
   out <- list()
-  for (col in schema[[table]]$columns) {
-    if (col$type == "features") {
+  for (col in schema$tables[[table]]$columns) {
+    if (col$type == "expected_outcome") {
+      out[[length(out) + 1]] <- c(list(name = col$name, type = "number"), schema$outcome_bounds[[outcome_type(spec)]])
+    } else if (col$type == "features") {
       for (f in spec$numeric) out[[length(out) + 1]] <- list(name = f, type = "number")
       for (f in spec$categorical) out[[length(out) + 1]] <- list(name = f, type = "string", allowed = spec$levels[[f]])
     } else {

@@ -42,7 +42,7 @@ combine_chain_fits <- function(fits) {
     model$fit <- if (length(fits) == 1) fits[[1]]$fit else
       brms::combine_models(mlist = lapply(fits, function(f) f$fit), check_data = FALSE)
   } else {
-    for (part in c("buy", "amount")) {
+    for (part in stanreg_parts(model)) {
       sfs <- lapply(fits, function(f) f[[part]]$stanfit)
       model[[part]]$stanfit <- if (length(sfs) == 1) sfs[[1]] else rstan::sflist2stanfit(sfs)
     }

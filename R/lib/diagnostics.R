@@ -1,9 +1,12 @@
 # MCMC diagnostics: R-hat, bulk and tail ESS (posterior package) and divergent transitions (Stan).
 
+# The rstanarm parts of a bayeslift_model: buy and amount (spend), or outcome (binary, Gaussian).
+stanreg_parts <- function(model) intersect(c("buy", "amount", "outcome"), names(model))
+
 # The stanfit objects behind a bayeslift_model, named by model part.
 model_stanfits <- function(model) {
-  if (model$backend == "brms") return(list(hurdle = model$fit$fit))
-  list(buy = model$buy$stanfit, amount = model$amount$stanfit)
+  if (model$backend == "brms") return(stats::setNames(list(model$fit$fit), if (outcome_type(model$spec) == "spend") "hurdle" else "outcome"))
+  lapply(model[stanreg_parts(model)], function(part) part$stanfit)
 }
 
 #' Convergence diagnostics of every model part.

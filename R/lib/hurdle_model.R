@@ -74,16 +74,63 @@ fit_hurdle_rstanarm <- function(data, spec, chains = 2, iter = 1000, seed = 1, r
             class = "bayeslift_model")
 }
 
-#' Default brms formula: hurdle_lognormal with treatment interactions in both parts.
+#' Fit a one-part model of a binary or Gaussian outcome with rstanarm.
+#'
+#' A binary outcome (0/1, e.g. visit or conversion) gets a logistic regression, so expected outcomes are
+#' probabilities and uplift is a difference in probabilities; a Gaussian outcome a linear regression.
+#' Both with treatment x feature interactions, like each part of the hurdle model.
+#'
+#' @inheritParams fit_hurdle_rstanarm
+#' @return a `bayeslift_model` list: backend, spec, scaling, and the fit `outcome` (a stanreg).
+fit_outcome_rstanarm <- function(data, spec, chains = 2, iter = 1000, seed = 1, refresh = 0,
+                                 cores = 1, adapt_delta = 0.95) {
+  mf <- model_frame(data, spec)
+  family <- if (outcome_type(spec) == "binary") stats::binomial() else stats::gaussian()
+  fit <- rstanarm::stan_glm(stats::as.formula(paste(spec$outcome, "~", interaction_rhs(spec))), family = family,
+                            data = mf$data, chains = chains, iter = iter, seed = seed, refresh = refresh,
+                            cores = cores, adapt_delta = adapt_delta)
+  structure(list(backend = "rstanarm", spec = spec, scaling = mf$scaling, outcome = fit), class = "bayeslift_model")
+}
+
+#' The outcome type of a feature spec: "spend" (the default), "binary" or "gaussian".
+#'
+#' @param spec feature spec.
+#' @return a string.
+outcome_type <- function(spec) {
+  if (is.null(spec$outcome_type)) "spend" else spec$outcome_type
+}
+
+#' Default brms formula: treatment interactions with every feature (in both parts of the hurdle for spend).
 #'
 #' @param spec feature spec.
 #' @return a `brmsformula`.
 default_brms_formula <- function(spec) {
   rhs <- interaction_rhs(spec)
+  if (outcome_type(spec) != "spend") return(brms::bf(stats::as.formula(paste(spec$outcome, "~", rhs))))
   brms::bf(stats::as.formula(paste(spec$outcome, "~", rhs)), stats::as.formula(paste("hu ~", rhs)))
 }
 
+#' brms family for the outcome type: hurdle_lognormal (spend), bernoulli (binary) or gaussian.
+#'
+#' @param spec feature spec.
+#' @return a brms family object.
+brms_family <- function(spec) {
+  switch(outcome_type(spec), spend = brms::hurdle_lognormal(), binary = brms::bernoulli(),
+         gaussian = stats::gaussian())
+}
+
+#' Number of users a fitted model was trained on.
+#'
+#' @param model a `bayeslift_model`.
+#' @return an integer.
+model_n_users <- function(model) {
+  if (model$backend == "brms") return(nrow(model$fit$data))
+  nrow((if (is.null(model$outcome)) model$buy else model$outcome)$data)
+}
+
 #' Fit a hurdle_lognormal model with brms, reusing a compiled model from `cache_dir`.
+#'
+#' Binary and Gaussian outcomes (`spec$outcome_type`) get a bernoulli or gaussian family instead.
 #'
 #' @param data training data.frame.
 #' @param spec feature spec.
@@ -99,7 +146,7 @@ fit_hurdle_brms <- function(data, spec, formula = NULL, prior = NULL, cache_dir 
   mf <- model_frame(data, spec)
   if (is.null(formula)) formula <- default_brms_formula(spec)
   if (is.character(formula)) formula <- do.call(brms::bf, lapply(formula, stats::as.formula))
-  family <- brms::hurdle_lognormal()
+  family <- brms_family(spec)
   code <- brms::make_stancode(formula, data = mf$data, family = family, prior = prior)
   template <- NULL
   cache_file <- NULL
@@ -132,12 +179,21 @@ fit_hurdle_brms <- function(data, spec, formula = NULL, prior = NULL, cache_dir 
 fit_causal_model <- function(data, spec, backend = c("rstanarm", "brms"), ..., flexible = FALSE,
                              shrinkage = "none", propensity = FALSE) {
   backend <- match.arg(backend)
+  type <- outcome_type(spec)
+  y <- data[[spec$outcome]]
   if (!all(data[[spec$treatment]] %in% c(0, 1))) stop("fit_causal_model: treatment must be 0/1")
-  if (any(data[[spec$outcome]] < 0)) stop("fit_causal_model: outcome must be >= 0")
-  if (isTRUE(flexible) || !identical(shrinkage, "none") || isTRUE(propensity))
+  if (!type %in% c("spend", "binary", "gaussian"))
+    stop("fit_causal_model: outcome_type must be spend, binary or gaussian, not '", type, "'")
+  if (type == "spend" && any(y < 0)) stop("fit_causal_model: outcome must be >= 0")
+  if (type == "binary" && !all(y %in% c(0, 1))) stop("fit_causal_model: a binary outcome must be 0/1")
+  options <- isTRUE(flexible) || !identical(shrinkage, "none") || isTRUE(propensity)
+  if (options && type != "spend")
+    stop("fit_causal_model: the flexible/shrinkage/propensity options are implemented for spend only, ",
+         "not for outcome_type '", type, "'")
+  if (options)
     return(fit_hurdle_options(data, spec, backend = backend, flexible = flexible, shrinkage = shrinkage,
                               propensity = propensity, ...))
   switch(backend,
-         rstanarm = fit_hurdle_rstanarm(data, spec, ...),
+         rstanarm = if (type == "spend") fit_hurdle_rstanarm(data, spec, ...) else fit_outcome_rstanarm(data, spec, ...),
          brms = fit_hurdle_brms(data, spec, ...))
 }

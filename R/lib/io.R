@@ -48,6 +48,7 @@ read_feature_spec <- function(path) {
   spec <- jsonlite::fromJSON(path, simplifyVector = TRUE)
   for (key in c("numeric", "categorical", "log1p")) spec[[key]] <- as.character(unlist(spec[[key]]))
   spec$levels <- lapply(spec$levels, as.character)
+  if (is.null(spec$outcome_type)) spec$outcome_type <- "spend"  # specs written before outcome types
   spec
 }
 

@@ -269,10 +269,10 @@ fit_hurdle_options <- function(data, spec, backend = "rstanarm", flexible = FALS
 #' @param model a `bayeslift_model`.
 #' @return a list: elpd, se, p_loo, pointwise (per user, training order), n_high_k (Pareto k > 0.7), parts.
 model_loo <- function(model) {
-  if (model$backend == "brms") {
-    l <- loo::loo(model$fit)
+  if (model$backend == "brms" || !is.null(model$outcome)) {  # one likelihood: brms, or a binary/Gaussian fit
+    l <- if (model$backend == "brms") loo::loo(model$fit) else loo::loo(model$outcome, cores = 1)
     pw <- l$pointwise[, "elpd_loo"]
-    parts <- list(hurdle = l$estimates)
+    parts <- stats::setNames(list(l$estimates), names(model_stanfits(model)))
     p_loo <- l$estimates["p_loo", "Estimate"]
     high_k <- sum(l$diagnostics$pareto_k > 0.7)
   } else {
@@ -339,6 +339,7 @@ fit_auto_model <- function(data, spec, candidates = list(default = list(), flexi
 #'   0 or 1 flag misfit).
 posterior_predictive_checks <- function(model, data, ndraws = 200L, seed = 1L) {
   spec <- model$spec
+  if (outcome_type(spec) != "spend") stop("posterior_predictive_checks: its statistics are of spend outcomes")
   nd <- add_option_covariates(model, model_frame(data, spec, model$scaling)$data)
   set.seed(seed)
   if (model$backend == "brms") {

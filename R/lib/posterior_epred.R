@@ -4,11 +4,13 @@
 #'
 #' @param model a `bayeslift_model` from `fit_causal_model()`.
 #' @param newdata a data.frame of users (features; treatment column as the arm to predict).
-#' @return a draws x users matrix of E[spend] = P(spend > 0) * exp(mu + sigma^2 / 2).
+#' @return a draws x users matrix of E[spend] = P(spend > 0) * exp(mu + sigma^2 / 2) (of E[outcome]
+#'   for binary and Gaussian outcomes: a probability, a mean).
 spend_epred <- function(model, newdata) {
   nd <- model_frame(newdata, model$spec, model$scaling)$data
   if (!is.null(model$options)) nd <- add_option_covariates(model, nd)  # R/lib/model_options.R
   if (model$backend == "brms") return(brms::posterior_epred(model$fit, newdata = nd))
+  if (!is.null(model$outcome)) return(rstanarm::posterior_epred(model$outcome, newdata = nd))  # binary/gaussian
   p_buy <- rstanarm::posterior_epred(model$buy, newdata = nd)
   mu <- rstanarm::posterior_linpred(model$amount, newdata = nd)
   sigma <- as.matrix(model$amount, pars = "sigma")[, 1]

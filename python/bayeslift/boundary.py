@@ -16,15 +16,18 @@ SCHEMA_PATH = Path(__file__).with_name("boundary.yaml")
 
 
 def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
-    return yaml.safe_load(Path(path).read_text())["tables"]
+    """The declaration: ``tables`` (per table, its columns) and ``outcome_bounds`` (per outcome type)."""
+    return yaml.safe_load(Path(path).read_text())
 
 
 def expected_columns(table: str, spec: FeatureSpec, schema: dict | None = None) -> list[dict]:
     """The declared columns of ``table`` with ``id`` and ``features`` resolved against ``spec``."""
     schema = schema or load_schema()
     out = []
-    for col in schema[table]["columns"]:
-        if col["type"] == "features":
+    for col in schema["tables"][table]["columns"]:
+        if col["type"] == "expected_outcome":
+            out.append({**col, "type": "number", **schema["outcome_bounds"][spec.outcome_type]})
+        elif col["type"] == "features":
             out += [{"name": f, "type": "number"} for f in spec.numeric]
             out += [{"name": f, "type": "string", "allowed": spec.levels.get(f)} for f in spec.categorical]
         elif col["type"] == "id":

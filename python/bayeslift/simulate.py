@@ -241,12 +241,12 @@ def get_scenario(scenario: Scenario | str) -> Scenario:
 
 
 def write_simulated_data(history, new_users, history_truth, new_users_truth, n_history: int = 20000,
-                         n_new_users: int = 50000, seed: int = 1) -> None:
+                         n_new_users: int = 50000, seed: int = 1, scenario: Scenario | str = "linear") -> None:
     """Write the demo campaign history and users to score, with their truths in separate files."""
     from .io import write_csv_atomic
 
-    hist, hist_truth = simulate_history(n_history, seed=seed)
-    users, users_truth = simulate_new_users(n_new_users, seed=seed + 1)
+    hist, hist_truth = simulate_history(n_history, seed=seed, scenario=scenario)
+    users, users_truth = simulate_new_users(n_new_users, seed=seed + 1, scenario=scenario)
     write_csv_atomic(hist, history)
     write_csv_atomic(users, new_users)
     write_csv_atomic(hist_truth, history_truth)

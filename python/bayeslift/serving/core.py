@@ -174,6 +174,8 @@ class PredictionService:
             "id": {"name": spec.id, "type": ["string", "integer"]},
             "features": features,
             "outputs": [*PREDICTION_COLUMNS, "treat"],
+            # spend_if_* are expected outcomes: spend, a probability (binary) or a mean (gaussian)
+            "outcome": {"name": spec.outcome, "type": spec.outcome_type},
             "model": self.model,
             "limits": {"max_body_bytes": self.config.max_body_bytes, "max_instances": self.config.max_instances},
             "policy": {"cost_per_contact": self.config.policy.cost_per_contact, "margin": self.config.policy.margin},
