@@ -19,7 +19,8 @@ main <- function() {
   }
   # Model options of fit_causal_model() (R/lib/model_options.R), when the config has them.
   for (key in c("flexible", "shrinkage", "propensity")) if (!is.null(m[[key]])) args[[key]] <- m[[key]]
-  model <- do.call(fit_causal_model_chain, args)
+  # model: auto fits each candidate's chain here; bayesian_model picks by LOO once every chain is in.
+  model <- do.call(if (isTRUE(m$auto)) fit_candidate_chains else fit_causal_model_chain, args)
   model$fit_seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))
   message(sprintf("chain %d took %.1f s", chain, model$fit_seconds))
   save_rds_atomic(model, snakemake@output[["fit"]])

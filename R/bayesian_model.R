@@ -11,7 +11,8 @@ main <- function() {
   seconds <- sum(vapply(fits, function(f) if (is.null(f$fit_seconds)) NA_real_ else f$fit_seconds, numeric(1)))
   for (i in seq_along(fits)) fits[[i]]$fit_seconds <- NULL
   message(sprintf("combining %d %s chains (%s)", length(fits), m$backend, paste(basename(paths), collapse = ", ")))
-  model <- combine_chain_fits(fits)
+  model <- if (inherits(fits[[1]], "bayeslift_candidates")) combine_and_select_candidates(fits) else combine_chain_fits(fits)
+  if (!is.null(model$selection)) message("model: auto chose '", model$selection$chosen, "' by PSIS-LOO")
   n_users <- model_n_users(model)
   diagnostics <- model_diagnostics(model)
   problems <- diagnostic_problems(diagnostics, d$rhat_max, d$ess_bulk_min, d$ess_tail_min, d$divergences_max)
@@ -19,6 +20,12 @@ main <- function() {
                   passed = length(problems) == 0, problems = I(problems),
                   thresholds = d[c("rhat_max", "ess_bulk_min", "ess_tail_min", "divergences_max")],
                   parts = diagnostics$parts)
+  if (isTRUE(d$model_checks)) {  # LOO and posterior predictive checks, shown in the report
+    spec <- read_feature_spec(snakemake@input[["spec"]])
+    summary$model_checks <- model_checks(model, read_prepared(snakemake@input[["train"]], spec))
+    message(sprintf("PSIS-LOO elpd %.1f (se %.1f), %d Pareto k > 0.7", summary$model_checks$loo$elpd,
+                    summary$model_checks$loo$se, summary$model_checks$loo$n_high_k))
+  }
   message(sprintf("chains took %.1f s in all; diagnostics %s", seconds, if (summary$passed) "passed" else "FAILED"))
   for (p in problems) message("  ", p)
   if (length(problems) && d$on_fail == "stop")

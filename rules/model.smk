@@ -28,6 +28,8 @@ rule bayesian_chain:
 rule bayesian_model:
     input:
         chains=chain_fits(),
+        train=rules.prepare.output.train,
+        spec=rules.prepare.output.spec,
         rlib=R_LIB,
     output:
         fit=results("model", "fit.rds"),

@@ -11,6 +11,7 @@ import yaml
 from bayeslift.simulate import simulate_history, simulate_new_users
 
 from conftest import REPO, snakemake
+from model_constants import PPC_P_BOUNDS
 from constants import BINARY_N_HISTORY, RECOVERY_UPLIFT_MIN_CORR, RECOVERY_UPLIFT_RMSE_SHARE, TINY_SURROGATE_R2
 
 pytestmark = pytest.mark.e2e
@@ -48,6 +49,23 @@ def test_diagnostics_are_checked_and_recorded(tiny_pipeline):
         assert d["rhat_max"] <= diag["thresholds"]["rhat_max"]
         assert d["ess_bulk_min"] >= diag["thresholds"]["ess_bulk_min"]
         assert d["divergences"] <= diag["thresholds"]["divergences_max"]
+    checks = diag["model_checks"]  # PSIS-LOO and posterior predictive checks, shown in the report
+    assert checks["loo"]["n_users"] == diag["n_users"] and checks["loo"]["elpd"] < 0
+    low, high = PPC_P_BOUNDS  # the tiny data come from the model's own (linear) family
+    assert all(low <= row["p_value"] <= high for row in checks["ppc"]), checks["ppc"]
+    assert "Model checks" in (tiny_pipeline / "results/report/index.html").read_text()
+
+
+def test_model_auto_compares_candidates_by_loo(tiny_pipeline, tmp_path):
+    """model: auto fits default and flexible chains as jobs, then keeps the one PSIS-LOO prefers."""
+    cfg = tmp_path / "auto.yaml"
+    cfg.write_text(yaml.safe_dump({"data": {"train": str(tiny_pipeline / "data/simulated/history.csv"),
+                                            "score": str(tiny_pipeline / "data/simulated/new_users.csv")},
+                                   "model": {"auto": True}}))
+    snakemake(tmp_path, "results/model/diagnostics.json", "--configfile", str(REPO / "config/test.yaml"), str(cfg))
+    selection = json.loads((tmp_path / "results/model/diagnostics.json").read_text())["model_checks"]["selection"]
+    assert [row["model"] for row in selection["table"]] == ["default", "flexible"]
+    assert selection["chosen"] == "default"  # linear truth: splines are not credibly better
 
 
 def test_surrogate_fidelity_recorded_in_manifest(tiny_pipeline):

@@ -21,6 +21,30 @@ fit_causal_model_chain <- function(data, spec, backend = c("rstanarm", "brms"), 
   model
 }
 
+#' One chain of each `model: auto` candidate: the configured model, then the same with splines.
+#'
+#' @param ... arguments of `fit_causal_model_chain()`.
+#' @return a named list (`default`, `flexible`) of one-chain `bayeslift_model`s, class `bayeslift_candidates`.
+fit_candidate_chains <- function(...) {
+  args <- list(...)
+  structure(list(default = do.call(fit_causal_model_chain, args),
+                 flexible = do.call(fit_causal_model_chain, utils::modifyList(args, list(flexible = TRUE)))),
+            class = "bayeslift_candidates")
+}
+
+#' Combine each candidate's chains, then keep the candidate PSIS-LOO prefers (`select_model_by_loo()`).
+#'
+#' @param chains a list of `bayeslift_candidates` (one per chain).
+#' @return the chosen multi-chain `bayeslift_model`, with `selection` (chosen name and LOO table).
+combine_and_select_candidates <- function(chains) {
+  names <- names(chains[[1]])
+  combined <- stats::setNames(lapply(names, function(nm) combine_chain_fits(lapply(chains, `[[`, nm))), names)
+  sel <- select_model_by_loo(combined)
+  model <- combined[[sel$chosen]]
+  model$selection <- list(chosen = sel$chosen, table = sel$table)
+  model
+}
+
 #' Combine one-chain fits into one multi-chain `bayeslift_model`.
 #'
 #' rstanarm: the parts' stanfits are merged with `rstan::sflist2stanfit()` and put back into the first

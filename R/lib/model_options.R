@@ -373,3 +373,21 @@ ate_posterior <- function(model, users) {
        uplift_mean = colMeans(u), uplift_q05 = matrixStats::colQuantiles(u, probs = 0.05),
        uplift_q95 = matrixStats::colQuantiles(u, probs = 0.95))
 }
+
+#' LOO and posterior predictive checks of a fitted model, for diagnostics.json and the report.
+#'
+#' @param model a `bayeslift_model` (with `selection` when `model: auto` chose it).
+#' @param data the training data (raw scale, with the outcome).
+#' @param ppc_draws replicated data sets for the posterior predictive checks (spend outcomes only).
+#' @param seed RNG seed of the replications.
+#' @return a list: `loo` (elpd, se, p_loo, n_high_k, n_users), `ppc` (a data.frame, spend only) and
+#'   `selection` (the LOO table of the candidates and the chosen name, `model: auto` only).
+model_checks <- function(model, data, ppc_draws = 200L, seed = 1L) {
+  l <- model_loo(model)
+  out <- list(loo = list(elpd = l$elpd, se = l$se, p_loo = l$p_loo, n_high_k = l$n_high_k,
+                         n_users = length(l$pointwise)))
+  if (outcome_type(model$spec) == "spend")
+    out$ppc <- posterior_predictive_checks(model, data, ndraws = ppc_draws, seed = seed)
+  if (!is.null(model$selection)) out$selection <- model$selection
+  out
+}

@@ -160,6 +160,24 @@ border-bottom:1px solid #eee;text-align:right}table.tab th{background:#f3f3f3}im
 .summary{background:#f5f9ff;border-left:4px solid #3a78c3;padding:.6em 1.2em}.note{color:#666;font-size:.85em}"""
 
 
+def model_checks_html(checks: dict | None) -> list[str]:
+    """LOO, `model: auto`'s choice and the posterior predictive checks, when the fit step computed them."""
+    if not checks:
+        return []
+    loo = checks["loo"]
+    out = [f"<h3>Model checks</h3><p>Approximate leave-one-out fit (PSIS-LOO): elpd {_fmt(loo['elpd'], 1)} "
+           f"(se {_fmt(loo['se'], 1)}, effective parameters {_fmt(loo['p_loo'], 1)}); {int(loo['n_high_k'])} of "
+           f"{int(loo['n_users']):,} customers with Pareto k &gt; 0.7 (unreliable LOO when many).</p>"]
+    if checks.get("selection"):
+        sel = checks["selection"]
+        out.append(f"<p><code>model: auto</code> compared candidates by LOO and kept <b>{html.escape(str(sel['chosen']))}</b> "
+                   "(a more complex model wins only when credibly better).</p>" + _table(pd.DataFrame(sel["table"]), 2))
+    if checks.get("ppc"):
+        out.append("<p>Posterior predictive checks: statistics of the observed spend against data sets replicated "
+                   "from the model; p-values near 0 or 1 flag a misfit.</p>" + _table(pd.DataFrame(checks["ppc"]), 3))
+    return out
+
+
 def build_report(evaluation_json, diagnostics_json, ate_json, out_html, title: str = "bayeslift evaluation") -> str:
     """Write a single self-contained HTML page (no external files) from the evaluation outputs."""
     from .io import write_text_atomic
@@ -215,6 +233,7 @@ def build_report(evaluation_json, diagnostics_json, ate_json, out_html, title: s
             parts.append(_table(pd.DataFrame(rows), 3))
         if diag.get("problems"):
             parts.append("<ul>" + "".join(f"<li>{html.escape(p)}</li>" for p in diag["problems"]) + "</ul>")
+        parts += model_checks_html(diag.get("model_checks"))
     parts.append("</body></html>")
     text = "\n".join(parts)
     write_text_atomic(text, out_html)
