@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import base64
+import re
+import subprocess
+import sys
 import copy
 import json
 
@@ -182,3 +185,70 @@ def test_missing_model_dir_is_500_without_trace(tmp_path, monkeypatch):
                                                        "details": []}}
     finally:
         lh.reset_service()
+
+
+# -- the container image's package list ---------------------------------------------------------------
+
+IMAGE_CHECK = r"""
+import importlib.abc, importlib.metadata as md, json, sys
+allowed = set(json.loads(sys.argv[1]))
+owners = md.packages_distributions()
+
+class OnlyImageDistributions(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        top = name.partition(".")[0]
+        dists = {d.lower().replace("_", "-") for d in owners.get(top, [])}
+        if dists and not dists & allowed and top != "bayeslift":
+            raise ImportError(f"{name} (distribution {sorted(dists)}) is not installed in the Lambda image")
+        return None
+
+sys.meta_path.insert(0, OnlyImageDistributions())
+from bayeslift.serving.lambda_handler import lambda_handler
+print(json.dumps(lambda_handler(json.loads(sys.argv[2]), None)))
+"""
+
+
+def _image_pins() -> dict[str, str]:
+    from conftest import REPO
+
+    text = (REPO / "Dockerfile.lambda").read_text()
+    return dict(re.findall(r"([A-Za-z0-9_.-]+)==([0-9][^\s\\]*)", text))
+
+
+def _with_dependencies(names) -> set[str]:
+    """Distribution names plus everything they require (markers with extras skipped), normalized."""
+    from importlib import metadata
+
+    seen, todo = set(), [n.lower().replace("_", "-") for n in names]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = metadata.requires(name) or []
+        except metadata.PackageNotFoundError:
+            continue
+        for req in requires:
+            if "extra ==" not in req:
+                todo.append(re.split(r"[\s;<>=!~\[(]", req, maxsplit=1)[0].lower().replace("_", "-"))
+    return seen
+
+
+def test_lambda_image_packages_are_enough(truth_surrogate_dir, tmp_path):
+    """Dockerfile.lambda pins what requirements.txt pins, and with only those distributions importable the
+    handler loads the model and answers a real-shaped event."""
+    from conftest import PROCESS_ENV, REPO
+
+    pins = _image_pins()
+    required = dict(line.split("==") for line in (REPO / "requirements.txt").read_text().split()
+                    if "==" in line and not line.startswith("#"))
+    assert {k: v for k, v in pins.items() if k in required} == {k: required[k] for k in pins if k in required}
+    assert set(pins) - set(required) == set(), "the image installs packages requirements.txt does not pin"
+    env = {**PROCESS_ENV, "BAYESLIFT_MODEL_DIR": str(truth_surrogate_dir)}
+    env.pop("BAYESLIFT_API_TOKEN", None)
+    proc = subprocess.run([sys.executable, "-c", IMAGE_CHECK, json.dumps(sorted(_with_dependencies(pins))),
+                           json.dumps(v2())], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    response = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert response["statusCode"] == 200, response
