@@ -1,5 +1,5 @@
 # Snakemake entry: combine the per-chain fits (rule `bayesian_chain`) and check the MCMC diagnostics
-# across chains. The work is done by plain functions in R/lib (combine_chain_fits, model_diagnostics).
+# across chains (or a variational fit's Pareto k). The work is done by plain functions in R/lib (combine_chain_fits, model_diagnostics).
 for (f in snakemake@input[["rlib"]]) source(f)
 sink_to_log(snakemake@log[[1]])
 
@@ -13,18 +13,27 @@ main <- function() {
   message(sprintf("combining %d %s chains (%s)", length(fits), m$backend, paste(basename(paths), collapse = ", ")))
   model <- combine_chain_fits(fits)
   n_users <- if (model$backend == "brms") nrow(model$fit$data) else nrow(model$buy$data)
-  diagnostics <- model_diagnostics(model)
-  problems <- diagnostic_problems(diagnostics, d$rhat_max, d$ess_bulk_min, d$ess_tail_min, d$divergences_max)
-  summary <- list(backend = m$backend, n_users = n_users, chains = length(fits), fit_seconds = seconds,
-                  passed = length(problems) == 0, problems = I(problems),
-                  thresholds = d[c("rhat_max", "ess_bulk_min", "ess_tail_min", "divergences_max")],
-                  parts = diagnostics$parts)
+  # ADVI has no chains to compare: its check is the Pareto k of the importance ratios (R/lib/approximate.R).
+  variational <- is_variational(model)
+  if (variational) {
+    diagnostics <- variational_diagnostics(model)
+    problems <- variational_problems(diagnostics, d$pareto_k_max)
+    thresholds <- d["pareto_k_max"]
+  } else {
+    diagnostics <- model_diagnostics(model)
+    problems <- diagnostic_problems(diagnostics, d$rhat_max, d$ess_bulk_min, d$ess_tail_min, d$divergences_max)
+    thresholds <- d[c("rhat_max", "ess_bulk_min", "ess_tail_min", "divergences_max")]
+  }
+  summary <- list(backend = m$backend, algorithm = m$algorithm, n_users = n_users, chains = length(fits),
+                  fit_seconds = seconds, passed = length(problems) == 0, problems = I(problems),
+                  thresholds = thresholds, parts = diagnostics$parts)
   message(sprintf("chains took %.1f s in all; diagnostics %s", seconds, if (summary$passed) "passed" else "FAILED"))
   for (p in problems) message("  ", p)
   if (length(problems) && d$on_fail == "stop")
-    stop("MCMC diagnostics failed: ", paste(problems, collapse = "; "),
-         " (raise model.iter or model.adapt_delta, or set diagnostics.on_fail: warn)")
-  if (length(problems)) warning("MCMC diagnostics failed but diagnostics.on_fail is 'warn': ", paste(problems, collapse = "; "))
+    stop(if (variational) "variational diagnostics failed: " else "MCMC diagnostics failed: ", paste(problems, collapse = "; "),
+         if (variational) " (use model.algorithm: sampling, with model.fit_subsample if time is short, or set diagnostics.on_fail: warn)"
+         else " (raise model.iter or model.adapt_delta, or set diagnostics.on_fail: warn)")
+  if (length(problems)) warning("diagnostics failed but diagnostics.on_fail is 'warn': ", paste(problems, collapse = "; "))
   save_rds_atomic(model, snakemake@output[["fit"]])
   write_csv_atomic(diagnostics$parameters, snakemake@output[["parameters"]])
   write_json_atomic(summary, snakemake@output[["diagnostics"]])
