@@ -23,7 +23,8 @@ def logs(name):
 
 # Scatter/gather (issue 6): MCMC chains and shards of users as separate jobs.
 SHARDS = int(config.get("shards", 1))
-CHAINS = int(config["model"]["chains"])
+# Variational inference (model.algorithm meanfield/fullrank) is one job: ADVI has no chains.
+CHAINS = int(config["model"]["chains"]) if config["model"]["algorithm"] == "sampling" else 1
 
 wildcard_constraints:
     chain=r"[1-9][0-9]*",

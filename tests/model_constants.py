@@ -41,3 +41,14 @@ PPC_P_BOUNDS = (0.02, 0.98)
 OUTCOME_ATE_ABS_TOL = {"binary": 0.04, "gaussian": 0.08}
 # Holdout R^2 of surrogate vs posterior-mean uplift (the pipeline's default floor is 0.99).
 OUTCOME_SURROGATE_R2 = 0.98
+
+# Faster approximate inference (issue 6) on the linear scenario, checked with ATE_ABS_TOL and the 90% interval
+# like the MCMC fits. Measured (true ATE 6.19; NUTS 8.20 [5.30, 10.68]), ADVI seeds 1-5: fullrank 7.6 to 8.6,
+# intervals covering the truth; meanfield 7.0 to 9.9, seed 1's interval [7.5, 12.2] missing it, so the
+# test fits fullrank (meanfield runs through the pipeline in test_scaling.py; at 64,000 users meanfield
+# was the closer one: docs/scaling.md).
+# NUTS on a stratified subsample of SUBSAMPLE_N users, ATE over all N_USERS users.
+SUBSAMPLE_N = 1000
+# ADVI's approximate draws (Stan's output_samples). Pareto k is usually above 0.7 (measured 0.45 to 17):
+# it only has to be computed and reported here.
+VARIATIONAL_DRAWS = 1000

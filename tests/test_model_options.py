@@ -13,7 +13,8 @@ from bayeslift.simulate import CHANNELS, COLUMNS, SCENARIOS, simulate_history
 
 from conftest import REPO
 from model_constants import (ATE_ABS_TOL, CHAINS, FLEXIBLE_RMSE_SHARE, ITER, LOO_MIN_DIFF, LOO_SE_MULT,
-                             MAX_OUTSIDE_SUPPORT, N_USERS, NO_EFFECT_HALF_WIDTH, PPC_P_BOUNDS)
+                             MAX_OUTSIDE_SUPPORT, N_USERS, NO_EFFECT_HALF_WIDTH, PPC_P_BOUNDS, SUBSAMPLE_N,
+                             VARIATIONAL_DRAWS)
 
 pytestmark = pytest.mark.rpy2
 ro = pytest.importorskip("rpy2.robjects")
@@ -40,9 +41,11 @@ def r(tmp_path_factory):
       mo_data <- list()
       for (sc in c({", ".join(f'"{s}"' for s in SEEDS)})) mo_data[[sc]] <- read_prepared(file.path("{tmp}", paste0(sc, ".csv")), mo_spec)
       mo_fits <- list()
-      mo_fit <- function(key, scenario, ...) {{
+      mo_fit <- function(key, scenario, ..., fit_rows = NULL) {{
+        d <- mo_data[[scenario]]
+        if (!is.null(fit_rows)) d <- d[fit_rows, , drop = FALSE]
         if (is.null(mo_fits[[key]]))
-          mo_fits[[key]] <<- suppressWarnings(fit_causal_model(mo_data[[scenario]], mo_spec, "rstanarm", chains = {CHAINS},
+          mo_fits[[key]] <<- suppressWarnings(fit_causal_model(d, mo_spec, "rstanarm", chains = {CHAINS},
                                                                iter = {ITER}, seed = 1, cores = 2, ...))
         mo_fits[[key]]
       }}
@@ -163,6 +166,39 @@ def test_fit_auto_model_keeps_the_choice_and_default_calls_unchanged(r, linear_f
       c(is.null(m$options), all(dim(spend_epred(m, mo_data$linear[1:5, ])) == c(500, 5)))
     })""")
     assert all(out)
+
+
+def test_variational_fit_recovers_linear_ate_and_reports_pareto_k(r, linear_fits):
+    check_ate(fit(r, "lin_fullrank", "linear", 'algorithm = "fullrank"'), r["truth"]["linear"])
+    out = r["r"]("""local({ m <- mo_fits[["lin_fullrank"]]; v <- variational_diagnostics(m)
+      list(is_variational(m), v$parts$buy$pareto_k, v$parts$amount$pareto_k, v$parts$buy$n_draws,
+           length(variational_problems(v, pareto_k_max = Inf)), length(variational_problems(v, pareto_k_max = 0)),
+           is_variational(mo_fits[["lin_default"]])) })""")
+    variational, k_buy, k_amount, n_draws, none, every, default_variational = (x[0] for x in out)
+    assert variational and not default_variational
+    assert np.isfinite(k_buy) and np.isfinite(k_amount) and n_draws == VARIATIONAL_DRAWS
+    assert none == 0 and every == 2
+
+
+def test_fit_on_stratified_subsample_recovers_ate_of_every_user(r):
+    out = r["r"](f"""local({{
+      d <- mo_data[["linear"]]
+      rows <- stratified_subsample(cbind(d, bl_row = seq_len(nrow(d))), mo_spec, {SUBSAMPLE_N}, seed = 1)$bl_row
+      set.seed(42); before <- .Random.seed
+      again <- stratified_subsample(cbind(d, bl_row = seq_len(nrow(d))), mo_spec, {SUBSAMPLE_N}, seed = 1)$bl_row
+      key <- function(x) paste(x[[mo_spec$treatment]], x[[mo_spec$outcome]] > 0)
+      list(rows = rows, same = identical(rows, again), rng_kept = identical(before, .Random.seed),
+           full = as.numeric(table(key(d))), sub = as.numeric(table(key(d[rows, ]))))
+    }})""")
+    rows = np.asarray(out.rx2("rows"), dtype=int)
+    assert len(rows) == SUBSAMPLE_N and len(set(rows)) == SUBSAMPLE_N and np.all(np.diff(rows) > 0)
+    assert out.rx2("same")[0] and out.rx2("rng_kept")[0]
+    full, sub = np.asarray(out.rx2("full")), np.asarray(out.rx2("sub"))
+    assert np.all(np.abs(sub - full * SUBSAMPLE_N / N_USERS) < 1)  # proportional: arm x buying strata
+    ro.globalenv["mo_sub_rows"] = ro.IntVector(rows.tolist())
+    ate = fit(r, "lin_sub", "linear", "fit_rows = mo_sub_rows")  # ATE over all users (mo_ate)
+    check_ate(ate, r["truth"]["linear"])
+    assert len(ate["uplift"]) == N_USERS
 
 
 def test_scenarios_are_all_named():

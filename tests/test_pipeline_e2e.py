@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -10,7 +11,7 @@ import yaml
 
 from bayeslift.simulate import simulate_history, simulate_new_users
 
-from conftest import REPO, snakemake
+from conftest import PROCESS_ENV, REPO, snakemake
 from model_constants import PPC_P_BOUNDS
 from constants import BINARY_N_HISTORY, RECOVERY_UPLIFT_MIN_CORR, RECOVERY_UPLIFT_RMSE_SHARE, TINY_SURROGATE_R2
 
@@ -154,6 +155,20 @@ def test_brms_backend_with_a_user_formula(tiny_pipeline, tmp_path):
     snakemake(tmp_path, "--configfile", str(REPO / "config/test.yaml"), str(cfg))
     diag = json.loads((tmp_path / "results/model/diagnostics.json").read_text())
     assert diag["backend"] == "brms" and set(diag["parts"]) == {"hurdle"}
+    # The brms chain jobs are combined (brms::combine_models): every chain's draws, chain after chain.
+    chains = yaml.safe_load((REPO / "config/test.yaml").read_text())["model"]["chains"]
+    assert diag["chains"] == chains and diag["parts"]["hurdle"]["n_draws"] == chains * 400 // 2
+    res = tmp_path / "results/model"
+    script = f"""
+      for (f in Sys.glob("{REPO}/R/lib/*.R")) source(f)
+      fit <- readRDS("{res}/fit.rds")
+      parts <- lapply(Sys.glob("{res}/chains/chain_*.rds"), function(p) as.matrix(readRDS(p)$fit))
+      stacked <- do.call(rbind, parts)  # draws_matrix attributes (chains) differ: compare the values
+      cat(brms::nchains(fit$fit), isTRUE(all.equal(as.matrix(fit$fit), stacked, check.attributes = FALSE)), "\\n")
+    """
+    proc = subprocess.run(["Rscript", "-e", script], env=PROCESS_ENV, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == [str(chains), "TRUE"]
     ate = json.loads((tmp_path / "results/counterfactuals/ate.json").read_text())
     rstanarm_ate = json.loads((tiny_pipeline / "results/counterfactuals/ate.json").read_text())
     # Same data, two back-ends: the ATE intervals overlap.

@@ -91,6 +91,28 @@ def test_chains_are_fitted_as_jobs_and_combined(tiny_pipeline):
     assert (int(e_draws), int(e_users)) == (chains * per_chain, 7)
 
 
+def test_variational_fit_on_a_subsample_is_one_job_and_exports_every_user(tiny_pipeline, tmp_path):
+    """model.algorithm: meanfield and model.fit_subsample through the rules (ATE recovery: test_model_options)."""
+    work = tmp_path / "run"
+    shutil.copytree(tiny_pipeline, work, symlinks=True)
+    shutil.rmtree(work / "results" / "model" / "chains")
+    cfg = tmp_path / "vb.yaml"
+    cfg.write_text(yaml.safe_dump({"model": {"algorithm": "meanfield", "fit_subsample": 300},
+                                   "diagnostics": {"on_fail": "warn"}}))
+    snakemake(work, "results/counterfactuals/ate.json", "--configfile", TEST_CONFIG, str(cfg))
+    res = work / "results"
+    assert [p.name for p in (res / "model" / "chains").glob("chain_*.rds")] == ["chain_1.rds"]
+    assert "stratified subsample of 300 of" in (work / "logs" / "bayesian_chain_1.log").read_text()
+    diagnostics = json.loads((res / "model" / "diagnostics.json").read_text())
+    assert (diagnostics["algorithm"], diagnostics["chains"], diagnostics["n_users"]) == ("meanfield", 1, 300)
+    assert set(diagnostics["thresholds"]) == {"pareto_k_max"}
+    for part in diagnostics["parts"].values():
+        assert part["n_draws"] == 1000 and part["pareto_k"] > 0
+    prepared = sum(len(pd.read_csv(res / "prepared" / f"{s}.csv")) for s in ("train", "holdout"))
+    assert len(pd.read_csv(res / "counterfactuals" / "uplift_summary.csv")) == prepared
+    assert json.loads((res / "counterfactuals" / "ate.json").read_text())["n_draws"] == 1000
+
+
 def _jobs_run(proc: subprocess.CompletedProcess) -> dict[str, int]:
     """Job counts from snakemake's 'Job stats' table."""
     text = proc.stdout + proc.stderr

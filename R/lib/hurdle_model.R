@@ -48,28 +48,60 @@ interaction_rhs <- function(spec) {
   sprintf("%s * (%s)", spec$treatment, paste(c(spec$numeric, spec$categorical), collapse = " + "))
 }
 
+#' Inference arguments of `rstanarm::stan_glm()` / `brms::brm()` for one `algorithm`.
+#'
+#' NUTS ("sampling") takes chains, iter, cores and adapt_delta. ADVI ("meanfield", "fullrank") takes none
+#' of them (rstanarm stops on unknown arguments): it optimises until the relative change of the objective
+#' falls below `tol_rel_obj` and returns 1,000 approximate draws (Stan's `output_samples`), checked by
+#' `variational_diagnostics()`.
+#'
+#' @param algorithm "sampling", "meanfield" or "fullrank".
+#' @param chains,iter,seed,refresh,cores,adapt_delta sampler settings.
+#' @param tol_rel_obj ADVI's convergence tolerance. Stan's 0.01 stops early: on 2,000 simulated users
+#'   meanfield's ATE error fell from 3.3 to 1.5 (NUTS: 2.0) with 0.001, at no measurable cost.
+#' @return a named list of arguments (rstanarm spelling: `adapt_delta`, not brms' `control`).
+stan_sampler_args <- function(algorithm = "sampling", chains = 2, iter = 1000, seed = 1, refresh = 0, cores = 1,
+                              adapt_delta = 0.95, tol_rel_obj = 0.001) {
+  algorithm <- match.arg(algorithm, c("sampling", "meanfield", "fullrank"))
+  if (algorithm != "sampling") return(list(algorithm = algorithm, seed = seed, refresh = refresh, tol_rel_obj = tol_rel_obj))
+  list(algorithm = algorithm, chains = chains, iter = iter, seed = seed, refresh = refresh, cores = cores,
+       adapt_delta = adapt_delta)
+}
+
+#' One `rstanarm::stan_glm()` fit with the arguments of `stan_sampler_args()`.
+#'
+#' @param formula,family,data,prior as for `stan_glm()` (`prior` NULL: rstanarm's default prior).
+#' @param sampler a list from `stan_sampler_args()`.
+#' @return a stanreg.
+stan_glm_part <- function(formula, family, data, sampler, prior = NULL) {
+  # The call is built from symbols, so the stored call (and any warning) names `data` rather than holding
+  # every row; do.call() would inline the data.
+  args <- c(list(formula = formula, family = quote(family), data = quote(data)),
+            if (!is.null(prior)) list(prior = quote(prior)), sampler)
+  eval(as.call(c(quote(rstanarm::stan_glm), args)))
+}
+
 #' Fit the two-part hurdle model with rstanarm.
 #'
 #' @param data training data.frame (treatment 0/1, outcome >= 0, features).
 #' @param spec feature spec.
 #' @param chains,iter,seed,refresh,cores passed to `rstanarm::stan_glm()`.
 #' @param adapt_delta NUTS target acceptance rate.
+#' @param algorithm "sampling" (NUTS), or "meanfield" / "fullrank" (ADVI, see `stan_sampler_args()`).
 #' @return a `bayeslift_model` list: backend, spec, scaling, and the fits `buy` (logistic, P(spend > 0))
 #'   and `amount` (Gaussian on log spend of buyers).
 fit_hurdle_rstanarm <- function(data, spec, chains = 2, iter = 1000, seed = 1, refresh = 0,
-                                cores = 1, adapt_delta = 0.95) {
+                                cores = 1, adapt_delta = 0.95, algorithm = "sampling") {
   mf <- model_frame(data, spec)
   d <- mf$data
   d$bl_buy <- as.integer(d[[spec$outcome]] > 0)
   buyers <- d[d$bl_buy == 1, , drop = FALSE]
   buyers$bl_log_spend <- log(buyers[[spec$outcome]])
   rhs <- interaction_rhs(spec)
-  buy <- rstanarm::stan_glm(stats::as.formula(paste("bl_buy ~", rhs)), family = stats::binomial(),
-                            data = d, chains = chains, iter = iter, seed = seed, refresh = refresh,
-                            cores = cores, adapt_delta = adapt_delta)
-  amount <- rstanarm::stan_glm(stats::as.formula(paste("bl_log_spend ~", rhs)), family = stats::gaussian(),
-                               data = buyers, chains = chains, iter = iter, seed = seed + 1L,
-                               refresh = refresh, cores = cores, adapt_delta = adapt_delta)
+  sampler <- function(seed) stan_sampler_args(algorithm, chains, iter, seed, refresh, cores, adapt_delta)
+  buy <- stan_glm_part(stats::as.formula(paste("bl_buy ~", rhs)), stats::binomial(), d, sampler(seed))
+  amount <- stan_glm_part(stats::as.formula(paste("bl_log_spend ~", rhs)), stats::gaussian(), buyers,
+                          sampler(seed + 1L))
   structure(list(backend = "rstanarm", spec = spec, scaling = mf$scaling, buy = buy, amount = amount),
             class = "bayeslift_model")
 }
@@ -83,12 +115,11 @@ fit_hurdle_rstanarm <- function(data, spec, chains = 2, iter = 1000, seed = 1, r
 #' @inheritParams fit_hurdle_rstanarm
 #' @return a `bayeslift_model` list: backend, spec, scaling, and the fit `outcome` (a stanreg).
 fit_outcome_rstanarm <- function(data, spec, chains = 2, iter = 1000, seed = 1, refresh = 0,
-                                 cores = 1, adapt_delta = 0.95) {
+                                 cores = 1, adapt_delta = 0.95, algorithm = "sampling") {
   mf <- model_frame(data, spec)
   family <- if (outcome_type(spec) == "binary") stats::binomial() else stats::gaussian()
-  fit <- rstanarm::stan_glm(stats::as.formula(paste(spec$outcome, "~", interaction_rhs(spec))), family = family,
-                            data = mf$data, chains = chains, iter = iter, seed = seed, refresh = refresh,
-                            cores = cores, adapt_delta = adapt_delta)
+  fit <- stan_glm_part(stats::as.formula(paste(spec$outcome, "~", interaction_rhs(spec))), family, mf$data,
+                       stan_sampler_args(algorithm, chains, iter, seed, refresh, cores, adapt_delta))
   structure(list(backend = "rstanarm", spec = spec, scaling = mf$scaling, outcome = fit), class = "bayeslift_model")
 }
 
@@ -140,9 +171,11 @@ model_n_users <- function(model) {
 #' @param prior NULL or a `brmsprior`.
 #' @param cache_dir directory for compiled models, keyed by the hash of the generated Stan code.
 #' @param chains,iter,seed,refresh,cores,adapt_delta sampler settings.
+#' @param algorithm "sampling" (NUTS), or "meanfield" / "fullrank" (ADVI, see `stan_sampler_args()`).
 #' @return a `bayeslift_model` list: backend, spec, scaling, fit (a brmsfit).
 fit_hurdle_brms <- function(data, spec, formula = NULL, prior = NULL, cache_dir = NULL, chains = 2,
-                            iter = 1000, seed = 1, refresh = 0, cores = 1, adapt_delta = 0.95) {
+                            iter = 1000, seed = 1, refresh = 0, cores = 1, adapt_delta = 0.95,
+                            algorithm = "sampling") {
   mf <- model_frame(data, spec)
   if (is.null(formula)) formula <- default_brms_formula(spec)
   if (is.character(formula)) formula <- do.call(brms::bf, lapply(formula, stats::as.formula))
@@ -160,9 +193,12 @@ fit_hurdle_brms <- function(data, spec, formula = NULL, prior = NULL, cache_dir 
     template <- brms::brm(formula, data = mf$data, family = family, prior = prior, chains = 0)
     if (!is.null(cache_file)) save_rds_atomic(template, cache_file)
   }
-  fit <- stats::update(template, newdata = mf$data, recompile = FALSE, chains = chains, iter = iter,
-                       seed = seed, refresh = refresh, cores = cores,
-                       control = list(adapt_delta = adapt_delta))
+  args <- stan_sampler_args(algorithm, chains, iter, seed, refresh, cores, adapt_delta)
+  if (!is.null(args$adapt_delta)) args$control <- list(adapt_delta = args$adapt_delta)
+  args$adapt_delta <- NULL
+  newdata <- mf$data
+  # Built from symbols, as in stan_glm_part(): do.call() would inline the fitted model and the data.
+  fit <- eval(as.call(c(list(quote(stats::update), quote(template), newdata = quote(newdata), recompile = FALSE), args)))
   structure(list(backend = "brms", spec = spec, scaling = mf$scaling, fit = fit), class = "bayeslift_model")
 }
 

@@ -190,11 +190,12 @@ add_option_covariates <- function(model, data) {
 #'   baseline and of the effect (the Bayesian causal forest idea, Hahn et al. 2020); overlap diagnostics are
 #'   stored in `model$overlap` and warned about.
 #' @param spline_df,brms_k spline size for rstanarm / brms.
-#' @param chains,iter,seed,refresh,cores,adapt_delta sampler settings; `...` goes to `fit_hurdle_brms()`.
+#' @param chains,iter,seed,refresh,cores,adapt_delta,algorithm sampler settings (`stan_sampler_args()`);
+#'   `...` goes to `fit_hurdle_brms()`.
 #' @return a `bayeslift_model` with `options` (and `propensity_model`, `overlap` when propensity = TRUE).
 fit_hurdle_options <- function(data, spec, backend = "rstanarm", flexible = FALSE, shrinkage = "none",
                                propensity = FALSE, spline_df = 3L, brms_k = 5L, chains = 2, iter = 1000,
-                               seed = 1, refresh = 0, cores = 1, adapt_delta = 0.95, ...) {
+                               seed = 1, refresh = 0, cores = 1, adapt_delta = 0.95, algorithm = "sampling", ...) {
   shrinkage <- match.arg(shrinkage, c("none", "horseshoe", "normal"))
   mf <- model_frame(data, spec)
   d <- mf$data
@@ -230,7 +231,7 @@ fit_hurdle_options <- function(data, spec, backend = "rstanarm", flexible = FALS
     dots$prior <- NULL
     model <- do.call(fit_hurdle_brms, c(list(raw, spec, formula = formula, prior = prior, chains = chains,
                                              iter = iter, seed = seed, refresh = refresh, cores = cores,
-                                             adapt_delta = adapt_delta), dots))
+                                             adapt_delta = adapt_delta, algorithm = algorithm), dots))
   } else {
     d$bl_buy <- as.integer(d[[spec$outcome]] > 0)
     buyers <- d[d$bl_buy == 1, , drop = FALSE]
@@ -238,14 +239,11 @@ fit_hurdle_options <- function(data, spec, backend = "rstanarm", flexible = FALS
     rhs <- if (options$flexible) flexible_rhs(d, spec, df = spline_df, extra = extra) else linear_rhs(spec, extra)
     f_buy <- stats::as.formula(paste("bl_buy ~", rhs))
     f_amount <- stats::as.formula(paste("bl_log_spend ~", rhs))
-    buy <- rstanarm::stan_glm(f_buy, family = stats::binomial(), data = d,
-                              prior = rstanarm_shrinkage_prior(shrinkage, f_buy, d, spec),
-                              chains = chains, iter = iter, seed = seed, refresh = refresh, cores = cores,
-                              adapt_delta = adapt_delta)
-    amount <- rstanarm::stan_glm(f_amount, family = stats::gaussian(), data = buyers,
-                                 prior = rstanarm_shrinkage_prior(shrinkage, f_amount, buyers, spec),
-                                 chains = chains, iter = iter, seed = seed + 1L, refresh = refresh,
-                                 cores = cores, adapt_delta = adapt_delta)
+    sampler <- function(seed) stan_sampler_args(algorithm, chains, iter, seed, refresh, cores, adapt_delta)
+    buy <- stan_glm_part(f_buy, stats::binomial(), d, sampler(seed),
+                         prior = rstanarm_shrinkage_prior(shrinkage, f_buy, d, spec))
+    amount <- stan_glm_part(f_amount, stats::gaussian(), buyers, sampler(seed + 1L),
+                            prior = rstanarm_shrinkage_prior(shrinkage, f_amount, buyers, spec))
     model <- structure(list(backend = "rstanarm", spec = spec, scaling = mf$scaling, buy = buy, amount = amount),
                        class = "bayeslift_model")
   }
