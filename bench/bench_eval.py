@@ -30,11 +30,12 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "python"))
 
-from bayeslift.baselines import BASELINE_NAMES, make_baseline  # noqa: E402
+from bayeslift.baselines import predict_baselines  # noqa: E402
 from bayeslift.boundary import read_table  # noqa: E402
 from bayeslift.data import FeatureSpec  # noqa: E402
 from bayeslift.evaluation import evaluation_frame, model_columns, ranking_metrics, truth_metrics  # noqa: E402
 from bayeslift.hillstrom import COLUMNS as H_COLUMNS, hillstrom_history  # noqa: E402
+from bayeslift.prepare import stratified_split  # noqa: E402
 from bayeslift.simulate import COLUMNS as S_COLUMNS, simulate_history  # noqa: E402
 from bayeslift.surrogate import SurrogateConfig, SurrogateFidelityError, train_surrogate_model  # noqa: E402
 
@@ -82,28 +83,9 @@ def _spec(columns, frame):
     return spec
 
 
-def holdout_mask(treatment: np.ndarray, seed: int, fraction: float = 0.3) -> np.ndarray:
-    """A random ``fraction`` of each arm, as the pipeline's prepare step holds out."""
-    rng = np.random.default_rng(seed)
-    hold = np.zeros(len(treatment), bool)
-    for arm in (0, 1):
-        idx = np.flatnonzero(treatment == arm)
-        hold[rng.choice(idx, int(round(fraction * len(idx))), replace=False)] = True
-    return hold
-
-
-def baseline_predictions(spec, train, users, seed, n_jobs) -> pd.DataFrame:
-    """Id + one column of predicted uplift per baseline and ``random`` (as the pipeline's baselines step)."""
-    out = pd.DataFrame({spec.id: users[spec.id].to_numpy()})
-    for name in [*BASELINE_NAMES, "random"]:
-        m = make_baseline(name, random_state=seed, n_jobs=n_jobs, categorical=spec.categorical, log1p=spec.log1p)
-        out[name] = m.fit(train[spec.features], train[spec.treatment], train[spec.outcome]).predict(users[spec.features])
-    return out
-
-
 def model_predictions(spec, train, users, seed, n_jobs, bayes, work_dir) -> tuple[pd.DataFrame, dict]:
     """Every model's predicted uplift for ``users`` (the evaluation step's frame) and the Bayesian run facts."""
-    baselines = baseline_predictions(spec, train, users, seed, n_jobs)
+    baselines, _ = predict_baselines(train, users, spec, n_jobs=n_jobs, seed=seed)
     if bayes is None:
         return evaluation_frame_without_bayes(spec, users, baselines), {}
     run = bayes_and_surrogate(spec, train, users, bayes["iter"], seed + 1, work_dir, bayes["surrogate"])
@@ -123,7 +105,7 @@ def bench_hillstrom(path, n_splits, bayes_splits, bayes, n_jobs, work_root, samp
     rows, runs = [], []
     for s in range(n_splits):
         t0 = time.time()
-        hold = holdout_mask(data[spec.treatment].to_numpy(), 1000 + s)
+        hold = stratified_split(data[spec.treatment].to_numpy(), 0.3, seed=1000 + s)
         train, test = data[~hold], data[hold]
         frame, facts = model_predictions(spec, train, test, s, n_jobs, bayes if s < bayes_splits else None,
                                          work_root / f"split_{s}")
