@@ -21,7 +21,9 @@ shard_main <- function() {
   fail <- Sys.getenv("BAYESLIFT_FAIL_SHARD", "")  # fault-injection hook for the scaling tests
   if (nzchar(fail) && identical(as.integer(fail), shard)) stop("BAYESLIFT_FAIL_SHARD=", fail, ": shard ", shard, " fails on purpose")
   model <- readRDS(snakemake@input[["fit"]])
-  out <- export_counterfactual_shard(model, users[rows, , drop = FALSE], chunk_size = chunk_size)
+  policy <- snakemake@params[["policy"]]
+  out <- export_counterfactual_shard(model, users[rows, , drop = FALSE], chunk_size = chunk_size,
+                                     margin = policy$margin, cost = policy$cost_per_contact)
   save_rds_atomic(out, snakemake@output[["shard"]])
 }
 

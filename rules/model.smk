@@ -61,6 +61,8 @@ rule counterfactuals_shard:
     params:
         chunk_size=config["counterfactuals"]["chunk_size"],
         shards=SHARDS,
+        # margin and cost give each user's exact posterior P(profit > 0) (uplift_summary's prob_profit)
+        policy={k: config["policy"][k] for k in ("margin", "cost_per_contact")},
     log:
         logs("counterfactuals_shard_{shard}"),
     threads: 1

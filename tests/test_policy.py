@@ -60,6 +60,8 @@ def test_prob_profit_normal_posterior_is_exact():
     np.testing.assert_allclose(p, stats.norm.sf((cost / margin - mu) / sd))
     summary = {"uplift_median": mu, "uplift_q05": mu - z * sd, "uplift_q95": mu + z * sd, "prob_positive": [0.1, 0.2, 0.3]}
     assert pol.prob_profit(summary, margin, 0.0).tolist() == [0.1, 0.2, 0.3]  # exact from R when cost is 0
+    exact = {**summary, "prob_profit": [0.4, 0.5, 0.6]}
+    assert pol.prob_profit(exact, margin, cost).tolist() == [0.4, 0.5, 0.6]  # R's count over the draws wins
 
 
 def test_policy_values_follow_the_truth():

@@ -5,6 +5,7 @@ import json
 import re
 
 import joblib
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -54,6 +55,10 @@ def test_evaluation_tables(workdir):
     holdout = pd.read_csv(workdir / "results" / "prepared" / "holdout.csv")
     preds = pd.read_csv(ev_dir / "predictions.csv")
     assert len(preds) == len(holdout) and set(preds["id"]) == set(holdout["customer_id"])
+    # The Bayesian rule reads R's exact P(margin * uplift - cost > 0), counted over the posterior draws.
+    assert summary["policy"]["prob_profit_method"].startswith("exact")
+    exact = pd.read_csv(workdir / "results" / "counterfactuals" / "uplift_summary.csv").set_index("customer_id")
+    np.testing.assert_allclose(preds["bayesian_prob_profit"], exact.loc[preds["id"], "prob_profit"])
 
 
 def test_t_learner_bundle(workdir):

@@ -41,6 +41,31 @@ def r_uplift_means(r, fit_path, users_path, spec_path, n=None):
     return {"ids": list(out[0]), "treated": np.array(out[1]), "control": np.array(out[2]), "n_draws": int(out[3][0])}
 
 
+def test_exported_prob_profit_is_the_share_of_draws_with_a_profit(r):
+    """export_counterfactuals' prob_profit, chunk by chunk, against P(margin * uplift - cost > 0) from the draws."""
+    margin, cost = 0.3, 1.0
+    out = r(f"""
+      local({{
+        set.seed(3)
+        n_draws <- 400L; n_users <- 7L
+        treated <- matrix(stats::rexp(n_draws * n_users, 0.2), n_draws, n_users)
+        control <- matrix(stats::rexp(n_draws * n_users, 0.25), n_draws, n_users)
+        # No fit needed: the export reads the draws through counterfactual_draws(), swapped for fixed ones.
+        fixed_draws <- function(model, users) list(treated = treated[, users$customer_id, drop = FALSE],
+                                                   control = control[, users$customer_id, drop = FALSE])
+        export <- export_counterfactuals
+        environment(export) <- list2env(list(counterfactual_draws = fixed_draws), parent = environment(export))
+        spec <- list(id = "customer_id", numeric = "x", categorical = character(0))
+        users <- data.frame(customer_id = seq_len(n_users), x = 0, split = "holdout")
+        up <- export(list(spec = spec), users, chunk_size = 3L, margin = {margin}, cost = {cost})$uplift
+        list(prob_profit = up$prob_profit, prob_positive = up$prob_positive, treated = treated, control = control)
+      }})""")
+    uplift = np.array(out[2]) - np.array(out[3])
+    np.testing.assert_array_equal(np.array(out[0]), np.mean(margin * uplift - cost > 0, axis=0))
+    np.testing.assert_array_equal(np.array(out[1]), np.mean(uplift > 0, axis=0))
+    assert 0 < np.array(out[0]).min() and np.array(out[0]).max() < 1  # the check is not vacuous
+
+
 def test_r_recomputes_what_the_counterfactuals_rule_wrote(r, tiny_pipeline):
     res = tiny_pipeline / "results"
     got = r_uplift_means(r, res / "model/fit.rds", res / "prepared/holdout.csv", res / "prepared/feature_spec.json", n=25)

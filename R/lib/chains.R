@@ -100,9 +100,10 @@ shard_rows <- function(n, chunk_size, shard, shards) {
 #' @param model a `bayeslift_model`.
 #' @param users this shard's users (id, features, `split`).
 #' @param chunk_size users per chunk.
+#' @param margin,cost the contact policy, as for `export_counterfactuals()`.
 #' @return a list: `train_data`, `labels`, `uplift` (data.frames, possibly with no rows), `sum_treated`
 #'   and `sum_control` (lists of per-draw sum vectors, one per chunk) and `n_users`.
-export_counterfactual_shard <- function(model, users, chunk_size = 2000L) {
+export_counterfactual_shard <- function(model, users, chunk_size = 2000L, margin = 1, cost = 0) {
   n <- nrow(users)
   starts <- if (n) seq(1L, n, by = chunk_size) else integer(0)
   parts <- vector("list", length(starts))
@@ -110,7 +111,7 @@ export_counterfactual_shard <- function(model, users, chunk_size = 2000L) {
   for (k in seq_along(starts)) {
     rows <- starts[k]:min(n, starts[k] + chunk_size - 1L)
     chunk <- users[rows, , drop = FALSE]
-    out <- export_counterfactuals_with_sums(model, chunk)
+    out <- export_counterfactuals_with_sums(model, chunk, margin, cost)
     parts[[k]] <- out[c("train_data", "labels", "uplift")]
     sum_treated[[k]] <- out$sum_treated
     sum_control[[k]] <- out$sum_control
@@ -128,7 +129,7 @@ export_counterfactual_shard <- function(model, users, chunk_size = 2000L) {
 # export_counterfactuals() on one chunk, also returning the chunk's per-draw spend sums (rowSums of the
 # draws x users matrices), which export_counterfactuals() keeps to itself. counterfactual_draws() is
 # wrapped to record them; the tables are exactly export_counterfactuals()'s.
-export_counterfactuals_with_sums <- function(model, chunk) {
+export_counterfactuals_with_sums <- function(model, chunk, margin = 1, cost = 0) {
   sums <- NULL
   recorder <- function(model, users) {
     draws <- counterfactual_draws(model, users)
@@ -137,7 +138,7 @@ export_counterfactuals_with_sums <- function(model, chunk) {
   }
   export <- export_counterfactuals
   environment(export) <- list2env(list(counterfactual_draws = recorder), parent = environment(export_counterfactuals))
-  out <- export(model, chunk, chunk_size = nrow(chunk))
+  out <- export(model, chunk, chunk_size = nrow(chunk), margin = margin, cost = cost)
   out$sum_treated <- sums$treated
   out$sum_control <- sums$control
   out

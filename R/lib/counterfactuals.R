@@ -6,10 +6,15 @@
 #' @param model a `bayeslift_model`.
 #' @param users data.frame of users with the id, features and a `split` column ("train"/"holdout").
 #' @param chunk_size users per chunk.
+#' @param margin,cost the contact policy (`policy.margin`, `policy.cost_per_contact`): the uplift summary's
+#'   `prob_profit` is the posterior P(margin * uplift - cost > 0), counted over the draws (the defaults
+#'   make it P(uplift > 0)).
 #' @return a list: `train_data` and `labels` (two rows per user, treated first, in the boundary
 #'   schema's column order), `uplift` (the uplift summary, one row per user), and `ate` (a list summarising the
 #'   sample average uplift over draws, plus the mean spend under each arm).
-export_counterfactuals <- function(model, users, chunk_size = 2000L) {
+export_counterfactuals <- function(model, users, chunk_size = 2000L, margin = 1, cost = 0) {
+  if (!is.numeric(margin) || length(margin) != 1 || !(margin > 0)) stop("export_counterfactuals: margin must be one number > 0")
+  if (!is.numeric(cost) || length(cost) != 1 || !(cost >= 0)) stop("export_counterfactuals: cost must be one number >= 0")
   spec <- model$spec
   n <- nrow(users)
   starts <- seq(1L, n, by = chunk_size)
@@ -38,7 +43,7 @@ export_counterfactuals <- function(model, users, chunk_size = 2000L) {
     label_parts[[k]] <- rbind(treated$labels, control$labels)[order_rows, ]
     q <- matrixStats::colQuantiles(uplift, probs = c(0.05, 0.5, 0.95), drop = FALSE)
     uplift_parts[[k]] <- data.frame(chunk[[spec$id]], chunk$split, colMeans(uplift), q[, 2], q[, 1], q[, 3],
-                                    colMeans(uplift > 0))
+                                    colMeans(uplift > 0), colMeans(margin * uplift - cost > 0))
   }
   bind <- function(parts, names) {
     out <- do.call(rbind, parts)
@@ -49,7 +54,7 @@ export_counterfactuals <- function(model, users, chunk_size = 2000L) {
   train_data <- bind(train_parts, c(spec$id, "split", "received_campaign", spec$numeric, spec$categorical))
   labels <- bind(label_parts, c(spec$id, "received_campaign", "spend_mean", "spend_median", "spend_q05", "spend_q95"))
   uplift_summary <- bind(uplift_parts, c(spec$id, "split", "uplift_mean", "uplift_median", "uplift_q05",
-                                         "uplift_q95", "prob_positive"))
+                                         "uplift_q95", "prob_positive", "prob_profit"))
   list(train_data = train_data, labels = labels, uplift = uplift_summary, ate = ate_summary(sum_treated, sum_control, n))
 }
 

@@ -206,6 +206,24 @@ def make_baseline(name: str, random_state: int = 0, n_jobs: int = 2, categorical
     raise ValueError(f"unknown baseline {name!r}; choose from {list(BASELINE_NAMES) + ['random']}")
 
 
+def predict_baselines(train: pd.DataFrame, users: pd.DataFrame, spec, names=BASELINE_NAMES, n_jobs: int = 2,
+                      seed: int = 0) -> tuple[pd.DataFrame, dict]:
+    """Fit every baseline (and ``random``) on ``train``; return id + one column of predicted uplift per model
+    for ``users``, and the fitted models by name."""
+    import logging
+
+    log = logging.getLogger("bayeslift")
+    X, t, y = train[spec.features], train[spec.treatment], train[spec.outcome]
+    out = pd.DataFrame({spec.id: users[spec.id].to_numpy()})
+    models = {}
+    for name in [*names, "random"]:
+        models[name] = make_baseline(name, random_state=seed, n_jobs=n_jobs, categorical=spec.categorical,
+                                     log1p=spec.log1p).fit(X, t, y)
+        out[name] = models[name].predict(users[spec.features])
+        log.info("baseline %s: mean predicted uplift %.4f on %d users", name, out[name].mean(), len(out))
+    return out, models
+
+
 def run_baselines(train_csv, holdout_csv, spec_json, out_predictions, out_bundle, names=BASELINE_NAMES,
                   n_jobs: int = 2, seed: int = 0, segments=None) -> pd.DataFrame:
     """The ``baselines`` step: fit every baseline on the train split and predict the holdout users.
@@ -213,8 +231,6 @@ def run_baselines(train_csv, holdout_csv, spec_json, out_predictions, out_bundle
     Writes one column of predicted uplift per model (plus ``random``) and saves the LightGBM T-learner
     bundle (both models + feature order) with joblib. Inputs are checked before any model is fitted.
     """
-    import logging
-
     import joblib
 
     from .data import FeatureSpec
@@ -222,24 +238,17 @@ def run_baselines(train_csv, holdout_csv, spec_json, out_predictions, out_bundle
     from .io import atomic_path, write_csv_atomic
     from .prepare import read_prepared
 
-    log = logging.getLogger("bayeslift")
     spec = FeatureSpec.from_json(spec_json)
     train = read_prepared(train_csv, spec)
     holdout = read_prepared(holdout_csv, spec)
     check_evaluation_inputs(train, spec, segments, str(train_csv))
     check_evaluation_inputs(holdout, spec, segments, str(holdout_csv))
-    X, t, y = train[spec.features], train[spec.treatment], train[spec.outcome]
-    out = pd.DataFrame({spec.id: holdout[spec.id].to_numpy()})
-    bundle_model = None
-    for name in [*names, "random"]:
-        model = make_baseline(name, random_state=seed, n_jobs=n_jobs, categorical=spec.categorical, log1p=spec.log1p)
-        out[name] = model.fit(X, t, y).predict(holdout[spec.features])
-        if name == "t_lightgbm":
-            bundle_model = model
-        log.info("baseline %s: mean predicted uplift %.4f on %d holdout users", name, out[name].mean(), len(out))
+    out, models = predict_baselines(train, holdout, spec, names, n_jobs, seed)
+    bundle_model = models.get("t_lightgbm")
     if bundle_model is None:
         bundle_model = make_baseline("t_lightgbm", random_state=seed, n_jobs=n_jobs, categorical=spec.categorical,
-                                     log1p=spec.log1p).fit(X, t, y)
+                                     log1p=spec.log1p).fit(train[spec.features], train[spec.treatment],
+                                                            train[spec.outcome])
     with atomic_path(out_bundle) as tmp:
         joblib.dump(bundle_model.bundle(), tmp)
     write_csv_atomic(out, out_predictions)

@@ -354,7 +354,7 @@ def evaluation_frame(holdout, spec, uplift_summary, surrogate_dir, baselines, tr
         raise DataValidationError(f"uplift summary lacks {int(missing.sum())} holdout users (e.g. {ids[missing].iloc[0]})")
     summ = summ.loc[ids.to_numpy()]
     frame["bayesian"] = summ["uplift_mean"].to_numpy()
-    for c in ("uplift_median", "uplift_q05", "uplift_q95", "prob_positive"):
+    for c in ("uplift_median", "uplift_q05", "uplift_q95", "prob_positive", "prob_profit"):
         frame[f"bayesian_{c.replace('uplift_', '')}"] = summ[c].to_numpy()
     if surrogate_dir is not None:
         from .scoring import UpliftScorer
@@ -394,7 +394,7 @@ def run_evaluation(holdout_csv, spec_json, uplift_summary_csv, surrogate_dir, ba
     from .baselines import Design
     from .data import FeatureSpec, read_csv
     from .io import write_csv_atomic, write_text_atomic
-    from .policy import PolicyConfig, apply_rule, policy_curve, policy_value, prob_profit, treat_top_k, uplift_scores
+    from .policy import PolicyConfig, apply_rule, policy_curve, policy_value, treat_top_k, uplift_scores
     from .prepare import read_prepared
 
     spec = FeatureSpec.from_json(spec_json)
@@ -451,9 +451,8 @@ def run_evaluation(holdout_csv, spec_json, uplift_summary_csv, surrogate_dir, ba
     e = float(t.mean()) if randomized else None
     aipw = aipw_scores(Z, t, y, e, n_folds, outcome_model, seed)
     ipw = uplift_scores(t, y, e if randomized else fit_propensity(Z, t))
-    prob = prob_profit({c: frame[f"bayesian_{c.replace('uplift_', '')}"] for c in
-                        ("uplift_median", "uplift_q05", "uplift_q95", "prob_positive")}, pol.margin, pol.cost_per_contact)
-    frame["bayesian_prob_profit"] = prob
+    # Exact: R counted P(margin * uplift - cost > 0) over the draws with this very policy (rule counterfactuals_shard).
+    prob = frame["bayesian_prob_profit"].to_numpy()
     rules = []
     def add(model, rule, treat):
         row = {"model": model, "rule": rule}
@@ -491,8 +490,7 @@ def run_evaluation(holdout_csv, spec_json, uplift_summary_csv, surrogate_dir, ba
                "models": models, "truth_known": truth is not None, "randomized": bool(randomized),
                "policy": {"cost_per_contact": pol.cost_per_contact, "margin": pol.margin, "rule": pol.rule,
                           "top_k": pol.top_k, "prob_threshold": pol.prob_threshold,
-                          "prob_profit_method": "exact posterior prob_positive" if pol.cost_per_contact == 0
-                          else "normal approximation from posterior 5/50/95% quantiles"},
+                          "prob_profit_method": "exact: share of posterior draws with margin * uplift - cost > 0"},
                "best_ranking_model": str(best["model"]), "tables": files, "figures": figures}
     write_text_atomic(json.dumps(summary, indent=2), out / "evaluation.json")
     log.info("evaluated %d models on %d holdout users; best Qini gain: %s", len(models), len(frame), best["model"])

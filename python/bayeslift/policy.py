@@ -81,8 +81,8 @@ def treat_bayes(prob_profit, threshold: float) -> np.ndarray:
 def prob_profit_from_quantiles(median, q05, q95, margin: float, cost: float) -> np.ndarray:
     """Approximate P(margin * uplift - cost > 0) from a posterior's 5/50/95% quantiles.
 
-    Normal fit: centre = median, sd = (q95 - q05) / (2 * 1.645). When cost == 0 use the exact posterior
-    ``prob_positive`` from R instead where it is available (see ``prob_profit``).
+    Normal fit: centre = median, sd = (q95 - q05) / (2 * 1.645). For surrogate scores, which carry no
+    draws; the Bayesian model's uplift summary has the exact value (see ``prob_profit``).
     """
     median, q05, q95 = (np.asarray(a, dtype=float) for a in (median, q05, q95))
     sd = np.maximum((q95 - q05) / (2 * stats.norm.ppf(0.95)), 1e-12)
@@ -92,8 +92,12 @@ def prob_profit_from_quantiles(median, q05, q95, margin: float, cost: float) -> 
 def prob_profit(summary, margin: float, cost: float) -> np.ndarray:
     """P(incremental profit > 0) per user from an uplift summary (columns of uplift_summary.csv).
 
-    Exact (the posterior ``prob_positive``) when cost == 0; otherwise the normal approximation above.
+    Exact when the summary has R's ``prob_profit`` (counted over the posterior draws with the pipeline's
+    policy margin and cost, which are the ones passed here) or when cost == 0 (``prob_positive``);
+    otherwise the normal approximation above.
     """
+    if "prob_profit" in summary:
+        return np.asarray(summary["prob_profit"], dtype=float)
     if cost == 0 and "prob_positive" in summary:
         return np.asarray(summary["prob_positive"], dtype=float)
     return prob_profit_from_quantiles(summary["uplift_median"], summary["uplift_q05"], summary["uplift_q95"],
