@@ -5,7 +5,9 @@ simulated users, score ``--n-test`` fresh held-out users of the same scenario, a
 error (mean predicted uplift - true mean uplift), coverage of the 90% per-user uplift intervals and whether
 the 90% ATE interval covers the true ATE (Bayesian models only: the baselines give no intervals), and fit
 times. Models: the Bayesian hurdle model (rstanarm, default options, and the option picked by approximate
-LOO among default / flexible, plus propensity on the confounded scenario), T-/S-learner LightGBM and the
+LOO among default / flexible, plus propensity on the confounded scenario; and shrinkage = "horseshoe"),
+the surrogate of each (trained on
+the posterior of the training users with config/config.yaml's surrogate settings), T-/S-learner LightGBM and the
 linear interaction model of ``bayeslift.baselines``, and causalml's X-learner and DR-learner when causalml
 imports (it is not a dependency: ``--causalml-path`` points at a throwaway install, e.g.
 ``pip install --target /tmp/causalml_target causalml``).
@@ -24,13 +26,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "python"))
 
 from bayeslift.baselines import make_baseline  # noqa: E402
 from bayeslift.data import FeatureSpec  # noqa: E402
+from bayeslift.scoring import UpliftScorer  # noqa: E402
 from bayeslift.simulate import CHANNELS, COLUMNS, SCENARIOS, simulate_history  # noqa: E402
+from bayeslift.surrogate import SurrogateConfig, SurrogateFidelityError, train_surrogate_model  # noqa: E402
+
+PIPELINE_CONFIG = REPO / "config" / "config.yaml"
 
 R_SCRIPT = r"""
 args <- commandArgs(trailingOnly = TRUE)
@@ -49,17 +56,31 @@ for (name in names(candidates)) {
   secs[[name]] <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
 }
 sel <- suppressWarnings(select_model_by_loo(fits))
+# shrinkage = "horseshoe" beside the LOO candidates (LOO barely sees heterogeneity shrinkage)
+t0 <- Sys.time()
+fits$horseshoe <- suppressWarnings(fit_causal_model(train, spec, "rstanarm", chains = 2L, iter = iter, seed = 1L,
+                                                    cores = 2L, shrinkage = "horseshoe"))
+secs$horseshoe <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
 out <- list(chosen = sel$chosen, loo = sel$table, models = list())
-for (name in unique(c("default", sel$chosen))) {
+train$split <- "train"
+users$split <- "holdout"
+for (name in unique(c("default", sel$chosen, "horseshoe"))) {
   a <- ate_posterior(fits[[name]], users)
   out$models[[name]] <- list(seconds = secs[[name]], ate_mean = a$mean, ate_q05 = a$q05, ate_q95 = a$q95,
                              uplift = a$uplift_mean, lower = unname(a$uplift_q05), upper = unname(a$uplift_q95))
+  # the surrogate's training tables, as rule counterfactuals writes them
+  export <- export_counterfactuals(fits[[name]], rbind(train, users))
+  dir.create(file.path(args[8], name), recursive = TRUE)
+  for (key in c("train_data", "labels", "uplift"))
+    write_csv_atomic(export[[key]], file.path(args[8], name, paste0(key, ".csv")))
 }
 jsonlite::write_json(out, args[5], digits = NA, auto_unbox = TRUE)
 """
 
 
-def bayes_models(spec, train, users, iter_, with_propensity):
+def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config):
+    """Fit the Bayesian candidates in R; for the default and the LOO pick, train the surrogate on the
+    posterior of the training users (as rule surrogate_model does) and score the held-out users with it."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         spec.to_json(tmp / "spec.json")
@@ -67,11 +88,25 @@ def bayes_models(spec, train, users, iter_, with_propensity):
         users.to_csv(tmp / "users.csv", index=False)
         (tmp / "fit.R").write_text(R_SCRIPT)
         proc = subprocess.run(["Rscript", str(tmp / "fit.R"), str(REPO), str(tmp / "spec.json"), str(tmp / "train.csv"),
-                               str(tmp / "users.csv"), str(tmp / "out.json"), str(iter_), "1" if with_propensity else "0"],
-                              capture_output=True, text=True)
+                               str(tmp / "users.csv"), str(tmp / "out.json"), str(iter_), "1" if with_propensity else "0",
+                               str(tmp / "export")], capture_output=True, text=True)
         if proc.returncode:
             raise RuntimeError(proc.stderr[-3000:])
-        return json.loads((tmp / "out.json").read_text())
+        out = json.loads((tmp / "out.json").read_text())
+        for name, res in out["models"].items():
+            export = tmp / "export" / name
+            t0 = time.perf_counter()
+            try:
+                train_surrogate_model(export / "train_data.csv", export / "labels.csv", export / "uplift.csv",
+                                      tmp / "spec.json", export / "surrogate", surrogate_config)
+            except SurrogateFidelityError as exc:  # the pipeline would stop here; the table says so
+                print(f"  surrogate of {name}: {exc}", flush=True)
+                res["surrogate"] = None
+                continue
+            scored = UpliftScorer.load(export / "surrogate").score_frame(users, "held-out users")
+            res["surrogate"] = {"uplift": scored["uplift"].to_numpy(), "lower": scored["uplift_lower"].to_numpy(),
+                                "upper": scored["uplift_upper"].to_numpy(), "seconds": time.perf_counter() - t0}
+        return out
 
 
 def causalml_learners(path):
@@ -98,7 +133,7 @@ def metrics(pred, true, lower=None, upper=None, ate_lo=None, ate_hi=None):
     return out
 
 
-def bench_scenario(name, n_train, n_test, iter_, learners, seed, with_bayes=True):
+def bench_scenario(name, n_train, n_test, iter_, learners, seed, surrogate_config, with_bayes=True):
     hist, _ = simulate_history(n_train, seed=seed, scenario=name)
     users, truth = simulate_history(n_test, seed=seed + 1000, scenario=name, id_start=10**6)
     spec = FeatureSpec.from_columns(COLUMNS)
@@ -120,14 +155,19 @@ def bench_scenario(name, n_train, n_test, iter_, learners, seed, with_bayes=True
         sec = time.perf_counter() - t0
         rows.append({"model": lname, **metrics(np.asarray(m.predict(Un.to_numpy())).ravel(), true), "fit_s": sec})
     if with_bayes:
-        out = bayes_models(spec, hist, users, iter_, with_propensity=name == "confounded")
+        out = bayes_models(spec, hist, users, iter_, name == "confounded", surrogate_config)
         for mname, res in out["models"].items():
-            label = "bayes_default" if mname == "default" else f"bayes_loo_best ({mname})"
+            label = f"bayes_{mname}" if mname in ("default", "horseshoe") else f"bayes_loo_best ({mname})"
             rows.append({"model": label,
                          **metrics(np.asarray(res["uplift"]), true, np.asarray(res["lower"]), np.asarray(res["upper"]),
                                    res["ate_q05"], res["ate_q95"]), "fit_s": res["seconds"]})
+            sur = res["surrogate"]
+            if sur is not None:
+                rows.append({"model": label.replace("bayes_", "surrogate_"),
+                             **metrics(sur["uplift"], true, sur["lower"], sur["upper"]), "fit_s": sur["seconds"]})
         if out["chosen"] == "default":
-            rows.append({**rows[-1], "model": "bayes_loo_best (default)"})
+            rows += [{**row, "model": row["model"].replace("default", "loo_best (default)")}
+                     for row in rows if row["model"] in ("bayes_default", "surrogate_default")]
     return pd.DataFrame(rows).assign(scenario=name, true_ate=float(true.mean()))
 
 
@@ -144,11 +184,12 @@ def main(argv=None):
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "bench_accuracy.json"))
     args = ap.parse_args(argv)
     learners = causalml_learners(args.causalml_path)
+    surrogate_config = SurrogateConfig(**yaml.safe_load(PIPELINE_CONFIG.read_text())["surrogate"])
     tables = []
     for k, name in enumerate(args.scenarios):
         t0 = time.perf_counter()
         tables.append(bench_scenario(name, args.n_train, args.n_test, args.iter, learners, args.seed + k,
-                                     with_bayes=not args.no_bayes))
+                                     surrogate_config, with_bayes=not args.no_bayes))
         print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
         print(tables[-1].drop(columns="scenario").to_string(index=False), flush=True)
     table = pd.concat(tables, ignore_index=True)

@@ -12,7 +12,7 @@ from bayeslift.data import FeatureSpec
 from bayeslift.simulate import CHANNELS, COLUMNS, SCENARIOS, simulate_history
 
 from conftest import REPO
-from model_constants import (ATE_ABS_TOL, CHAINS, FLEXIBLE_RMSE_SHARE, ITER, LOO_MIN_DIFF, LOO_SE_MULT,
+from model_constants import (ATE_ABS_TOL, CHAINS, FLEXIBLE_RMSE_SHARE, HORSESHOE_RMSE_SHARE, ITER, LOO_MIN_DIFF, LOO_SE_MULT,
                              MAX_OUTSIDE_SUPPORT, N_USERS, NO_EFFECT_HALF_WIDTH, PPC_P_BOUNDS, SUBSAMPLE_N,
                              VARIATIONAL_DRAWS)
 
@@ -124,6 +124,17 @@ def test_horseshoe_on_no_effect_scenario_covers_zero(r):
     assert ate["q05"] <= 0.0 <= ate["q95"], ate
     assert (ate["q95"] - ate["q05"]) / 2 < NO_EFFECT_HALF_WIDTH, ate
     assert abs(ate["mean"]) < ATE_ABS_TOL
+
+
+def test_horseshoe_shrinks_heterogeneity_but_not_the_average_effect(r, linear_fits):
+    truth = r["truth"]["linear"]
+    hs = fit(r, "lin_hs", "linear", 'shrinkage = "horseshoe"')
+    check_ate(hs, truth)  # arm intercepts carry the ATE outside the horseshoe
+    buy_terms = r["r"]('rownames(mo_fits[["lin_hs"]]$buy$stan_summary)')
+    assert {"b[(Intercept) campaign:0]", "b[(Intercept) campaign:1]"} <= set(buy_terms), list(buy_terms)
+    per_user = rmse(hs["uplift"], truth["true_uplift"])
+    default = rmse(linear_fits["default"]["uplift"], truth["true_uplift"])
+    assert per_user <= HORSESHOE_RMSE_SHARE * default, (per_user, default)
 
 
 def test_propensity_covariate_recovers_ate_on_confounded_data(r):

@@ -72,13 +72,23 @@ stan_sampler_args <- function(algorithm = "sampling", chains = 2, iter = 1000, s
 #'
 #' @param formula,family,data,prior as for `stan_glm()` (`prior` NULL: rstanarm's default prior).
 #' @param sampler a list from `stan_sampler_args()`.
+#' @param arm_intercepts NULL, or the treatment column: fit with `rstanarm::stan_glmer()` and one intercept
+#'   per arm, `(1 | treatment)`, whose difference is the treatment's main effect outside `prior`.
 #' @return a stanreg.
-stan_glm_part <- function(formula, family, data, sampler, prior = NULL) {
+stan_glm_part <- function(formula, family, data, sampler, prior = NULL, arm_intercepts = NULL) {
   # The call is built from symbols, so the stored call (and any warning) names `data` rather than holding
   # every row; do.call() would inline the data.
+  fitter <- quote(rstanarm::stan_glm)
+  if (!is.null(arm_intercepts)) {
+    # One intercept per arm, (1 | arm), under rstanarm's decov prior rather than under `prior`: a
+    # shrinkage prior on the coefficients then shrinks the effect heterogeneity but not the average effect.
+    formula <- stats::update(formula, stats::as.formula(sprintf(". ~ . + (1 | %s)", arm_intercepts)))
+    sampler$prior_covariance <- rstanarm::decov(shape = 2, scale = 2)
+    fitter <- quote(rstanarm::stan_glmer)
+  }
   args <- c(list(formula = formula, family = quote(family), data = quote(data)),
             if (!is.null(prior)) list(prior = quote(prior)), sampler)
-  eval(as.call(c(quote(rstanarm::stan_glm), args)))
+  eval(as.call(c(fitter, args)))
 }
 
 #' Fit the two-part hurdle model with rstanarm.
