@@ -4,13 +4,16 @@ For every scenario in ``bayeslift.simulate.SCENARIOS``, side by side in one run:
 simulated users, score ``--n-test`` fresh held-out users of the same scenario, and report sqrt-PEHE, ATE
 error (mean predicted uplift - true mean uplift), coverage of the 90% per-user uplift intervals and whether
 the 90% ATE interval covers the true ATE (Bayesian models only: the baselines give no intervals), and fit
-times. Models: the Bayesian hurdle model (rstanarm, default options, and the option picked by approximate
-LOO among default / flexible, plus propensity on the confounded scenario; and shrinkage = "horseshoe"),
-the surrogate of each (trained on
-the posterior of the training users with config/config.yaml's surrogate settings), T-/S-learner LightGBM and the
-linear interaction model of ``bayeslift.baselines``, and causalml's X-learner and DR-learner when causalml
+times. Models: the Bayesian hurdle model (rstanarm) as chosen by ``--bayes-models``: the default options,
+splines (``flexible``), ``shrinkage = "horseshoe"``, both (``flexible_horseshoe``), and what ``model: auto``
+keeps by PSIS-LOO between a model and the same with splines (``auto``: default prior, plus propensity on the
+confounded scenario; ``auto_horseshoe``: the horseshoe prior); the surrogate of each (trained on the
+posterior of the training users with config/config.yaml's surrogate settings); T-/S-learner LightGBM and the
+linear interaction model of ``bayeslift.baselines``; causalml's X-learner and DR-learner when causalml
 imports (it is not a dependency: ``--causalml-path`` points at a throwaway install, e.g.
-``pip install --target /tmp/causalml_target causalml``).
+``pip install --target /tmp/causalml_target causalml``). ``--replications`` repeats every scenario on
+fresh samples and averages: the coverage of per-user intervals from one training sample moves with that
+sample's ATE error, so it is judged over repeated samples.
 
 Writes bench/results/bench_accuracy.json and prints a table.
 """
@@ -46,41 +49,59 @@ spec <- read_feature_spec(args[2])
 train <- read_prepared(args[3], spec)
 users <- read_prepared(args[4], spec)
 iter <- as.integer(args[6])
-candidates <- list(default = list(), flexible = list(flexible = TRUE))
-if (args[7] == "1") candidates$propensity <- list(propensity = TRUE)
+wanted <- strsplit(args[9], ",", fixed = TRUE)[[1]]
+options <- list(default = list(), flexible = list(flexible = TRUE), horseshoe = list(shrinkage = "horseshoe"),
+                flexible_horseshoe = list(flexible = TRUE, shrinkage = "horseshoe"))
+if (args[7] == "1") options$propensity <- list(propensity = TRUE)
+# `model: auto` keeps the configured model or the same with splines, whichever PSIS-LOO prefers
+# (R/lib/chains.R): "auto" with the default prior (plus propensity on confounded data), "auto_horseshoe" with
+# shrinkage = "horseshoe".
+auto <- list(auto = intersect(c("default", "flexible", "propensity"), names(options)),
+             auto_horseshoe = c("horseshoe", "flexible_horseshoe"))
+needed <- unique(c(intersect(wanted, names(options)), unlist(auto[intersect(wanted, names(auto))])))
 fits <- list(); secs <- list()
-for (name in names(candidates)) {
+for (name in needed) {
   t0 <- Sys.time()
   fits[[name]] <- suppressWarnings(do.call(fit_causal_model, c(list(train, spec, "rstanarm", chains = 2L, iter = iter,
-                                                                    seed = 1L, cores = 2L), candidates[[name]])))
+                                                                    seed = 1L, cores = 2L), options[[name]])))
   secs[[name]] <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
 }
-sel <- suppressWarnings(select_model_by_loo(fits))
-# shrinkage = "horseshoe" beside the LOO candidates (LOO barely sees heterogeneity shrinkage)
-t0 <- Sys.time()
-fits$horseshoe <- suppressWarnings(fit_causal_model(train, spec, "rstanarm", chains = 2L, iter = iter, seed = 1L,
-                                                    cores = 2L, shrinkage = "horseshoe"))
-secs$horseshoe <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
-out <- list(chosen = sel$chosen, loo = sel$table, models = list())
+out <- list(chosen = list(), loo = list(), models = list())
+reported <- list()
+for (name in intersect(wanted, names(options))) reported[[name]] <- name
+for (pick in intersect(wanted, names(auto))) {
+  sel <- suppressWarnings(select_model_by_loo(fits[auto[[pick]]]))
+  out$chosen[[pick]] <- sel$chosen
+  out$loo[[pick]] <- sel$table
+  reported[[pick]] <- sel$chosen
+}
 train$split <- "train"
 users$split <- "holdout"
-for (name in unique(c("default", sel$chosen, "horseshoe"))) {
+for (label in names(reported)) {
+  name <- reported[[label]]
   a <- ate_posterior(fits[[name]], users)
-  out$models[[name]] <- list(seconds = secs[[name]], ate_mean = a$mean, ate_q05 = a$q05, ate_q95 = a$q95,
-                             uplift = a$uplift_mean, lower = unname(a$uplift_q05), upper = unname(a$uplift_q95))
+  seconds <- if (label %in% names(auto)) sum(unlist(secs[auto[[label]]])) else secs[[name]]
+  out$models[[label]] <- list(fitted = name, seconds = seconds, ate_mean = a$mean, ate_q05 = a$q05, ate_q95 = a$q95,
+                              uplift = a$uplift_mean, lower = unname(a$uplift_q05), upper = unname(a$uplift_q95))
   # the surrogate's training tables, as rule counterfactuals writes them
-  export <- export_counterfactuals(fits[[name]], rbind(train, users))
-  dir.create(file.path(args[8], name), recursive = TRUE)
-  for (key in c("train_data", "labels", "uplift"))
-    write_csv_atomic(export[[key]], file.path(args[8], name, paste0(key, ".csv")))
+  if (args[10] == "1") {
+    export <- export_counterfactuals(fits[[name]], rbind(train, users))
+    dir.create(file.path(args[8], label), recursive = TRUE)
+    for (key in c("train_data", "labels", "uplift"))
+      write_csv_atomic(export[[key]], file.path(args[8], label, paste0(key, ".csv")))
+  }
 }
 jsonlite::write_json(out, args[5], digits = NA, auto_unbox = TRUE)
 """
 
+#: Bayesian variants the bench can fit (``--bayes-models``): option sets of ``fit_causal_model()`` and the
+#: two ``model: auto`` picks (PSIS-LOO between a model and the same with splines).
+BAYES_MODELS = ("default", "flexible", "horseshoe", "flexible_horseshoe", "auto", "auto_horseshoe")
 
-def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config):
-    """Fit the Bayesian candidates in R; for the default and the LOO pick, train the surrogate on the
-    posterior of the training users (as rule surrogate_model does) and score the held-out users with it."""
+
+def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config, models, with_surrogate=True):
+    """Fit the Bayesian ``models`` in R; train the surrogate of each on the posterior of the training users
+    (as rule surrogate_model does) and score the held-out users with it, unless ``with_surrogate`` is false."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         spec.to_json(tmp / "spec.json")
@@ -89,11 +110,15 @@ def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config):
         (tmp / "fit.R").write_text(R_SCRIPT)
         proc = subprocess.run(["Rscript", str(tmp / "fit.R"), str(REPO), str(tmp / "spec.json"), str(tmp / "train.csv"),
                                str(tmp / "users.csv"), str(tmp / "out.json"), str(iter_), "1" if with_propensity else "0",
-                               str(tmp / "export")], capture_output=True, text=True)
+                               str(tmp / "export"), ",".join(models), "1" if with_surrogate else "0"],
+                              capture_output=True, text=True)
         if proc.returncode:
             raise RuntimeError(proc.stderr[-3000:])
         out = json.loads((tmp / "out.json").read_text())
         for name, res in out["models"].items():
+            res["surrogate"] = None
+            if not with_surrogate:
+                continue
             export = tmp / "export" / name
             t0 = time.perf_counter()
             try:
@@ -101,7 +126,6 @@ def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config):
                                       tmp / "spec.json", export / "surrogate", surrogate_config)
             except SurrogateFidelityError as exc:  # the pipeline would stop here; the table says so
                 print(f"  surrogate of {name}: {exc}", flush=True)
-                res["surrogate"] = None
                 continue
             scored = UpliftScorer.load(export / "surrogate").score_frame(users, "held-out users")
             res["surrogate"] = {"uplift": scored["uplift"].to_numpy(), "lower": scored["uplift_lower"].to_numpy(),
@@ -133,7 +157,8 @@ def metrics(pred, true, lower=None, upper=None, ate_lo=None, ate_hi=None):
     return out
 
 
-def bench_scenario(name, n_train, n_test, iter_, learners, seed, surrogate_config, with_bayes=True):
+def bench_scenario(name, n_train, n_test, iter_, learners, seed, surrogate_config, bayes=BAYES_MODELS,
+                   with_surrogate=True):
     hist, _ = simulate_history(n_train, seed=seed, scenario=name)
     users, truth = simulate_history(n_test, seed=seed + 1000, scenario=name, id_start=10**6)
     spec = FeatureSpec.from_columns(COLUMNS)
@@ -154,21 +179,31 @@ def bench_scenario(name, n_train, n_test, iter_, learners, seed, surrogate_confi
         m.fit(X=Xn.to_numpy(), treatment=t, y=y)
         sec = time.perf_counter() - t0
         rows.append({"model": lname, **metrics(np.asarray(m.predict(Un.to_numpy())).ravel(), true), "fit_s": sec})
-    if with_bayes:
-        out = bayes_models(spec, hist, users, iter_, name == "confounded", surrogate_config)
+    if bayes:
+        out = bayes_models(spec, hist, users, iter_, name == "confounded", surrogate_config, bayes, with_surrogate)
         for mname, res in out["models"].items():
-            label = f"bayes_{mname}" if mname in ("default", "horseshoe") else f"bayes_loo_best ({mname})"
+            label = f"bayes_{mname}" if res["fitted"] == mname else f"bayes_{mname} ({res['fitted']})"
             rows.append({"model": label,
                          **metrics(np.asarray(res["uplift"]), true, np.asarray(res["lower"]), np.asarray(res["upper"]),
                                    res["ate_q05"], res["ate_q95"]), "fit_s": res["seconds"]})
             sur = res["surrogate"]
             if sur is not None:
-                rows.append({"model": label.replace("bayes_", "surrogate_"),
+                rows.append({"model": label.replace("bayes_", "surrogate_", 1),
                              **metrics(sur["uplift"], true, sur["lower"], sur["upper"]), "fit_s": sur["seconds"]})
-        if out["chosen"] == "default":
-            rows += [{**row, "model": row["model"].replace("default", "loo_best (default)")}
-                     for row in rows if row["model"] in ("bayes_default", "surrogate_default")]
     return pd.DataFrame(rows).assign(scenario=name, true_ate=float(true.mean()))
+
+
+def summarize(table):
+    """Mean over replications per scenario and model (the model's name without the LOO pick), with the
+    standard error of sqrt-PEHE and of coverage across replications (NaN with one replication)."""
+    t = table.assign(model=table["model"].str.replace(r" \(.*\)$", "", regex=True))
+    g = t.groupby(["scenario", "model"], sort=False)
+    out = g.agg(sqrt_pehe=("sqrt_pehe", "mean"), ate_error_rmse=("ate_error", lambda e: float(np.sqrt(np.mean(e ** 2)))),
+                coverage_90=("coverage_90", "mean"), ate_covered=("ate_covered", lambda c: c.astype(float).mean()),
+                fit_s=("fit_s", "mean"), replications=("sqrt_pehe", "size"))
+    out["sqrt_pehe_se"] = g["sqrt_pehe"].std() / np.sqrt(out["replications"])
+    out["coverage_se"] = g["coverage_90"].std() / np.sqrt(out["replications"])
+    return out.reset_index()
 
 
 def main(argv=None):
@@ -177,28 +212,41 @@ def main(argv=None):
     ap.add_argument("--n-test", type=int, default=2000)
     ap.add_argument("--iter", type=int, default=400, help="MCMC iterations per chain (2 chains)")
     ap.add_argument("--seed", type=int, default=101)
+    ap.add_argument("--replications", type=int, default=1,
+                    help="independent training samples per scenario (seeds seed + k + 1000 r); coverage is a "
+                         "property of repeated samples, one sample's ATE error moves every user's coverage")
     ap.add_argument("--scenarios", nargs="*", default=list(SCENARIOS))
+    ap.add_argument("--bayes-models", nargs="*", default=list(BAYES_MODELS), choices=BAYES_MODELS,
+                    help="Bayesian variants to fit (none: --no-bayes)")
     ap.add_argument("--causalml-path", default="/tmp/causalml_target",
                     help="extra sys.path entry holding a throwaway causalml install ('' for none)")
     ap.add_argument("--no-bayes", action="store_true")
+    ap.add_argument("--no-surrogate", action="store_true", help="skip training the surrogate of each Bayesian model")
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "bench_accuracy.json"))
     args = ap.parse_args(argv)
     learners = causalml_learners(args.causalml_path)
     surrogate_config = SurrogateConfig(**yaml.safe_load(PIPELINE_CONFIG.read_text())["surrogate"])
+    bayes = [] if args.no_bayes else args.bayes_models
     tables = []
-    for k, name in enumerate(args.scenarios):
-        t0 = time.perf_counter()
-        tables.append(bench_scenario(name, args.n_train, args.n_test, args.iter, learners, args.seed + k,
-                                     surrogate_config, with_bayes=not args.no_bayes))
-        print(f"{name}: {time.perf_counter() - t0:.0f} s", flush=True)
-        print(tables[-1].drop(columns="scenario").to_string(index=False), flush=True)
+    for rep in range(args.replications):
+        for k, name in enumerate(args.scenarios):
+            t0 = time.perf_counter()
+            tables.append(bench_scenario(name, args.n_train, args.n_test, args.iter, learners,
+                                         args.seed + k + 1000 * rep, surrogate_config, bayes,
+                                         with_surrogate=not args.no_surrogate).assign(replication=rep))
+            print(f"{name} (replication {rep + 1}/{args.replications}): {time.perf_counter() - t0:.0f} s", flush=True)
+            print(tables[-1].drop(columns=["scenario", "replication"]).to_string(index=False), flush=True)
     table = pd.concat(tables, ignore_index=True)
-    cols = ["scenario", "true_ate", "model", "sqrt_pehe", "ate_error", "coverage_90", "ate_covered", "fit_s"]
+    cols = ["scenario", "replication", "true_ate", "model", "sqrt_pehe", "ate_error", "coverage_90", "ate_covered", "fit_s"]
     table = table[cols]
+    summary = summarize(table)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"args": vars(args), "rows": table.to_dict(orient="records")}, indent=1))
-    with pd.option_context("display.width", 200, "display.max_rows", 200, "display.float_format", "{:.3f}".format):
+    Path(args.out).write_text(json.dumps({"args": vars(args), "rows": table.to_dict(orient="records"),
+                                          "summary": summary.to_dict(orient="records")}, indent=1))
+    with pd.option_context("display.width", 200, "display.max_rows", 500, "display.float_format", "{:.3f}".format):
         print(table.to_string(index=False))
+        print(f"\nmean over {args.replications} replication(s):")
+        print(summary.to_string(index=False))
 
 
 if __name__ == "__main__":

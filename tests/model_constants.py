@@ -9,6 +9,8 @@ file runs in a few minutes on 2 busy cores. Spend is mostly zeros with a log-nor
 N_USERS = 2000
 CHAINS = 2
 ITER = 500
+# The horseshoe fits (stan_glmer, ~10x slower than the default's) run shorter chains: 2 x 300.
+HORSESHOE_ITER = 300
 
 # |posterior-mean ATE - true sample ATE| must stay below this (spend units): about 2 posterior sd. Measured
 # errors at the seeds used: 0.1 to 2.1.

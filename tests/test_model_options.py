@@ -12,9 +12,9 @@ from bayeslift.data import FeatureSpec
 from bayeslift.simulate import CHANNELS, COLUMNS, SCENARIOS, simulate_history
 
 from conftest import REPO
-from model_constants import (ATE_ABS_TOL, CHAINS, FLEXIBLE_RMSE_SHARE, HORSESHOE_RMSE_SHARE, ITER, LOO_MIN_DIFF, LOO_SE_MULT,
-                             MAX_OUTSIDE_SUPPORT, N_USERS, NO_EFFECT_HALF_WIDTH, PPC_P_BOUNDS, SUBSAMPLE_N,
-                             VARIATIONAL_DRAWS)
+from model_constants import (ATE_ABS_TOL, CHAINS, FLEXIBLE_RMSE_SHARE, HORSESHOE_ITER, HORSESHOE_RMSE_SHARE, ITER,
+                             LOO_MIN_DIFF, LOO_SE_MULT, MAX_OUTSIDE_SUPPORT, N_USERS, NO_EFFECT_HALF_WIDTH, PPC_P_BOUNDS,
+                             SUBSAMPLE_N, VARIATIONAL_DRAWS)
 
 pytestmark = pytest.mark.rpy2
 ro = pytest.importorskip("rpy2.robjects")
@@ -41,12 +41,12 @@ def r(tmp_path_factory):
       mo_data <- list()
       for (sc in c({", ".join(f'"{s}"' for s in SEEDS)})) mo_data[[sc]] <- read_prepared(file.path("{tmp}", paste0(sc, ".csv")), mo_spec)
       mo_fits <- list()
-      mo_fit <- function(key, scenario, ..., fit_rows = NULL) {{
+      mo_fit <- function(key, scenario, ..., fit_rows = NULL, iter = {ITER}) {{
         d <- mo_data[[scenario]]
         if (!is.null(fit_rows)) d <- d[fit_rows, , drop = FALSE]
         if (is.null(mo_fits[[key]]))
           mo_fits[[key]] <<- suppressWarnings(fit_causal_model(d, mo_spec, "rstanarm", chains = {CHAINS},
-                                                               iter = {ITER}, seed = 1, cores = 2, ...))
+                                                               iter = iter, seed = 1, cores = 2, ...))
         mo_fits[[key]]
       }}
       mo_ate <- function(key, scenario) {{
@@ -120,7 +120,7 @@ def test_normal_shrinkage_of_interactions_recovers_ate(r):
 
 
 def test_horseshoe_on_no_effect_scenario_covers_zero(r):
-    ate = fit(r, "none_hs", "no_effect", 'shrinkage = "horseshoe"')
+    ate = fit(r, "none_hs", "no_effect", f'shrinkage = "horseshoe", iter = {HORSESHOE_ITER}')
     assert ate["q05"] <= 0.0 <= ate["q95"], ate
     assert (ate["q95"] - ate["q05"]) / 2 < NO_EFFECT_HALF_WIDTH, ate
     assert abs(ate["mean"]) < ATE_ABS_TOL
@@ -128,7 +128,7 @@ def test_horseshoe_on_no_effect_scenario_covers_zero(r):
 
 def test_horseshoe_shrinks_heterogeneity_but_not_the_average_effect(r, linear_fits):
     truth = r["truth"]["linear"]
-    hs = fit(r, "lin_hs", "linear", 'shrinkage = "horseshoe"')
+    hs = fit(r, "lin_hs", "linear", f'shrinkage = "horseshoe", iter = {HORSESHOE_ITER}')
     check_ate(hs, truth)  # arm intercepts carry the ATE outside the horseshoe
     buy_terms = r["r"]('rownames(mo_fits[["lin_hs"]]$buy$stan_summary)')
     assert {"b[(Intercept) campaign:0]", "b[(Intercept) campaign:1]"} <= set(buy_terms), list(buy_terms)
