@@ -202,7 +202,7 @@ fit_hurdle_options <- function(data, spec, backend = "rstanarm", flexible = FALS
   mf <- model_frame(data, spec)
   d <- mf$data
   options <- list(flexible = isTRUE(flexible), shrinkage = shrinkage, propensity = isTRUE(propensity),
-                  arm_factor = backend == "brms" && isTRUE(flexible))
+                  arm_factor = backend == "brms" && (isTRUE(flexible) || shrinkage == "horseshoe"))
   extra <- character(0)
   ps_model <- overlap <- NULL
   if (options$propensity) {
@@ -227,6 +227,9 @@ fit_hurdle_options <- function(data, spec, backend = "rstanarm", flexible = FALS
     if (is.null(formula)) {
       formula <- if (options$flexible) flexible_brms_formula(d, spec, k = brms_k, extra = extra)
                  else { rhs <- linear_rhs(spec, extra)
+                        # As for rstanarm: one intercept per arm, outside the horseshoe on class b, carries the
+                        # average effect, so the horseshoe shrinks only the heterogeneity.
+                        if (shrinkage == "horseshoe") rhs <- sprintf("%s + (1 | %s)", rhs, OPTION_ARM)
                         brms::bf(stats::as.formula(paste(spec$outcome, "~", rhs)), stats::as.formula(paste("hu ~", rhs))) }
     }
     prior <- if (is.null(dots$prior)) brms_shrinkage_prior(shrinkage) else dots$prior
