@@ -18,6 +18,8 @@ from bayeslift.surrogate.train import r_squared
 
 from constants import TRUTH_SURROGATE_R2
 
+FIDELITY_FLOOR = 0.99  # the pipeline default (config/config.yaml surrogate.fidelity_floor)
+
 
 def test_simple_nn_is_linear_relu_linear():
     net = SimpleNN(5, 8)
@@ -121,3 +123,31 @@ def test_unknown_category_is_rejected(truth_surrogate_dir, tmp_path):
     users.loc[3, "channel"] = "fax"
     with pytest.raises(DataValidationError, match=r"column 'channel' has categories not seen in training \['fax'\] at line 5"):
         UpliftScorer.load(truth_surrogate_dir).score_frame(users, "users.csv")
+
+
+def test_fidelity_judges_near_constant_uplift_by_its_size():
+    """A shrunk posterior (users barely differ) passes on the error relative to the uplift's size, where R^2
+    about the mean only measures noise; a surrogate that gets that size wrong still fails."""
+    from bayeslift.data import FeatureSpec
+    from bayeslift.simulate import COLUMNS, simulate_history
+    from bayeslift.surrogate import SurrogateConfig, SurrogateFidelityError
+    from bayeslift.surrogate.model import FeatureEncoder
+    from bayeslift.surrogate.train import SurrogateTargets, check_fidelity, fidelity, fit_surrogate
+
+    history, truth = simulate_history(2000, seed=5)
+    spec = FeatureSpec.from_columns(COLUMNS)
+    spec.levels = {"channel": sorted(history["channel"].unique())}
+    x = FeatureEncoder.fit(spec, history).transform(history)
+    control = truth["true_spend_if_control"].to_numpy()
+    uplift = 3.0 + 0.01 * np.random.default_rng(0).standard_normal(len(control))
+
+    def targets(u):
+        return SurrogateTargets(x=x, spend_treated=control + u, spend_control=control, uplift_mean=u,
+                                uplift_q05=u - 2.0, uplift_q95=u + 2.0)
+
+    surrogate = fit_surrogate(targets(uplift), SurrogateConfig(hidden=32, epochs=60, seed=3))
+    scores = fidelity(surrogate, targets(uplift))
+    assert scores["r2_uplift"] < FIDELITY_FLOOR, scores  # the spread is noise: R^2 about the mean cannot pass
+    assert check_fidelity(scores, FIDELITY_FLOOR) == "r2_uplift_about_zero", scores
+    with pytest.raises(SurrogateFidelityError, match="about zero"):
+        check_fidelity(fidelity(surrogate, targets(-uplift)), FIDELITY_FLOOR)

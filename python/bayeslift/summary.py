@@ -38,7 +38,9 @@ def format_summary(summary: dict) -> str:
         f"Average uplift (ATE) per user: {a['ate_mean']:.3f} (90% interval {a['ate_q05']:.3f} to {a['ate_q95']:.3f}; "
         f"P(ATE > 0) = {a['prob_positive']:.3f}; {a['n_users']} users)",
         f"MCMC diagnostics: {verdict}",
-        f"Surrogate fidelity on {f['n_users']} held-out users: R^2 uplift {f['r2_uplift']:.4f}",
+        f"Surrogate fidelity on {f['n_users']} held-out users: R^2 uplift {f['r2_uplift']:.4f}"
+        + (f" (about zero {f['r2_uplift_about_zero']:.4f}: users barely differ)"
+           if f.get("passed_by") == "r2_uplift_about_zero" else ""),
         f"Scored {s['n_users']} users: mean uplift {s['mean_uplift']:.3f}, {100 * s['share_positive']:.1f}% positive",
         *(f"  {name}: {path}" for name, path in summary["outputs"].items()),
     ])
