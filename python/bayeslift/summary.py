@@ -39,8 +39,8 @@ def format_summary(summary: dict) -> str:
         f"P(ATE > 0) = {a['prob_positive']:.3f}; {a['n_users']} users)",
         f"MCMC diagnostics: {verdict}",
         f"Surrogate fidelity on {f['n_users']} held-out users: R^2 uplift {f['r2_uplift']:.4f}"
-        + (f" (about zero {f['r2_uplift_about_zero']:.4f}: users barely differ)"
-           if f.get("passed_by") == "r2_uplift_about_zero" else ""),
+        + (f" (error {f['uplift_error_share_of_posterior_sd']:.3f} of the posterior sd: users barely differ)"
+           if f.get("passed_by") == "error_share_of_posterior_sd" else ""),
         f"Scored {s['n_users']} users: mean uplift {s['mean_uplift']:.3f}, {100 * s['share_positive']:.1f}% positive",
         *(f"  {name}: {path}" for name, path in summary["outputs"].items()),
     ])
