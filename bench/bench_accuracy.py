@@ -84,11 +84,11 @@ for (label in names(reported)) {
   out$models[[label]] <- list(fitted = name, seconds = seconds, ate_mean = a$mean, ate_q05 = a$q05, ate_q95 = a$q95,
                               uplift = a$uplift_mean, lower = unname(a$uplift_q05), upper = unname(a$uplift_q95))
   # the surrogate's training tables, as rule counterfactuals writes them
-  if (args[10] == "1") {
+  if (args[10] == "1" && !dir.exists(file.path(args[8], name))) {  # once per fitted model
     export <- export_counterfactuals(fits[[name]], rbind(train, users))
-    dir.create(file.path(args[8], label), recursive = TRUE)
+    dir.create(file.path(args[8], name), recursive = TRUE)
     for (key in c("train_data", "labels", "uplift"))
-      write_csv_atomic(export[[key]], file.path(args[8], label, paste0(key, ".csv")))
+      write_csv_atomic(export[[key]], file.path(args[8], name, paste0(key, ".csv")))
   }
 }
 jsonlite::write_json(out, args[5], digits = NA, auto_unbox = TRUE)
@@ -115,21 +115,27 @@ def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config, m
         if proc.returncode:
             raise RuntimeError(proc.stderr[-3000:])
         out = json.loads((tmp / "out.json").read_text())
+        trained = {}  # fitted model -> its surrogate's scores (an auto pick is also a model of its own)
         for name, res in out["models"].items():
             res["surrogate"] = None
             if not with_surrogate:
                 continue
-            export = tmp / "export" / name
+            if res["fitted"] in trained:
+                res["surrogate"] = trained[res["fitted"]]
+                continue
+            export = tmp / "export" / res["fitted"]
             t0 = time.perf_counter()
             try:
                 train_surrogate_model(export / "train_data.csv", export / "labels.csv", export / "uplift.csv",
                                       tmp / "spec.json", export / "surrogate", surrogate_config)
             except SurrogateFidelityError as exc:  # the pipeline would stop here; the table says so
                 print(f"  surrogate of {name}: {exc}", flush=True)
+                trained[res["fitted"]] = None
                 continue
             scored = UpliftScorer.load(export / "surrogate").score_frame(users, "held-out users")
-            res["surrogate"] = {"uplift": scored["uplift"].to_numpy(), "lower": scored["uplift_lower"].to_numpy(),
-                                "upper": scored["uplift_upper"].to_numpy(), "seconds": time.perf_counter() - t0}
+            res["surrogate"] = trained[res["fitted"]] = {
+                "uplift": scored["uplift"].to_numpy(), "lower": scored["uplift_lower"].to_numpy(),
+                "upper": scored["uplift_upper"].to_numpy(), "seconds": time.perf_counter() - t0}
         return out
 
 
