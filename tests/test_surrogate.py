@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -13,12 +14,11 @@ from bayeslift.data import DataValidationError
 from bayeslift.manifest import ManifestError, verify_manifest
 from bayeslift.scoring import PREDICTION_COLUMNS, UpliftScorer, score_file
 from bayeslift.simulate import simulate_new_users
-from bayeslift.surrogate import SimpleNN, load_surrogate
-from bayeslift.surrogate.train import r_squared
+from bayeslift.surrogate import SimpleNN, SurrogateConfig, SurrogateFidelityError, load_surrogate
+from bayeslift.surrogate.train import check_fidelity, fidelity, fit_surrogate, r_squared
+from bayeslift.surrogate.truth import simulated_truth_targets
 
-from constants import TRUTH_SURROGATE_R2
-
-FIDELITY_FLOOR = 0.99  # the pipeline default (config/config.yaml surrogate.fidelity_floor)
+from constants import FIDELITY_FLOOR, TRUTH_SURROGATE_R2
 
 
 def test_simple_nn_is_linear_relu_linear():
@@ -128,22 +128,13 @@ def test_unknown_category_is_rejected(truth_surrogate_dir, tmp_path):
 def test_fidelity_judges_near_constant_uplift_by_its_size():
     """A shrunk posterior (users barely differ) passes on the error next to the posterior sd, where R^2 only
     measures noise; a surrogate that gets the uplift wrong still fails."""
-    from bayeslift.data import FeatureSpec
-    from bayeslift.simulate import COLUMNS, simulate_history
-    from bayeslift.surrogate import SurrogateConfig, SurrogateFidelityError
-    from bayeslift.surrogate.model import FeatureEncoder
-    from bayeslift.surrogate.train import SurrogateTargets, check_fidelity, fidelity, fit_surrogate
-
-    history, truth = simulate_history(2000, seed=5)
-    spec = FeatureSpec.from_columns(COLUMNS)
-    spec.levels = {"channel": sorted(history["channel"].unique())}
-    x = FeatureEncoder.fit(spec, history).transform(history)
-    control = truth["true_spend_if_control"].to_numpy()
+    _, truth_targets = simulated_truth_targets(2000, seed=5)
+    control = truth_targets.spend_control
     uplift = 3.0 + 0.01 * np.random.default_rng(0).standard_normal(len(control))
 
     def targets(u):
-        return SurrogateTargets(x=x, spend_treated=control + u, spend_control=control, uplift_mean=u,
-                                uplift_q05=u - 3.0, uplift_q95=u + 3.0)  # posterior sd 1.8
+        return replace(truth_targets, spend_treated=control + u, uplift_mean=u, uplift_q05=u - 3.0,
+                       uplift_q95=u + 3.0)  # posterior sd 1.8
 
     surrogate = fit_surrogate(targets(uplift), SurrogateConfig(hidden=32, epochs=60, seed=3))
     scores = fidelity(surrogate, targets(uplift))

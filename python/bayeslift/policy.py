@@ -78,15 +78,19 @@ def treat_bayes(prob_profit, threshold: float) -> np.ndarray:
     return np.asarray(prob_profit, dtype=float) >= threshold
 
 
+def sd_from_90_interval(q05, q95) -> np.ndarray:
+    """The sd of a normal whose 5% and 95% quantiles are q05 and q95 (floored at 1e-12)."""
+    return np.maximum((np.asarray(q95, dtype=float) - np.asarray(q05, dtype=float)) / (2 * stats.norm.ppf(0.95)), 1e-12)
+
+
 def prob_profit_from_quantiles(median, q05, q95, margin: float, cost: float) -> np.ndarray:
     """Approximate P(margin * uplift - cost > 0) from a posterior's 5/50/95% quantiles.
 
     Normal fit: centre = median, sd = (q95 - q05) / (2 * 1.645). For surrogate scores, which carry no
     draws; the Bayesian model's uplift summary has the exact value (see ``prob_profit``).
     """
-    median, q05, q95 = (np.asarray(a, dtype=float) for a in (median, q05, q95))
-    sd = np.maximum((q95 - q05) / (2 * stats.norm.ppf(0.95)), 1e-12)
-    return stats.norm.sf((cost / margin - median) / sd)
+    sd = sd_from_90_interval(q05, q95)
+    return stats.norm.sf((cost / margin - np.asarray(median, dtype=float)) / sd)
 
 
 def prob_profit(summary, margin: float, cost: float) -> np.ndarray:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from ..data import FeatureSpec
+from ..policy import sd_from_90_interval
 from .model import FeatureEncoder, SimpleNN, SurrogateConfig, with_arm
 
 log = logging.getLogger("bayeslift")
@@ -228,19 +229,19 @@ def r_squared(truth: np.ndarray, pred: np.ndarray) -> float:
 def fidelity(surrogate: Surrogate, targets: SurrogateTargets) -> dict:
     """R^2 of the surrogate against the posterior summaries on the given users."""
     pred = surrogate.predict_encoded(targets.x)
+    error = targets.uplift_mean - pred["uplift"]
     return {
         "n_users": int(len(targets.x)),
         "r2_uplift": r_squared(targets.uplift_mean, pred["uplift"]),
-        # The surrogate's uplift error next to the posterior's own uncertainty about each user's uplift
-        # (mean posterior sd, from the 90% interval as if normal): see check_fidelity().
+        # The uplift error next to the posterior's own uncertainty about a user's uplift (mean sd, from the
+        # 90% interval as if normal): see check_fidelity().
         "uplift_error_share_of_posterior_sd": float(
-            np.sqrt(np.mean((targets.uplift_mean - pred["uplift"]) ** 2))
-            / max(float(np.mean(targets.uplift_q95 - targets.uplift_q05)) / (2 * 1.6449), 1e-12)),
+            np.sqrt(np.mean(error**2)) / np.mean(sd_from_90_interval(targets.uplift_q05, targets.uplift_q95))),
         "r2_spend_if_treated": r_squared(targets.spend_treated, pred["spend_if_treated"]),
         "r2_spend_if_control": r_squared(targets.spend_control, pred["spend_if_control"]),
         "r2_uplift_lower": r_squared(targets.uplift_q05, pred["uplift_lower"]),
         "r2_uplift_upper": r_squared(targets.uplift_q95, pred["uplift_upper"]),
-        "mean_abs_uplift_error": float(np.mean(np.abs(targets.uplift_mean - pred["uplift"]))),
+        "mean_abs_uplift_error": float(np.mean(np.abs(error))),
     }
 
 
@@ -256,13 +257,13 @@ def check_fidelity(holdout: dict, floor: float) -> str:
     if holdout["r2_uplift"] >= floor:
         return "r2_uplift"
     share = holdout.get("uplift_error_share_of_posterior_sd", float("nan"))
-    if share <= math.sqrt(1.0 - floor):
+    allowed = math.sqrt(1.0 - floor)
+    if share <= allowed:
         log.info("surrogate uplift R^2 %.4f is below %s, but its error is %.3f of the posterior sd of uplift "
-                 "(<= %.3f): the posterior barely tells users apart", holdout["r2_uplift"], floor, share,
-                 math.sqrt(1.0 - floor))
+                 "(<= %.3f): the posterior barely tells users apart", holdout["r2_uplift"], floor, share, allowed)
         return "error_share_of_posterior_sd"
     raise SurrogateFidelityError(
         f"surrogate uplift R^2 on {holdout['n_users']} held-out users is {holdout['r2_uplift']:.4f}, below the "
-        f"floor {floor}, and its error is {share:.3f} of the posterior sd of uplift (allowed {math.sqrt(1.0 - floor):.3f}) "
+        f"floor {floor}, and its error is {share:.3f} of the posterior sd of uplift (allowed {allowed:.3f}) "
         "(raise surrogate.epochs or surrogate.hidden, or lower surrogate.fidelity_floor)"
     )

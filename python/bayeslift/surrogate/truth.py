@@ -12,8 +12,8 @@ from .model import FeatureEncoder, SurrogateConfig
 from .train import SurrogateTargets, fit_surrogate
 
 
-def train_truth_surrogate(out_dir: str | Path, n_users: int = 2000, seed: int = 11, source: str = "simulator truth") -> Path:
-    """Fit and save a surrogate whose targets are the simulator's truth; intervals are a fixed band around it."""
+def simulated_truth_targets(n_users: int = 2000, seed: int = 11) -> tuple[FeatureEncoder, SurrogateTargets]:
+    """Encoder and surrogate targets from the simulator's truth; intervals are a fixed band around it."""
     history, truth = simulate_history(n_users, seed=seed)
     spec = FeatureSpec.from_columns(COLUMNS)
     spec.levels = {"channel": sorted(history["channel"].unique())}
@@ -27,6 +27,12 @@ def train_truth_surrogate(out_dir: str | Path, n_users: int = 2000, seed: int = 
         uplift_q05=uplift - 0.5 - 0.2 * np.abs(uplift),
         uplift_q95=uplift + 0.5 + 0.3 * np.abs(uplift),
     )
+    return encoder, targets
+
+
+def train_truth_surrogate(out_dir: str | Path, n_users: int = 2000, seed: int = 11, source: str = "simulator truth") -> Path:
+    """Fit and save a surrogate whose targets are the simulator's truth (``simulated_truth_targets``)."""
+    encoder, targets = simulated_truth_targets(n_users, seed)
     surrogate = fit_surrogate(targets, SurrogateConfig(hidden=64, epochs=60, seed=3))
     save_surrogate(out_dir, surrogate, encoder, training_config={"source": source}, fidelity={})
     return Path(out_dir)
