@@ -24,8 +24,12 @@ main <- function() {
   }
   # Model options of fit_causal_model() (R/lib/model_options.R), when the config has them.
   for (key in c("flexible", "shrinkage", "propensity")) if (!is.null(m[[key]])) args[[key]] <- m[[key]]
-  # model: auto fits each candidate's chain here; bayesian_model picks by LOO once every chain is in.
-  model <- do.call(if (isTRUE(m$auto)) fit_candidate_chains else fit_causal_model_chain, args)
+  # model: auto fits each candidate's chain here; bayesian_model picks or stacks by LOO once every chain is in.
+  if (isTRUE(m$auto)) {
+    model <- do.call(fit_candidate_chains, c(args, no_effect = identical(m$auto_combine, "stack")))
+  } else {
+    model <- do.call(fit_causal_model_chain, args)
+  }
   model$fit_seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))
   message(sprintf("chain %d took %.1f s", chain, model$fit_seconds))
   save_rds_atomic(model, snakemake@output[["fit"]])

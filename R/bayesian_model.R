@@ -11,8 +11,11 @@ main <- function() {
   seconds <- sum(vapply(fits, function(f) if (is.null(f$fit_seconds)) NA_real_ else f$fit_seconds, numeric(1)))
   for (i in seq_along(fits)) fits[[i]]$fit_seconds <- NULL
   message(sprintf("combining %d %s chains (%s)", length(fits), m$backend, paste(basename(paths), collapse = ", ")))
-  model <- if (inherits(fits[[1]], "bayeslift_candidates")) combine_and_select_candidates(fits) else combine_chain_fits(fits)
-  if (!is.null(model$selection)) message("model: auto chose '", model$selection$chosen, "' by PSIS-LOO")
+  model <- if (inherits(fits[[1]], "bayeslift_candidates")) combine_and_select_candidates(fits, m$auto_combine) else combine_chain_fits(fits)
+  if (inherits(model, "bayeslift_stack")) {
+    w <- unlist(model$selection$weights)
+    message("model: auto stacked the candidates by PSIS-LOO: ", paste(sprintf("%s %.3f", names(w), w), collapse = ", "))
+  } else if (!is.null(model$selection)) message("model: auto chose '", model$selection$chosen, "' by PSIS-LOO")
   n_users <- model_n_users(model)
   # ADVI has no chains to compare: its check is the Pareto k of the importance ratios (R/lib/approximate.R).
   variational <- is_variational(model)

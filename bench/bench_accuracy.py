@@ -51,14 +51,17 @@ users <- read_prepared(args[4], spec)
 iter <- as.integer(args[6])
 wanted <- strsplit(args[9], ",", fixed = TRUE)[[1]]
 options <- list(default = list(), flexible = list(flexible = TRUE), horseshoe = list(shrinkage = "horseshoe"),
-                flexible_horseshoe = list(flexible = TRUE, shrinkage = "horseshoe"))
+                flexible_horseshoe = list(flexible = TRUE, shrinkage = "horseshoe"), no_effect = list(effect = FALSE))
 if (args[7] == "1") options$propensity <- list(propensity = TRUE)
 # `model: auto` keeps the configured model or the same with splines, whichever PSIS-LOO prefers
 # (R/lib/chains.R): "auto" with the default prior (plus propensity on confounded data), "auto_horseshoe" with
-# shrinkage = "horseshoe".
+# shrinkage = "horseshoe". Stacks mix their members' posteriors by LOO stacking weights (stack_models()).
 auto <- list(auto = intersect(c("default", "flexible", "propensity"), names(options)),
              auto_horseshoe = c("horseshoe", "flexible_horseshoe"))
-needed <- unique(c(intersect(wanted, names(options)), unlist(auto[intersect(wanted, names(auto))])))
+stacks <- list(stack_horseshoe = c("horseshoe", "flexible_horseshoe"),
+               stack_horseshoe_null = c("no_effect", "horseshoe", "flexible_horseshoe"))
+groups <- c(auto, stacks)
+needed <- unique(c(intersect(wanted, names(options)), unlist(groups[intersect(wanted, names(groups))])))
 fits <- list(); secs <- list()
 for (name in needed) {
   t0 <- Sys.time()
@@ -66,7 +69,7 @@ for (name in needed) {
                                                                     seed = 1L, cores = 2L), options[[name]])))
   secs[[name]] <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
 }
-out <- list(chosen = list(), loo = list(), models = list())
+out <- list(chosen = list(), loo = list(), weights = list(), models = list())
 reported <- list()
 for (name in intersect(wanted, names(options))) reported[[name]] <- name
 for (pick in intersect(wanted, names(auto))) {
@@ -75,12 +78,17 @@ for (pick in intersect(wanted, names(auto))) {
   out$loo[[pick]] <- sel$table
   reported[[pick]] <- sel$chosen
 }
+for (pick in intersect(wanted, names(stacks))) {
+  fits[[pick]] <- suppressWarnings(stack_models(fits[stacks[[pick]]]))
+  out$weights[[pick]] <- as.list(fits[[pick]]$all_weights)
+  reported[[pick]] <- pick
+}
 train$split <- "train"
 users$split <- "holdout"
 for (label in names(reported)) {
   name <- reported[[label]]
   a <- ate_posterior(fits[[name]], users)
-  seconds <- if (label %in% names(auto)) sum(unlist(secs[auto[[label]]])) else secs[[name]]
+  seconds <- if (label %in% names(groups)) sum(unlist(secs[groups[[label]]])) else secs[[name]]
   out$models[[label]] <- list(fitted = name, seconds = seconds, ate_mean = a$mean, ate_q05 = a$q05, ate_q95 = a$q95,
                               uplift = a$uplift_mean, lower = unname(a$uplift_q05), upper = unname(a$uplift_q95))
   # the surrogate's training tables, as rule counterfactuals writes them
@@ -94,9 +102,11 @@ for (label in names(reported)) {
 jsonlite::write_json(out, args[5], digits = NA, auto_unbox = TRUE)
 """
 
-#: Bayesian variants the bench can fit (``--bayes-models``): option sets of ``fit_causal_model()`` and the
-#: two ``model: auto`` picks (PSIS-LOO between a model and the same with splines).
-BAYES_MODELS = ("default", "flexible", "horseshoe", "flexible_horseshoe", "auto", "auto_horseshoe")
+#: Bayesian variants the bench can fit (``--bayes-models``): option sets of ``fit_causal_model()``, the
+#: two ``model: auto`` picks (PSIS-LOO between a model and the same with splines) and two LOO stacks
+#: (horseshoe + flexible horseshoe, and the same with the no-effect model).
+BAYES_MODELS = ("default", "flexible", "horseshoe", "flexible_horseshoe", "no_effect", "auto", "auto_horseshoe",
+                "stack_horseshoe", "stack_horseshoe_null")
 
 
 def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config, models, with_surrogate=True):
@@ -187,6 +197,8 @@ def bench_scenario(name, n_train, n_test, iter_, learners, seed, surrogate_confi
         rows.append({"model": lname, **metrics(np.asarray(m.predict(Un.to_numpy())).ravel(), true), "fit_s": sec})
     if bayes:
         out = bayes_models(spec, hist, users, iter_, name == "confounded", surrogate_config, bayes, with_surrogate)
+        for pick, weights in out["weights"].items():
+            print(f"  {pick} weights: " + ", ".join(f"{k} {v:.2f}" for k, v in weights.items()), flush=True)
         for mname, res in out["models"].items():
             label = f"bayes_{mname}" if res["fitted"] == mname else f"bayes_{mname} ({res['fitted']})"
             rows.append({"model": label,

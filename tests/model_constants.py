@@ -34,6 +34,11 @@ NO_EFFECT_HALF_WIDTH = 3.0
 # share of the default model's (bench-accuracy at 3,000 users: 2.62 vs 4.86).
 HORSESHOE_RMSE_SHARE = 1.0
 
+# LOO stacking of the no-effect model with the default one (stack_models()): its weight must stay below the
+# first bound where the effect is real (linear scenario) and above the second where there is none.
+STACK_NULL_WEIGHT_WITH_EFFECT = 0.5
+STACK_NULL_WEIGHT_WITHOUT_EFFECT = 0.3
+
 # Overlap: confounding strength 1.0 keeps propensities within about [0.1, 0.9]; fewer than this share of
 # users may lie outside the common support.
 MAX_OUTSIDE_SUPPORT = 0.05

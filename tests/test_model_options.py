@@ -14,7 +14,8 @@ from bayeslift.simulate import CHANNELS, COLUMNS, SCENARIOS, simulate_history
 from conftest import REPO
 from model_constants import (ATE_ABS_TOL, CHAINS, FLEXIBLE_RMSE_SHARE, HORSESHOE_ITER, HORSESHOE_RMSE_SHARE, ITER,
                              LOO_MIN_DIFF, LOO_SE_MULT, MAX_OUTSIDE_SUPPORT, N_USERS, NO_EFFECT_HALF_WIDTH, PPC_P_BOUNDS,
-                             SUBSAMPLE_N, VARIATIONAL_DRAWS)
+                             STACK_NULL_WEIGHT_WITH_EFFECT, STACK_NULL_WEIGHT_WITHOUT_EFFECT, SUBSAMPLE_N,
+                             VARIATIONAL_DRAWS)
 
 pytestmark = pytest.mark.rpy2
 ro = pytest.importorskip("rpy2.robjects")
@@ -215,3 +216,45 @@ def test_fit_on_stratified_subsample_recovers_ate_of_every_user(r):
 def test_scenarios_are_all_named():
     assert set(SCENARIOS) == {"linear", "nonlinear", "no_effect", "probability_only", "amount_only", "confounded",
                               "heavy_tail"}
+
+
+def test_stack_draw_rows_split_draws_by_weight(r):
+    sizes = r["r"]("lengths(stack_draw_rows(1000, c(0.5, 0.3, 0.2), c(1000, 1000, 1000)))")
+    assert list(sizes) == [500, 300, 200]
+    sizes = r["r"]("lengths(stack_draw_rows(10, c(0.26, 0.26, 0.48), c(10, 10, 10)))")  # largest remainders
+    assert list(sizes) == [3, 2, 5]
+    rows = r["r"]("stack_draw_rows(4, c(0.5, 0.5), c(400, 400))")
+    assert list(rows[0]) == [1, 400] and list(rows[1]) == [1, 400]  # spread over every chain's draws
+
+
+def stack(r, key, members, scenario):
+    """Stack fitted models by LOO; the weights and the stack's ATE, and the share of uplift draws that are
+    exactly 0 (those come from the no-effect member)."""
+    out = r["r"](f"""local({{
+      s <- stack_models(mo_fits[c({", ".join(f'"{m}"' for m in members)})])
+      mo_fits[["{key}"]] <<- s
+      d <- counterfactual_draws(s, mo_data[["{scenario}"]])
+      list(s$all_weights, mean(apply(d$treated - d$control, 1, function(u) all(u == 0))))
+    }})""")
+    out_ate = r["r"](f'mo_ate("{key}", "{scenario}")')
+    ate = {"mean": out_ate[0][0], "q05": out_ate[1][0], "q95": out_ate[2][0], "uplift": np.asarray(out_ate[3])}
+    return dict(zip(members, np.asarray(out[0]))), float(out[1][0]), ate
+
+
+def test_stack_with_no_effect_model_recovers_a_real_effect(r, linear_fits):
+    fit(r, "lin_null", "linear", "effect = FALSE")
+    weights, zero_share, ate = stack(r, "lin_stack", ["lin_null", "lin_default"], "linear")
+    assert weights["lin_null"] < STACK_NULL_WEIGHT_WITH_EFFECT, weights
+    assert zero_share == pytest.approx(weights["lin_null"] if weights["lin_null"] >= 0.01 else 0.0, abs=0.01)
+    check_ate(ate, r["truth"]["linear"])
+
+
+def test_stack_with_no_effect_model_covers_zero_without_effect(r):
+    fit(r, "none_null", "no_effect", "effect = FALSE")
+    default = fit(r, "none_default", "no_effect")
+    weights, zero_share, ate = stack(r, "none_stack", ["none_null", "none_default"], "no_effect")
+    assert weights["none_null"] > STACK_NULL_WEIGHT_WITHOUT_EFFECT, weights
+    assert zero_share == pytest.approx(weights["none_null"], abs=0.01)  # the mixture really mixes
+    assert ate["q05"] <= 0.0 <= ate["q95"], ate
+    # per-user error against the true uplift (0) falls with the no-effect member's weight
+    assert rmse(ate["uplift"], 0) < rmse(default["uplift"], 0), (rmse(ate["uplift"], 0), rmse(default["uplift"], 0))

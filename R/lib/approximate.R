@@ -44,6 +44,7 @@ stratified_subsample <- function(data, spec, n, seed = 1L) {
 #' @param model a `bayeslift_model`.
 #' @return TRUE or FALSE.
 is_variational <- function(model) {
+  if (inherits(model, "bayeslift_stack")) return(is_variational(model$members[[1]]))
   sf <- model_stanfits(model)[[1]]
   !identical(sf@stan_args[[1]]$method, "sampling")
 }

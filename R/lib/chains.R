@@ -21,27 +21,43 @@ fit_causal_model_chain <- function(data, spec, backend = c("rstanarm", "brms"), 
   model
 }
 
-#' One chain of each `model: auto` candidate: the configured model, then the same with splines.
+#' One chain of each `model: auto` candidate: the configured model, then the same with splines; for a
+#' stack (`model.auto_combine: stack`) first the no-effect model too (`effect = FALSE`, no other option).
 #'
 #' @param ... arguments of `fit_causal_model_chain()`.
-#' @return a named list (`default`, `flexible`) of one-chain `bayeslift_model`s, class `bayeslift_candidates`.
-fit_candidate_chains <- function(...) {
+#' @param no_effect also fit the no-effect candidate.
+#' @return a named list (`no_effect`, `default`, `flexible`) of one-chain `bayeslift_model`s, class
+#'   `bayeslift_candidates`.
+fit_candidate_chains <- function(..., no_effect = FALSE) {
   args <- list(...)
-  structure(list(default = do.call(fit_causal_model_chain, args),
-                 flexible = do.call(fit_causal_model_chain, utils::modifyList(args, list(flexible = TRUE)))),
-            class = "bayeslift_candidates")
+  fits <- list(default = do.call(fit_causal_model_chain, args),
+               flexible = do.call(fit_causal_model_chain, utils::modifyList(args, list(flexible = TRUE))))
+  if (no_effect) {
+    plain <- utils::modifyList(args, list(effect = FALSE, flexible = FALSE, shrinkage = "none", propensity = FALSE))
+    fits <- c(list(no_effect = do.call(fit_causal_model_chain, plain)), fits)
+  }
+  structure(fits, class = "bayeslift_candidates")
 }
 
-#' Combine each candidate's chains, then keep the candidate PSIS-LOO prefers (`select_model_by_loo()`).
+#' Combine each candidate's chains, then keep the candidate PSIS-LOO prefers (`select_model_by_loo()`) or
+#' stack them all by LOO stacking weights (`stack_models()`).
 #'
 #' @param chains a list of `bayeslift_candidates` (one per chain).
-#' @return the chosen multi-chain `bayeslift_model`, with `selection` (chosen name and LOO table).
-combine_and_select_candidates <- function(chains) {
+#' @param combine "pick" or "stack".
+#' @return the chosen multi-chain `bayeslift_model`, or a `bayeslift_stack`, with `selection` (method,
+#'   chosen name or "stack", the LOO table, and for a stack the weights).
+combine_and_select_candidates <- function(chains, combine = c("pick", "stack")) {
+  combine <- match.arg(combine)
   names <- names(chains[[1]])
   combined <- stats::setNames(lapply(names, function(nm) combine_chain_fits(lapply(chains, `[[`, nm))), names)
   sel <- select_model_by_loo(combined)
+  if (combine == "stack") {
+    model <- stack_models(combined, stack_weights_by_loo(sel$loos))
+    model$selection <- list(method = "stack", chosen = "stack", weights = as.list(model$all_weights), table = sel$table)
+    return(model)
+  }
   model <- combined[[sel$chosen]]
-  model$selection <- list(chosen = sel$chosen, table = sel$table)
+  model$selection <- list(method = "pick", chosen = sel$chosen, table = sel$table)
   model
 }
 

@@ -11,11 +11,18 @@ model_stanfits <- function(model) {
 
 #' Convergence diagnostics of every model part.
 #'
-#' @param model a `bayeslift_model`.
+#' @param model a `bayeslift_model` or a `bayeslift_stack` (parts named member:part).
 #' @return a list: `parameters` (a data.frame, one row per parameter and part: part, variable, rhat,
 #'   ess_bulk, ess_tail) and `parts` (per part: rhat_max, ess_bulk_min, ess_tail_min, divergences,
 #'   n_draws).
 model_diagnostics <- function(model) {
+  if (inherits(model, "bayeslift_stack")) {  # every member that carries weight must have converged
+    each <- lapply(model$members, model_diagnostics)
+    params <- Map(function(d, nm) transform(d$parameters, part = paste0(nm, ":", part)), each, names(each))
+    parts <- do.call(c, unname(Map(function(d, nm) stats::setNames(d$parts, paste0(nm, ":", names(d$parts))),
+                                   each, names(each))))
+    return(list(parameters = do.call(rbind, unname(params)), parts = parts))
+  }
   fits <- model_stanfits(model)
   params <- list()
   parts <- list()

@@ -165,6 +165,7 @@ brms_family <- function(spec) {
 #' @param model a `bayeslift_model`.
 #' @return an integer.
 model_n_users <- function(model) {
+  if (inherits(model, "bayeslift_stack")) return(model_n_users(model$members[[1]]))
   if (model$backend == "brms") return(nrow(model$fit$data))
   nrow((if (is.null(model$outcome)) model$buy else model$outcome)$data)
 }
@@ -221,9 +222,10 @@ fit_hurdle_brms <- function(data, spec, formula = NULL, prior = NULL, cache_dir 
 #' @param flexible,shrinkage,propensity model options (R/lib/model_options.R): splines for numeric
 #'   features interacting with the treatment; "none", "horseshoe" or "normal" shrinkage; an estimated
 #'   propensity score as a covariate (observational data). The defaults fit the original model.
+#' @param effect FALSE fits the no-effect model (no treatment terms), a member of `stack_models()`.
 #' @return a `bayeslift_model`.
 fit_causal_model <- function(data, spec, backend = c("rstanarm", "brms"), ..., flexible = FALSE,
-                             shrinkage = "none", propensity = FALSE) {
+                             shrinkage = "none", propensity = FALSE, effect = TRUE) {
   backend <- match.arg(backend)
   type <- outcome_type(spec)
   y <- data[[spec$outcome]]
@@ -232,13 +234,13 @@ fit_causal_model <- function(data, spec, backend = c("rstanarm", "brms"), ..., f
     stop("fit_causal_model: outcome_type must be spend, binary or gaussian, not '", type, "'")
   if (type == "spend" && any(y < 0)) stop("fit_causal_model: outcome must be >= 0")
   if (type == "binary" && !all(y %in% c(0, 1))) stop("fit_causal_model: a binary outcome must be 0/1")
-  options <- isTRUE(flexible) || !identical(shrinkage, "none") || isTRUE(propensity)
+  options <- isTRUE(flexible) || !identical(shrinkage, "none") || isTRUE(propensity) || isFALSE(effect)
   if (options && type != "spend")
-    stop("fit_causal_model: the flexible/shrinkage/propensity options are implemented for spend only, ",
+    stop("fit_causal_model: the flexible/shrinkage/propensity/effect options are implemented for spend only, ",
          "not for outcome_type '", type, "'")
   if (options)
     return(fit_hurdle_options(data, spec, backend = backend, flexible = flexible, shrinkage = shrinkage,
-                              propensity = propensity, ...))
+                              propensity = propensity, effect = effect, ...))
   switch(backend,
          rstanarm = if (type == "spend") fit_hurdle_rstanarm(data, spec, ...) else fit_outcome_rstanarm(data, spec, ...),
          brms = fit_hurdle_brms(data, spec, ...))

@@ -37,9 +37,12 @@ flexible_rhs <- function(data, spec, df = 3L, extra = character(0)) {
   sprintf("%s * (%s)", spec$treatment, paste(terms, collapse = " + "))
 }
 
-#' Linear right-hand side (the default model's) with extra covariates.
-linear_rhs <- function(spec, extra = character(0)) {
-  sprintf("%s * (%s)", spec$treatment, paste(c(spec$numeric, spec$categorical, extra), collapse = " + "))
+#' Linear right-hand side (the default model's) with extra covariates; without the treatment when
+#' `effect` is FALSE (the no-effect model a stack can weigh against the others).
+linear_rhs <- function(spec, extra = character(0), effect = TRUE) {
+  features <- paste(c(spec$numeric, spec$categorical, extra), collapse = " + ")
+  if (!effect) return(features)
+  sprintf("%s * (%s)", spec$treatment, features)
 }
 
 #' brms formula with penalized splines: a smooth per arm for every numeric feature
@@ -191,17 +194,22 @@ add_option_covariates <- function(model, data) {
 #' @param propensity estimate P(treated | x) by logistic regression and use its logit as a covariate of the
 #'   baseline and of the effect (the Bayesian causal forest idea, Hahn et al. 2020); overlap diagnostics are
 #'   stored in `model$overlap` and warned about.
+#' @param effect FALSE: leave the treatment out of both parts (spend does not depend on the arm, so every
+#'   uplift draw is 0): the "no effect" member of a stack (`stack_models()`); linear, no shrinkage.
 #' @param spline_df,brms_k spline size for rstanarm / brms.
 #' @param chains,iter,seed,refresh,cores,adapt_delta,algorithm sampler settings (`stan_sampler_args()`);
 #'   `...` goes to `fit_hurdle_brms()`.
 #' @return a `bayeslift_model` with `options` (and `propensity_model`, `overlap` when propensity = TRUE).
 fit_hurdle_options <- function(data, spec, backend = "rstanarm", flexible = FALSE, shrinkage = "none",
-                               propensity = FALSE, spline_df = 3L, brms_k = 5L, chains = 2, iter = 1000,
+                               propensity = FALSE, effect = TRUE, spline_df = 3L, brms_k = 5L, chains = 2, iter = 1000,
                                seed = 1, refresh = 0, cores = 1, adapt_delta = 0.95, algorithm = "sampling", ...) {
   shrinkage <- match.arg(shrinkage, c("none", "horseshoe", "normal"))
+  effect <- !isFALSE(effect)
+  if (!effect && (isTRUE(flexible) || shrinkage != "none" || isTRUE(propensity)))
+    stop("fit_causal_model: effect = FALSE is the plain no-effect model; it takes no other option")
   mf <- model_frame(data, spec)
   d <- mf$data
-  options <- list(flexible = isTRUE(flexible), shrinkage = shrinkage, propensity = isTRUE(propensity),
+  options <- list(flexible = isTRUE(flexible), shrinkage = shrinkage, propensity = isTRUE(propensity), effect = effect,
                   arm_factor = backend == "brms" && (isTRUE(flexible) || shrinkage == "horseshoe"))
   extra <- character(0)
   ps_model <- overlap <- NULL
@@ -226,7 +234,7 @@ fit_hurdle_options <- function(data, spec, backend = "rstanarm", flexible = FALS
     dots$formula <- NULL
     if (is.null(formula)) {
       formula <- if (options$flexible) flexible_brms_formula(d, spec, k = brms_k, extra = extra)
-                 else { rhs <- linear_rhs(spec, extra)
+                 else { rhs <- linear_rhs(spec, extra, effect)
                         # As for rstanarm: one intercept per arm, outside the horseshoe on class b, carries the
                         # average effect, so the horseshoe shrinks only the heterogeneity.
                         if (shrinkage == "horseshoe") rhs <- sprintf("%s + (1 | %s)", rhs, OPTION_ARM)
@@ -241,7 +249,7 @@ fit_hurdle_options <- function(data, spec, backend = "rstanarm", flexible = FALS
     d$bl_buy <- as.integer(d[[spec$outcome]] > 0)
     buyers <- d[d$bl_buy == 1, , drop = FALSE]
     buyers$bl_log_spend <- log(buyers[[spec$outcome]])
-    rhs <- if (options$flexible) flexible_rhs(d, spec, df = spline_df, extra = extra) else linear_rhs(spec, extra)
+    rhs <- if (options$flexible) flexible_rhs(d, spec, df = spline_df, extra = extra) else linear_rhs(spec, extra, effect)
     f_buy <- stats::as.formula(paste("bl_buy ~", rhs))
     f_amount <- stats::as.formula(paste("bl_log_spend ~", rhs))
     sampler <- function(seed) stan_sampler_args(algorithm, chains, iter, seed, refresh, cores, adapt_delta)
@@ -275,6 +283,7 @@ fit_hurdle_options <- function(data, spec, backend = "rstanarm", flexible = FALS
 #' @param model a `bayeslift_model`.
 #' @return a list: elpd, se, p_loo, pointwise (per user, training order), n_high_k (Pareto k > 0.7), parts.
 model_loo <- function(model) {
+  if (inherits(model, "bayeslift_stack")) return(stack_loo(model))
   if (model$backend == "brms" || !is.null(model$outcome)) {  # one likelihood: brms, or a binary/Gaussian fit
     l <- if (model$backend == "brms") loo::loo(model$fit) else loo::loo(model$outcome, cores = 1)
     pw <- l$pointwise[, "elpd_loo"]
@@ -293,6 +302,18 @@ model_loo <- function(model) {
   }
   list(elpd = sum(pw), se = sqrt(length(pw)) * stats::sd(pw), p_loo = p_loo, pointwise = pw,
        n_high_k = high_k, parts = parts)
+}
+
+#' PSIS-LOO of a stack: per user, the log of the weighted mixture of its members' LOO predictive densities
+#' (the quantity stacking maximises). p_loo is the weighted mean of the members' and n_high_k their sum.
+stack_loo <- function(stack) {
+  loos <- lapply(stack$members, model_loo)
+  lpd <- do.call(cbind, lapply(loos, `[[`, "pointwise"))
+  top <- apply(lpd, 1, max)
+  pw <- top + log(as.vector(exp(lpd - top) %*% stack$weights))
+  list(elpd = sum(pw), se = sqrt(length(pw)) * stats::sd(pw), p_loo = sum(stack$weights * vapply(loos, `[[`, numeric(1), "p_loo")),
+       pointwise = pw, n_high_k = sum(vapply(loos, function(l) as.numeric(l$n_high_k), numeric(1))),
+       parts = lapply(loos, `[[`, "parts"))
 }
 
 #' Pick among candidate fits by approximate LOO (`model: auto`).
@@ -334,6 +355,75 @@ fit_auto_model <- function(data, spec, candidates = list(default = list(), flexi
   model
 }
 
+# ------------------------------------------------------------------------------------------ stacking
+
+#' Stacking weights of candidate fits from their pointwise PSIS-LOO (Yao, Vehtari, Simpson & Gelman 2018).
+#'
+#' The weights maximise the summed leave-one-out log density of the mixture, so a candidate gets weight for
+#' the users it predicts better, not for winning overall; a near-tie splits the weight rather than betting
+#' on one model.
+#'
+#' @param candidates a named list of `bayeslift_model`s on the same users (or of `model_loo()` results).
+#' @return named weights summing to 1.
+stack_weights_by_loo <- function(candidates) {
+  if (is.null(names(candidates)) || any(names(candidates) == "")) stop("stack_weights_by_loo: name every candidate")
+  loos <- lapply(candidates, function(m) if (inherits(m, "bayeslift_model")) model_loo(m) else m)
+  lpd <- do.call(cbind, lapply(loos, `[[`, "pointwise"))
+  stats::setNames(as.numeric(loo::stacking_weights(lpd)), names(candidates))
+}
+
+#' Stack fitted models into one posterior: a mixture whose draws come from each member in proportion to
+#' its weight (`stack_draw_rows()`), so every summary (means, intervals, P(uplift > 0)) is the mixture's.
+#'
+#' @param candidates a named list of `bayeslift_model`s fitted on the same data with the same spec.
+#' @param weights named weights (default: `stack_weights_by_loo()`).
+#' @param min_weight members below this weight are dropped (and the rest renormalised): they would
+#'   contribute a handful of draws at the cost of computing all of theirs.
+#' @return a `bayeslift_stack`: members, weights (of the kept members), all_weights, spec, scaling, backend.
+stack_models <- function(candidates, weights = stack_weights_by_loo(candidates), min_weight = 0.01) {
+  if (!identical(sort(names(weights)), sort(names(candidates)))) stop("stack_models: one weight per named candidate")
+  for (m in candidates[-1]) if (!identical(m$spec, candidates[[1]]$spec) || !identical(m$scaling, candidates[[1]]$scaling))
+    stop("stack_models: candidates were fitted on different data or feature specs")
+  weights <- weights[names(candidates)]
+  kept <- weights >= min_weight
+  structure(list(members = candidates[kept], weights = weights[kept] / sum(weights[kept]), all_weights = weights,
+                 spec = candidates[[1]]$spec, scaling = candidates[[1]]$scaling, backend = candidates[[1]]$backend),
+            class = "bayeslift_stack")
+}
+
+#' Which draws of each member a stack uses: n_k = the largest-remainder share of `n_draws` for weight
+#' w_k, taken evenly spaced through the member's draws (so from every chain). Deterministic, so the
+#' treated and control predictions of a user, and every chunk of users, use the same draws.
+#'
+#' @param n_draws draws of the mixture (the smallest member's draw count).
+#' @param weights member weights summing to 1.
+#' @param member_draws draws each member has.
+#' @return a list of row indices, one per member (empty for a zero share).
+stack_draw_rows <- function(n_draws, weights, member_draws) {
+  share <- weights * n_draws
+  n <- floor(share)
+  extra <- n_draws - sum(n)
+  if (extra > 0) {
+    top <- order(share - n, decreasing = TRUE)[seq_len(extra)]
+    n[top] <- n[top] + 1
+  }
+  Map(function(k, total) if (k == 0) integer(0) else unique(round(seq(1, total, length.out = k))), n, member_draws)
+}
+
+#' Number of posterior draws of a fitted model.
+model_n_draws <- function(model) {
+  if (model$backend == "brms") return(brms::ndraws(model$fit))
+  nrow(as.matrix(if (is.null(model$outcome)) model$buy else model$outcome))
+}
+
+#' Expected outcome draws of a stack (`spend_epred()` for a `bayeslift_stack`).
+stack_epred <- function(stack, newdata) {
+  sizes <- vapply(stack$members, model_n_draws, numeric(1))
+  rows <- stack_draw_rows(min(sizes), stack$weights, sizes)
+  parts <- Map(function(m, r) if (length(r)) spend_epred(m, newdata)[r, , drop = FALSE], stack$members, rows)
+  do.call(rbind, parts)
+}
+
 # ------------------------------------------------------------------------------------------ checks
 
 #' Posterior predictive checks of spend: observed statistics vs their replicated distribution.
@@ -346,15 +436,7 @@ fit_auto_model <- function(data, spec, candidates = list(default = list(), flexi
 posterior_predictive_checks <- function(model, data, ndraws = 200L, seed = 1L) {
   spec <- model$spec
   if (outcome_type(spec) != "spend") stop("posterior_predictive_checks: its statistics are of spend outcomes")
-  nd <- add_option_covariates(model, model_frame(data, spec, model$scaling)$data)
-  set.seed(seed)
-  if (model$backend == "brms") {
-    rep <- brms::posterior_predict(model$fit, newdata = nd, ndraws = ndraws)
-  } else {
-    buy <- rstanarm::posterior_predict(model$buy, newdata = nd, draws = ndraws, seed = seed)
-    amount <- rstanarm::posterior_predict(model$amount, newdata = nd, draws = ndraws, seed = seed + 1L)
-    rep <- buy * exp(amount)
-  }
+  rep <- replicate_spend(model, data, ndraws, seed)
   t <- data[[spec$treatment]] == 1
   stats_of <- function(y) {
     b <- y[y > 0]
@@ -368,6 +450,22 @@ posterior_predictive_checks <- function(model, data, ndraws = 200L, seed = 1L) {
              rep_q05 = apply(reps, 2, stats::quantile, 0.05, na.rm = TRUE),
              rep_q95 = apply(reps, 2, stats::quantile, 0.95, na.rm = TRUE),
              p_value = colMeans(sweep(reps, 2, obs, ">="), na.rm = TRUE), row.names = NULL)
+}
+
+#' Replicated spend data sets (ndraws x users) from the posterior predictive distribution; a stack's come
+#' from its members in proportion to their weights.
+replicate_spend <- function(model, data, ndraws, seed) {
+  if (inherits(model, "bayeslift_stack")) {
+    n <- lengths(stack_draw_rows(ndraws, model$weights, rep(ndraws, length(model$members))))
+    parts <- Map(function(m, k, i) if (k > 0) replicate_spend(m, data, k, seed + 10L * i), model$members, n, seq_along(n))
+    return(do.call(rbind, parts))
+  }
+  nd <- add_option_covariates(model, model_frame(data, model$spec, model$scaling)$data)
+  set.seed(seed)
+  if (model$backend == "brms") return(brms::posterior_predict(model$fit, newdata = nd, ndraws = ndraws))
+  buy <- rstanarm::posterior_predict(model$buy, newdata = nd, draws = ndraws, seed = seed)
+  amount <- rstanarm::posterior_predict(model$amount, newdata = nd, draws = ndraws, seed = seed + 1L)
+  buy * exp(amount)
 }
 
 #' Posterior of the sample average treatment effect over `users` (draws), and per-user mean uplift.

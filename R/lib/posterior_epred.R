@@ -2,11 +2,12 @@
 
 #' Expected spend for every posterior draw.
 #'
-#' @param model a `bayeslift_model` from `fit_causal_model()`.
+#' @param model a `bayeslift_model` from `fit_causal_model()`, or a `bayeslift_stack` (`stack_models()`).
 #' @param newdata a data.frame of users (features; treatment column as the arm to predict).
 #' @return a draws x users matrix of E[spend] = P(spend > 0) * exp(mu + sigma^2 / 2) (of E[outcome]
 #'   for binary and Gaussian outcomes: a probability, a mean).
 spend_epred <- function(model, newdata) {
+  if (inherits(model, "bayeslift_stack")) return(stack_epred(model, newdata))  # R/lib/model_options.R
   nd <- model_frame(newdata, model$spec, model$scaling)$data
   if (!is.null(model$options)) nd <- add_option_covariates(model, nd)  # R/lib/model_options.R
   if (model$backend == "brms") return(brms::posterior_epred(model$fit, newdata = nd))

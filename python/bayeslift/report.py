@@ -168,8 +168,13 @@ def model_checks_html(checks: dict | None) -> list[str]:
     out = [f"<h3>Model checks</h3><p>Approximate leave-one-out fit (PSIS-LOO): elpd {_fmt(loo['elpd'], 1)} "
            f"(se {_fmt(loo['se'], 1)}, effective parameters {_fmt(loo['p_loo'], 1)}); {int(loo['n_high_k'])} of "
            f"{int(loo['n_users']):,} customers with Pareto k &gt; 0.7 (unreliable LOO when many).</p>"]
-    if checks.get("selection"):
-        sel = checks["selection"]
+    sel = checks.get("selection")
+    if sel and sel.get("method") == "stack":
+        weights = ", ".join(f"{html.escape(str(k))} {float(v):.3f}" for k, v in sel["weights"].items())
+        out.append("<p><code>model: auto</code> stacked the candidates by LOO: the posterior is a mixture of them with "
+                   f"weights {weights} (the no-effect model's weight is the belief that the campaign changes nothing)."
+                   "</p>" + _table(pd.DataFrame(sel["table"]), 2))
+    elif sel:
         out.append(f"<p><code>model: auto</code> compared candidates by LOO and kept <b>{html.escape(str(sel['chosen']))}</b> "
                    "(a more complex model wins only when credibly better).</p>" + _table(pd.DataFrame(sel["table"]), 2))
     if checks.get("ppc"):
