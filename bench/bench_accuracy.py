@@ -7,7 +7,9 @@ the 90% ATE interval covers the true ATE (Bayesian models only: the baselines gi
 times. Models: the Bayesian hurdle model (rstanarm) as chosen by ``--bayes-models``: the default options,
 splines (``flexible``), ``shrinkage = "horseshoe"``, both (``flexible_horseshoe``), and what ``model: auto``
 keeps by PSIS-LOO between a model and the same with splines (``auto``: default prior, plus propensity on the
-confounded scenario; ``auto_horseshoe``: the horseshoe prior); the surrogate of each (trained on the
+confounded scenario; ``auto_horseshoe``: the horseshoe prior), the no-effect model (``no_effect``) and LOO
+stacks of horseshoe + flexible horseshoe (``stack_horseshoe``) and of those with the no-effect model
+(``stack_horseshoe_null``, what ``auto_combine: stack`` fits with ``shrinkage: horseshoe``); the surrogate of each (trained on the
 posterior of the training users with config/config.yaml's surrogate settings); T-/S-learner LightGBM and the
 linear interaction model of ``bayeslift.baselines``; causalml's X-learner and DR-learner when causalml
 imports (it is not a dependency: ``--causalml-path`` points at a throwaway install, e.g.
