@@ -55,10 +55,11 @@ is_variational <- function(model) {
 #' below 0.5 the approximation is close to the posterior, 0.5-0.7 usable for point estimates, above 0.7
 #' unreliable. R-hat, ESS and divergences do not exist for ADVI.
 #'
-#' @param model a `bayeslift_model` fitted with algorithm "meanfield" or "fullrank".
+#' @param model a `bayeslift_model` fitted with algorithm "meanfield" or "fullrank" (or a stack of them).
 #' @return a list like `model_diagnostics()`: `parameters` (part, variable, mean, sd, pareto_k of each
 #'   parameter's marginal) and `parts` (per part: algorithm, pareto_k, n_draws).
 variational_diagnostics <- function(model) {
+  if (inherits(model, "bayeslift_stack")) return(stack_diagnostics(model, variational_diagnostics))
   one_part <- function(part, sf) {
     d <- sf@sim$diagnostics
     draws <- as.matrix(sf)

@@ -9,6 +9,19 @@ model_stanfits <- function(model) {
   lapply(model[stanreg_parts(model)], function(part) part$stanfit)
 }
 
+#' Diagnostics of every member of a `bayeslift_stack` that carries weight (each must have converged), with
+#' parts and parameter rows named `member:part`.
+#'
+#' @param stack a `bayeslift_stack`. @param diagnose `model_diagnostics` or `variational_diagnostics`.
+#' @return a list like `diagnose()`'s: `parameters` and `parts`.
+stack_diagnostics <- function(stack, diagnose) {
+  each <- lapply(stack$members, diagnose)
+  params <- Map(function(d, nm) transform(d$parameters, part = paste0(nm, ":", part)), each, names(each))
+  parts <- do.call(c, unname(Map(function(d, nm) stats::setNames(d$parts, paste0(nm, ":", names(d$parts))),
+                                 each, names(each))))
+  list(parameters = do.call(rbind, unname(params)), parts = parts)
+}
+
 #' Convergence diagnostics of every model part.
 #'
 #' @param model a `bayeslift_model` or a `bayeslift_stack` (parts named member:part).
@@ -16,13 +29,7 @@ model_stanfits <- function(model) {
 #'   ess_bulk, ess_tail) and `parts` (per part: rhat_max, ess_bulk_min, ess_tail_min, divergences,
 #'   n_draws).
 model_diagnostics <- function(model) {
-  if (inherits(model, "bayeslift_stack")) {  # every member that carries weight must have converged
-    each <- lapply(model$members, model_diagnostics)
-    params <- Map(function(d, nm) transform(d$parameters, part = paste0(nm, ":", part)), each, names(each))
-    parts <- do.call(c, unname(Map(function(d, nm) stats::setNames(d$parts, paste0(nm, ":", names(d$parts))),
-                                   each, names(each))))
-    return(list(parameters = do.call(rbind, unname(params)), parts = parts))
-  }
+  if (inherits(model, "bayeslift_stack")) return(stack_diagnostics(model, model_diagnostics))
   fits <- model_stanfits(model)
   params <- list()
   parts <- list()
