@@ -58,21 +58,10 @@ def test_diagnostics_are_checked_and_recorded(tiny_pipeline):
     assert "Model checks" in (tiny_pipeline / "results/report/index.html").read_text()
 
 
-def test_model_auto_compares_candidates_by_loo(tiny_pipeline, tmp_path):
-    """model: auto fits default and flexible chains as jobs, then keeps the one PSIS-LOO prefers."""
-    cfg = tmp_path / "auto.yaml"
-    cfg.write_text(yaml.safe_dump({"data": {"train": str(tiny_pipeline / "data/simulated/history.csv"),
-                                            "score": str(tiny_pipeline / "data/simulated/new_users.csv")},
-                                   "model": {"auto": True}}))
-    snakemake(tmp_path, "results/model/diagnostics.json", "--configfile", str(REPO / "config/test.yaml"), str(cfg))
-    selection = json.loads((tmp_path / "results/model/diagnostics.json").read_text())["model_checks"]["selection"]
-    assert [row["model"] for row in selection["table"]] == ["default", "flexible"]
-    assert selection["chosen"] == "default"  # linear truth: splines are not credibly better
-
-
-def test_model_auto_stack_mixes_candidates_by_loo_weights(tiny_pipeline, tmp_path):
-    """model.auto_combine: stack fits the no-effect, default and flexible chains, mixes their posteriors by LOO
-    stacking weights, checks every member that carries weight, and the exported ATE covers the truth."""
+def test_model_auto_stacks_or_picks_candidates_by_loo(tiny_pipeline, tmp_path):
+    """model: auto with auto_combine: stack fits the no-effect, default and flexible chains as jobs, mixes their
+    posteriors by LOO stacking weights, checks every member that carries weight, and the exported ATE covers the
+    truth; auto_combine: pick keeps the default model of the same chains (linear truth)."""
     cfg = tmp_path / "stack.yaml"
     cfg.write_text(yaml.safe_dump({"data": {"train": str(tiny_pipeline / "data/simulated/history.csv"),
                                             "score": str(tiny_pipeline / "data/simulated/new_users.csv")},
@@ -93,6 +82,15 @@ def test_model_auto_stack_mixes_candidates_by_loo_weights(tiny_pipeline, tmp_pat
     users = pd.read_csv(tmp_path / "results/counterfactuals/uplift_summary.csv")
     true_ate = truth.set_index("customer_id").loc[users["customer_id"], "true_uplift"].mean()
     assert ate["ate_q05"] <= true_ate <= ate["ate_q95"], (ate, true_ate)
+    # auto_combine: pick on the same chain jobs' default and flexible fits (one pipeline run serves both)
+    pick = subprocess.run(["Rscript", "-e", f"""
+      for (f in Sys.glob("{REPO}/R/lib/*.R")) source(f)
+      chains <- lapply(Sys.glob("{tmp_path}/results/model/chains/chain_*.rds"),
+                       function(p) structure(readRDS(p)[c("default", "flexible")], class = "bayeslift_candidates"))
+      m <- suppressWarnings(combine_and_select_candidates(chains, "pick"))
+      cat(m$selection$method, m$selection$chosen, paste(m$selection$table$model, collapse = ","))"""],
+                          env=PROCESS_ENV, capture_output=True, text=True, check=True)
+    assert pick.stdout.split() == ["pick", "default", "default,flexible"], pick.stdout  # linear truth
 
 
 def test_surrogate_fidelity_recorded_in_manifest(tiny_pipeline):
@@ -158,6 +156,15 @@ def test_own_data_with_renamed_columns_recovers_known_truth(tmp_path):
     ate = json.loads((tmp_path / "results/counterfactuals/ate.json").read_text())
     true_ate = truth["true_uplift"].mean()
     assert ate["ate_q05"] <= true_ate <= ate["ate_q95"], (ate, true_ate)
+    # auto_combine: pick on the same chain jobs' default and flexible fits (one pipeline run serves both)
+    pick = subprocess.run(["Rscript", "-e", f"""
+      for (f in Sys.glob("{REPO}/R/lib/*.R")) source(f)
+      chains <- lapply(Sys.glob("{tmp_path}/results/model/chains/chain_*.rds"),
+                       function(p) structure(readRDS(p)[c("default", "flexible")], class = "bayeslift_candidates"))
+      m <- suppressWarnings(combine_and_select_candidates(chains, "pick"))
+      cat(m$selection$method, m$selection$chosen, paste(m$selection$table$model, collapse = ","))"""],
+                          env=PROCESS_ENV, capture_output=True, text=True, check=True)
+    assert pick.stdout.split() == ["pick", "default", "default,flexible"], pick.stdout  # linear truth
     summary = pd.read_csv(tmp_path / "results/counterfactuals/uplift_summary.csv")
     merged = summary.merge(truth, left_on="user", right_on="customer_id")
     assert len(merged) == 6000
