@@ -156,15 +156,6 @@ def test_own_data_with_renamed_columns_recovers_known_truth(tmp_path):
     ate = json.loads((tmp_path / "results/counterfactuals/ate.json").read_text())
     true_ate = truth["true_uplift"].mean()
     assert ate["ate_q05"] <= true_ate <= ate["ate_q95"], (ate, true_ate)
-    # auto_combine: pick on the same chain jobs' default and flexible fits (one pipeline run serves both)
-    pick = subprocess.run(["Rscript", "-e", f"""
-      for (f in Sys.glob("{REPO}/R/lib/*.R")) source(f)
-      chains <- lapply(Sys.glob("{tmp_path}/results/model/chains/chain_*.rds"),
-                       function(p) structure(readRDS(p)[c("default", "flexible")], class = "bayeslift_candidates"))
-      m <- suppressWarnings(combine_and_select_candidates(chains, "pick"))
-      cat(m$selection$method, m$selection$chosen, paste(m$selection$table$model, collapse = ","))"""],
-                          env=PROCESS_ENV, capture_output=True, text=True, check=True)
-    assert pick.stdout.split() == ["pick", "default", "default,flexible"], pick.stdout  # linear truth
     summary = pd.read_csv(tmp_path / "results/counterfactuals/uplift_summary.csv")
     merged = summary.merge(truth, left_on="user", right_on="customer_id")
     assert len(merged) == 6000
