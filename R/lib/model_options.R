@@ -304,11 +304,17 @@ model_loo <- function(model) {
        n_high_k = high_k, parts = parts)
 }
 
+#' `model_loo()` of every candidate (candidates may already be `model_loo()` results).
+candidate_loos <- function(candidates) lapply(candidates, function(m) if (inherits(m, "bayeslift_model")) model_loo(m) else m)
+
+#' Users x models matrix of per-user LOO elpd from a list of `model_loo()` results.
+pointwise_elpd <- function(loos) do.call(cbind, lapply(loos, `[[`, "pointwise"))
+
 #' PSIS-LOO of a stack: per user, the log of the weighted mixture of its members' LOO predictive densities
 #' (the quantity stacking maximises). p_loo is the weighted mean of the members' and n_high_k their sum.
 stack_loo <- function(stack) {
   loos <- lapply(stack$members, model_loo)
-  lpd <- do.call(cbind, lapply(loos, `[[`, "pointwise"))
+  lpd <- pointwise_elpd(loos)
   top <- apply(lpd, 1, max)
   pw <- top + log(as.vector(exp(lpd - top) %*% stack$weights))
   list(elpd = sum(pw), se = sqrt(length(pw)) * stats::sd(pw), p_loo = sum(stack$weights * vapply(loos, `[[`, numeric(1), "p_loo")),
@@ -327,7 +333,7 @@ stack_loo <- function(stack) {
 #'   n_high_k, credibly_worse), `loos`.
 select_model_by_loo <- function(candidates, se_mult = 2, min_diff = 4) {
   if (is.null(names(candidates)) || any(names(candidates) == "")) stop("select_model_by_loo: name every candidate")
-  loos <- lapply(candidates, function(m) if (inherits(m, "bayeslift_model")) model_loo(m) else m)
+  loos <- candidate_loos(candidates)
   elpd <- vapply(loos, function(l) l$elpd, numeric(1))
   best <- which.max(elpd)
   diff <- elpd[best] - elpd
@@ -367,9 +373,7 @@ fit_auto_model <- function(data, spec, candidates = list(default = list(), flexi
 #' @return named weights summing to 1.
 stack_weights_by_loo <- function(candidates) {
   if (is.null(names(candidates)) || any(names(candidates) == "")) stop("stack_weights_by_loo: name every candidate")
-  loos <- lapply(candidates, function(m) if (inherits(m, "bayeslift_model")) model_loo(m) else m)
-  lpd <- do.call(cbind, lapply(loos, `[[`, "pointwise"))
-  stats::setNames(as.numeric(loo::stacking_weights(lpd)), names(candidates))
+  stats::setNames(as.numeric(loo::stacking_weights(pointwise_elpd(candidate_loos(candidates)))), names(candidates))
 }
 
 #' Stack fitted models into one posterior: a mixture whose draws come from each member in proportion to
