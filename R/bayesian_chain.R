@@ -26,7 +26,7 @@ main <- function() {
   for (key in c("flexible", "shrinkage", "propensity")) if (!is.null(m[[key]])) args[[key]] <- m[[key]]
   # model: auto fits each candidate's chain here; bayesian_model picks or stacks by LOO once every chain is in.
   if (isTRUE(m$auto)) {
-    model <- do.call(fit_candidate_chains, c(args, no_effect = identical(m$auto_combine, "stack")))
+    model <- do.call(fit_candidate_chains, c(args, no_effect = m$auto_combine %in% c("stack", "pseudo_bma")))
   } else {
     model <- do.call(fit_causal_model_chain, args)
   }

@@ -14,7 +14,8 @@ main <- function() {
   model <- if (inherits(fits[[1]], "bayeslift_candidates")) combine_and_select_candidates(fits, m$auto_combine) else combine_chain_fits(fits)
   if (inherits(model, "bayeslift_stack")) {
     w <- unlist(model$selection$weights)
-    message("model: auto stacked the candidates by PSIS-LOO: ", paste(sprintf("%s %.3f", names(w), w), collapse = ", "))
+    message("model: auto mixed the candidates (", model$selection$method, " weights from PSIS-LOO): ",
+            paste(sprintf("%s %.3f", names(w), w), collapse = ", "))
   } else if (!is.null(model$selection)) message("model: auto chose '", model$selection$chosen, "' by PSIS-LOO")
   n_users <- model_n_users(model)
   # ADVI has no chains to compare: its check is the Pareto k of the importance ratios (R/lib/approximate.R).

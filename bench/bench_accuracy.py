@@ -9,7 +9,8 @@ splines (``flexible``), ``shrinkage = "horseshoe"``, both (``flexible_horseshoe`
 keeps by PSIS-LOO between a model and the same with splines (``auto``: default prior, plus propensity on the
 confounded scenario; ``auto_horseshoe``: the horseshoe prior), the no-effect model (``no_effect``) and LOO
 stacks of horseshoe + flexible horseshoe (``stack_horseshoe``) and of those with the no-effect model
-(``stack_horseshoe_null``, what ``auto_combine: stack`` fits with ``shrinkage: horseshoe``); the surrogate of each (trained on the
+(``stack_horseshoe_null``, what ``auto_combine: stack`` fits with ``shrinkage: horseshoe``), and the
+latter mixed by pseudo-BMA+ weights instead (``bma_horseshoe_null``, ``auto_combine: pseudo_bma``); the surrogate of each (trained on the
 posterior of the training users with config/config.yaml's surrogate settings); T-/S-learner LightGBM and the
 linear interaction model of ``bayeslift.baselines``; causalml's X-learner and DR-learner when causalml
 imports (it is not a dependency: ``--causalml-path`` points at a throwaway install, e.g.
@@ -61,7 +62,9 @@ if (args[7] == "1") options$propensity <- list(propensity = TRUE)
 auto <- list(auto = intersect(c("default", "flexible", "propensity"), names(options)),
              auto_horseshoe = c("horseshoe", "flexible_horseshoe"))
 stacks <- list(stack_horseshoe = c("horseshoe", "flexible_horseshoe"),
-               stack_horseshoe_null = c("no_effect", "horseshoe", "flexible_horseshoe"))
+               stack_horseshoe_null = c("no_effect", "horseshoe", "flexible_horseshoe"),
+               bma_horseshoe_null = c("no_effect", "horseshoe", "flexible_horseshoe"))
+stack_method <- function(name) if (startsWith(name, "bma_")) "pseudo_bma" else "stacking"
 groups <- c(auto, stacks)
 needed <- unique(c(intersect(wanted, names(options)), unlist(groups[intersect(wanted, names(groups))])))
 fits <- list(); secs <- list()
@@ -81,7 +84,8 @@ for (pick in intersect(wanted, names(auto))) {
   reported[[pick]] <- sel$chosen
 }
 for (pick in intersect(wanted, names(stacks))) {
-  fits[[pick]] <- suppressWarnings(stack_models(fits[stacks[[pick]]]))
+  fits[[pick]] <- suppressWarnings(stack_models(fits[stacks[[pick]]],
+                                                  stack_weights_by_loo(fits[stacks[[pick]]], stack_method(pick))))
   out$weights[[pick]] <- as.list(fits[[pick]]$all_weights)
   reported[[pick]] <- pick
 }
@@ -105,10 +109,10 @@ jsonlite::write_json(out, args[5], digits = NA, auto_unbox = TRUE)
 """
 
 #: Bayesian variants the bench can fit (``--bayes-models``): option sets of ``fit_causal_model()``, the
-#: two ``model: auto`` picks (PSIS-LOO between a model and the same with splines) and two LOO stacks
-#: (horseshoe + flexible horseshoe, and the same with the no-effect model).
+#: two ``model: auto`` picks (PSIS-LOO between a model and the same with splines), two LOO stacks (horseshoe +
+#: flexible horseshoe, and the same with the no-effect model) and the latter by pseudo-BMA+ weights.
 BAYES_MODELS = ("default", "flexible", "horseshoe", "flexible_horseshoe", "no_effect", "auto", "auto_horseshoe",
-                "stack_horseshoe", "stack_horseshoe_null")
+                "stack_horseshoe", "stack_horseshoe_null", "bma_horseshoe_null")
 
 
 def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config, models, with_surrogate=True):

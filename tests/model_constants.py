@@ -39,6 +39,11 @@ HORSESHOE_RMSE_SHARE = 1.0
 STACK_NULL_WEIGHT_WITH_EFFECT = 0.5
 STACK_NULL_WEIGHT_WITHOUT_EFFECT = 0.3
 
+# Pseudo-BMA+ weights of the same pair (stack_weights_by_loo(method = "pseudo_bma")) weigh whole-model evidence:
+# measured 0.075 on linear (stacking 0.27) and 0.81 on no_effect (stacking 0.71) at 2,000 users.
+PSEUDO_BMA_NULL_WEIGHT_WITH_EFFECT = 0.15
+PSEUDO_BMA_NULL_WEIGHT_WITHOUT_EFFECT = 0.5
+
 # Overlap: confounding strength 1.0 keeps propensities within about [0.1, 0.9]; fewer than this share of
 # users may lie outside the common support.
 MAX_OUTSIDE_SUPPORT = 0.05

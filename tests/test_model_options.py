@@ -14,6 +14,7 @@ from bayeslift.simulate import CHANNELS, COLUMNS, SCENARIOS, simulate_history
 from conftest import REPO
 from model_constants import (ATE_ABS_TOL, CHAINS, FLEXIBLE_RMSE_SHARE, HORSESHOE_ITER, HORSESHOE_RMSE_SHARE, ITER,
                              LOO_MIN_DIFF, LOO_SE_MULT, MAX_OUTSIDE_SUPPORT, N_USERS, NO_EFFECT_HALF_WIDTH, PPC_P_BOUNDS,
+                             PSEUDO_BMA_NULL_WEIGHT_WITH_EFFECT, PSEUDO_BMA_NULL_WEIGHT_WITHOUT_EFFECT,
                              STACK_NULL_WEIGHT_WITH_EFFECT, STACK_NULL_WEIGHT_WITHOUT_EFFECT, SUBSAMPLE_N,
                              VARIATIONAL_DRAWS)
 
@@ -258,3 +259,30 @@ def test_stack_with_no_effect_model_covers_zero_without_effect(r):
     assert ate["q05"] <= 0.0 <= ate["q95"], ate
     # per-user error against the true uplift (0) falls with the no-effect member's weight
     assert rmse(ate["uplift"], 0) < rmse(default["uplift"], 0), (rmse(ate["uplift"], 0), rmse(default["uplift"], 0))
+
+
+def test_pseudo_bma_weighs_whole_model_evidence(r, linear_fits):
+    """Pseudo-BMA+ weights of the no-effect and default models: near 0 for the no-effect model where the effect is
+    real (below stacking's weight), most of the weight where there is none; reproducible without touching the
+    session's RNG; the mixture's ATE recovers the truth."""
+    fit(r, "lin_null", "linear", "effect = FALSE")
+    fit(r, "none_null", "no_effect", "effect = FALSE")
+    fit(r, "none_default", "no_effect")
+    out = r["r"]("""local({
+      w <- function(m, method) stack_weights_by_loo(mo_fits[m], method)
+      set.seed(5); before <- .Random.seed
+      lin <- w(c("lin_null", "lin_default"), "pseudo_bma"); again <- w(c("lin_null", "lin_default"), "pseudo_bma")
+      kept <- identical(before, .Random.seed)
+      mo_fits[["lin_bma"]] <<- stack_models(mo_fits[c("lin_null", "lin_default")], lin)
+      none <- w(c("none_null", "none_default"), "pseudo_bma")
+      mo_fits[["none_bma"]] <<- stack_models(mo_fits[c("none_null", "none_default")], none)
+      list(lin[["lin_null"]], w(c("lin_null", "lin_default"), "stacking")[["lin_null"]], identical(lin, again), kept,
+           none[["none_null"]])
+    })""")
+    lin_null, lin_null_stacking, same, rng_kept, none_null = (x[0] for x in out)
+    assert same and rng_kept
+    assert lin_null < min(PSEUDO_BMA_NULL_WEIGHT_WITH_EFFECT, lin_null_stacking), (lin_null, lin_null_stacking)
+    assert none_null > PSEUDO_BMA_NULL_WEIGHT_WITHOUT_EFFECT, none_null
+    check_ate(fit(r, "lin_bma", "linear"), r["truth"]["linear"])  # cached: the mixture's ATE
+    none = fit(r, "none_bma", "no_effect")
+    assert none["q05"] <= 0.0 <= none["q95"], none

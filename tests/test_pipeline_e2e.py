@@ -61,7 +61,8 @@ def test_diagnostics_are_checked_and_recorded(tiny_pipeline):
 def test_model_auto_stacks_or_picks_candidates_by_loo(tiny_pipeline, tmp_path):
     """model: auto with auto_combine: stack fits the no-effect, default and flexible chains as jobs, mixes their
     posteriors by LOO stacking weights, checks every member that carries weight, and the exported ATE covers the
-    truth; auto_combine: pick keeps the default model of the same chains (linear truth)."""
+    truth; on the same chains auto_combine: pick keeps the default model (linear truth) and pseudo_bma mixes all
+    three with most weight on the best LOO."""
     cfg = tmp_path / "stack.yaml"
     cfg.write_text(yaml.safe_dump({"data": {"train": str(tiny_pipeline / "data/simulated/history.csv"),
                                             "score": str(tiny_pipeline / "data/simulated/new_users.csv")},
@@ -76,21 +77,29 @@ def test_model_auto_stacks_or_picks_candidates_by_loo(tiny_pipeline, tmp_path):
     assert members == {name for name, w in weights.items() if w >= 0.01}, (members, weights)
     assert diag["passed"] is True
     shown = "".join(model_checks_html(diag["model_checks"]))  # what the report says of the stack
-    assert "stacked the candidates" in shown and f"no_effect {weights['no_effect']:.3f}" in shown
+    assert "mixed the candidates by LOO stacking" in shown and f"no_effect {weights['no_effect']:.3f}" in shown
     ate = json.loads((tmp_path / "results/counterfactuals/ate.json").read_text())
     truth = pd.read_csv(tiny_pipeline / "data/simulated_truth/history_truth.csv")
     users = pd.read_csv(tmp_path / "results/counterfactuals/uplift_summary.csv")
     true_ate = truth.set_index("customer_id").loc[users["customer_id"], "true_uplift"].mean()
     assert ate["ate_q05"] <= true_ate <= ate["ate_q95"], (ate, true_ate)
-    # auto_combine: pick on the same chain jobs' default and flexible fits (one pipeline run serves both)
-    pick = subprocess.run(["Rscript", "-e", f"""
+    # auto_combine: pick and pseudo_bma on the same chain jobs' fits (one pipeline run serves all three)
+    other = subprocess.run(["Rscript", "-e", f"""
       for (f in Sys.glob("{REPO}/R/lib/*.R")) source(f)
       chains <- lapply(Sys.glob("{tmp_path}/results/model/chains/chain_*.rds"),
-                       function(p) structure(readRDS(p)[c("default", "flexible")], class = "bayeslift_candidates"))
-      m <- suppressWarnings(combine_and_select_candidates(chains, "pick"))
-      cat(m$selection$method, m$selection$chosen, paste(m$selection$table$model, collapse = ","))"""],
-                          env=PROCESS_ENV, capture_output=True, text=True, check=True)
-    assert pick.stdout.split() == ["pick", "default", "default,flexible"], pick.stdout  # linear truth
+                       function(p) {{ c <- readRDS(p); c$fit_seconds <- NULL; c }})
+      m <- suppressWarnings(combine_and_select_candidates(
+        lapply(chains, function(c) structure(c[c("default", "flexible")], class = "bayeslift_candidates")), "pick"))
+      cat(m$selection$method, m$selection$chosen, paste(m$selection$table$model, collapse = ","), "\n")
+      b <- suppressWarnings(combine_and_select_candidates(chains, "pseudo_bma"))
+      cat(b$selection$method, class(b), sum(unlist(b$selection$weights)),
+          names(which.max(unlist(b$selection$weights))), b$selection$table$model[which.max(b$selection$table$elpd)])"""],
+                           env=PROCESS_ENV, capture_output=True, text=True, check=True)
+    pick, bma = (line.split() for line in other.stdout.splitlines())
+    assert pick == ["pick", "default", "default,flexible"], pick  # linear truth
+    # pseudo-BMA+ mixes the three, its largest weight on the model with the best LOO elpd
+    assert bma[:2] == ["pseudo_bma", "bayeslift_stack"] and float(bma[2]) == pytest.approx(1.0, abs=1e-6), bma
+    assert bma[3] == bma[4], bma
 
 
 def test_surrogate_fidelity_recorded_in_manifest(tiny_pipeline):

@@ -22,7 +22,7 @@ fit_causal_model_chain <- function(data, spec, backend = c("rstanarm", "brms"), 
 }
 
 #' One chain of each `model: auto` candidate: the configured model, then the same with splines; for a
-#' stack (`model.auto_combine: stack`) first the no-effect model too (`effect = FALSE`, no other option).
+#' stack (`model.auto_combine: stack` or `pseudo_bma`) first the no-effect model too (`effect = FALSE`, no other option).
 #'
 #' @param ... arguments of `fit_causal_model_chain()`.
 #' @param no_effect also fit the no-effect candidate.
@@ -40,20 +40,21 @@ fit_candidate_chains <- function(..., no_effect = FALSE) {
 }
 
 #' Combine each candidate's chains, then keep the candidate PSIS-LOO prefers (`select_model_by_loo()`) or
-#' stack them all by LOO stacking weights (`stack_models()`).
+#' mix them all (`stack_models()`) by LOO stacking weights ("stack") or pseudo-BMA+ weights ("pseudo_bma";
+#' `stack_weights_by_loo()`).
 #'
 #' @param chains a list of `bayeslift_candidates` (one per chain).
-#' @param combine "pick" or "stack".
+#' @param combine "pick", "stack" or "pseudo_bma".
 #' @return the chosen multi-chain `bayeslift_model`, or a `bayeslift_stack`, with `selection` (method,
-#'   chosen name or "stack", the LOO table, and for a stack the weights).
-combine_and_select_candidates <- function(chains, combine = c("pick", "stack")) {
+#'   chosen name or "stack", the LOO table, and for a mixture the weights).
+combine_and_select_candidates <- function(chains, combine = c("pick", "stack", "pseudo_bma")) {
   combine <- match.arg(combine)
   names <- names(chains[[1]])
   combined <- stats::setNames(lapply(names, function(nm) combine_chain_fits(lapply(chains, `[[`, nm))), names)
   sel <- select_model_by_loo(combined)
-  if (combine == "stack") {
-    model <- stack_models(combined, stack_weights_by_loo(sel$loos))
-    model$selection <- list(method = "stack", chosen = "stack", weights = as.list(model$all_weights), table = sel$table)
+  if (combine != "pick") {
+    model <- stack_models(combined, stack_weights_by_loo(sel$loos, if (combine == "stack") "stacking" else combine))
+    model$selection <- list(method = combine, chosen = "stack", weights = as.list(model$all_weights), table = sel$table)
     return(model)
   }
   model <- combined[[sel$chosen]]

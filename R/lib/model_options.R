@@ -363,17 +363,34 @@ fit_auto_model <- function(data, spec, candidates = list(default = list(), flexi
 
 # ------------------------------------------------------------------------------------------ stacking
 
-#' Stacking weights of candidate fits from their pointwise PSIS-LOO (Yao, Vehtari, Simpson & Gelman 2018).
+#' Weights of candidate fits from their pointwise PSIS-LOO, for `stack_models()`.
 #'
-#' The weights maximise the summed leave-one-out log density of the mixture, so a candidate gets weight for
-#' the users it predicts better, not for winning overall; a near-tie splits the weight rather than betting
-#' on one model.
+#' "stacking" (Yao, Vehtari, Simpson & Gelman 2018) maximises the summed leave-one-out log density of the
+#' mixture, so a candidate gets weight for the users it predicts better, not for winning overall; a
+#' near-tie splits the weight rather than betting on one model. It keeps some weight on the no-effect model
+#' even where the effect is real but small next to the noise of mostly-zero spend.
+#' "pseudo_bma" (pseudo-BMA+: exp(elpd) weights, regularised by the Bayesian bootstrap) weighs whole-model
+#' evidence instead: it is close to a pick when one candidate is credibly better and splits near-ties.
+#' Its bootstrap draws use a fixed seed (the session's RNG state is restored), so weights are reproducible.
 #'
 #' @param candidates a named list of `bayeslift_model`s on the same users (or of `model_loo()` results).
+#' @param method "stacking" or "pseudo_bma".
 #' @return named weights summing to 1.
-stack_weights_by_loo <- function(candidates) {
+stack_weights_by_loo <- function(candidates, method = c("stacking", "pseudo_bma")) {
+  method <- match.arg(method)
   if (is.null(names(candidates)) || any(names(candidates) == "")) stop("stack_weights_by_loo: name every candidate")
-  stats::setNames(as.numeric(loo::stacking_weights(pointwise_elpd(candidate_loos(candidates)))), names(candidates))
+  lpd <- pointwise_elpd(candidate_loos(candidates))
+  w <- if (method == "stacking") loo::stacking_weights(lpd) else with_seed(1L, loo::pseudobma_weights(lpd, BB = TRUE))
+  stats::setNames(as.numeric(w), names(candidates))
+}
+
+#' Evaluate `expr` with the RNG seeded, restoring the caller's RNG state afterwards.
+with_seed <- function(seed, expr) {
+  had <- exists(".Random.seed", envir = globalenv(), inherits = FALSE)
+  if (had) old <- get(".Random.seed", envir = globalenv())
+  on.exit(if (had) assign(".Random.seed", old, envir = globalenv()) else rm(".Random.seed", envir = globalenv()))
+  set.seed(seed)
+  expr
 }
 
 #' Stack fitted models into one posterior: a mixture whose draws come from each member in proportion to

@@ -160,6 +160,10 @@ border-bottom:1px solid #eee;text-align:right}table.tab th{background:#f3f3f3}im
 .summary{background:#f5f9ff;border-left:4px solid #3a78c3;padding:.6em 1.2em}.note{color:#666;font-size:.85em}"""
 
 
+#: `model.auto_combine` values that mix the candidates, and how the report names their weights.
+MIXTURE_METHODS = {"stack": "LOO stacking", "pseudo_bma": "pseudo-BMA+ weights (from LOO)"}
+
+
 def model_checks_html(checks: dict | None) -> list[str]:
     """LOO, `model: auto`'s choice and the posterior predictive checks, when the fit step computed them."""
     if not checks:
@@ -169,9 +173,10 @@ def model_checks_html(checks: dict | None) -> list[str]:
            f"(se {_fmt(loo['se'], 1)}, effective parameters {_fmt(loo['p_loo'], 1)}); {int(loo['n_high_k'])} of "
            f"{int(loo['n_users']):,} customers with Pareto k &gt; 0.7 (unreliable LOO when many).</p>"]
     sel = checks.get("selection")
-    if sel and sel.get("method") == "stack":
+    if sel and sel.get("method") in MIXTURE_METHODS:
         weights = ", ".join(f"{html.escape(str(k))} {float(v):.3f}" for k, v in sel["weights"].items())
-        out.append("<p><code>model: auto</code> stacked the candidates by LOO: the posterior is a mixture of them with "
+        out.append(f"<p><code>model: auto</code> mixed the candidates by {MIXTURE_METHODS[sel['method']]}: the posterior "
+                   f"is a mixture of them with "
                    f"weights {weights} (the no-effect model's weight is the belief that the campaign changes nothing)."
                    "</p>" + _table(pd.DataFrame(sel["table"]), 2))
     elif sel:
