@@ -27,13 +27,8 @@ stratified_subsample <- function(data, spec, n, seed = 1L) {
     top <- order(quota - size, decreasing = TRUE)[seq_len(extra)]
     size[top] <- size[top] + 1
   }
-  if (exists(".Random.seed", envir = globalenv())) {
-    old_seed <- get(".Random.seed", envir = globalenv())
-    on.exit(assign(".Random.seed", old_seed, envir = globalenv()))
-  }
-  set.seed(seed)
-  # sample.int, not sample(): a stratum of one row would be taken for 1:row
-  keep <- unlist(Map(function(rows, k) rows[sample.int(length(rows), k)], strata, size), use.names = FALSE)
+  # sample.int, not sample(): a stratum of one row would be taken for 1:row; with_seed(): R/lib/model_options.R
+  keep <- with_seed(seed, unlist(Map(function(rows, k) rows[sample.int(length(rows), k)], strata, size), use.names = FALSE))
   out <- data[sort(keep), , drop = FALSE]
   rownames(out) <- NULL
   out
