@@ -83,9 +83,10 @@ for (pick in intersect(wanted, names(auto))) {
   out$loo[[pick]] <- sel$table
   reported[[pick]] <- sel$chosen
 }
+loos <- list()  # each member's PSIS-LOO, once for every stack it is in
 for (pick in intersect(wanted, names(stacks))) {
-  fits[[pick]] <- suppressWarnings(stack_models(fits[stacks[[pick]]],
-                                                  stack_weights_by_loo(fits[stacks[[pick]]], stack_method(pick))))
+  for (m in setdiff(stacks[[pick]], names(loos))) loos[[m]] <- suppressWarnings(model_loo(fits[[m]]))
+  fits[[pick]] <- stack_models(fits[stacks[[pick]]], stack_weights_by_loo(loos[stacks[[pick]]], stack_method(pick)))
   out$weights[[pick]] <- as.list(fits[[pick]]$all_weights)
   reported[[pick]] <- pick
 }
