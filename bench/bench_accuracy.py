@@ -64,7 +64,7 @@ auto <- list(auto = intersect(c("default", "flexible", "propensity"), names(opti
 stacks <- list(stack_horseshoe = c("horseshoe", "flexible_horseshoe"),
                stack_horseshoe_null = c("no_effect", "horseshoe", "flexible_horseshoe"),
                bma_horseshoe_null = c("no_effect", "horseshoe", "flexible_horseshoe"))
-stack_method <- function(name) if (startsWith(name, "bma_")) "pseudo_bma" else "stacking"
+stack_method <- function(name) if (startsWith(name, "bma_")) "pseudo_bma" else "stack"
 groups <- c(auto, stacks)
 needed <- unique(c(intersect(wanted, names(options)), unlist(groups[intersect(wanted, names(groups))])))
 fits <- list(); secs <- list()

@@ -276,7 +276,7 @@ def test_pseudo_bma_weighs_whole_model_evidence(r, linear_fits):
       mo_fits[["lin_bma"]] <<- stack_models(mo_fits[c("lin_null", "lin_default")], lin)
       none <- w(c("none_null", "none_default"), "pseudo_bma")
       mo_fits[["none_bma"]] <<- stack_models(mo_fits[c("none_null", "none_default")], none)
-      list(lin[["lin_null"]], w(c("lin_null", "lin_default"), "stacking")[["lin_null"]], identical(lin, again), kept,
+      list(lin[["lin_null"]], w(c("lin_null", "lin_default"), "stack")[["lin_null"]], identical(lin, again), kept,
            none[["none_null"]])
     })""")
     lin_null, lin_null_stacking, same, rng_kept, none_null = (x[0] for x in out)

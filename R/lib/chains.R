@@ -49,11 +49,11 @@ fit_candidate_chains <- function(..., no_effect = FALSE) {
 #'   chosen name or "stack", the LOO table, and for a mixture the weights).
 combine_and_select_candidates <- function(chains, combine = c("pick", "stack", "pseudo_bma")) {
   combine <- match.arg(combine)
-  names <- names(chains[[1]])
+  names <- names(Filter(function(x) inherits(x, "bayeslift_model"), chains[[1]]))  # not e.g. fit_seconds
   combined <- stats::setNames(lapply(names, function(nm) combine_chain_fits(lapply(chains, `[[`, nm))), names)
   sel <- select_model_by_loo(combined)
   if (combine != "pick") {
-    model <- stack_models(combined, stack_weights_by_loo(sel$loos, if (combine == "stack") "stacking" else combine))
+    model <- stack_models(combined, stack_weights_by_loo(sel$loos, combine))
     model$selection <- list(method = combine, chosen = "stack", weights = as.list(model$all_weights), table = sel$table)
     return(model)
   }

@@ -365,7 +365,7 @@ fit_auto_model <- function(data, spec, candidates = list(default = list(), flexi
 
 #' Weights of candidate fits from their pointwise PSIS-LOO, for `stack_models()`.
 #'
-#' "stacking" (Yao, Vehtari, Simpson & Gelman 2018) maximises the summed leave-one-out log density of the
+#' "stack" (LOO stacking; Yao, Vehtari, Simpson & Gelman 2018) maximises the summed leave-one-out log density of the
 #' mixture, so a candidate gets weight for the users it predicts better, not for winning overall; a
 #' near-tie splits the weight rather than betting on one model. It keeps some weight on the no-effect model
 #' even where the effect is real but small next to the noise of mostly-zero spend.
@@ -374,13 +374,13 @@ fit_auto_model <- function(data, spec, candidates = list(default = list(), flexi
 #' Its bootstrap draws use a fixed seed (the session's RNG state is restored), so weights are reproducible.
 #'
 #' @param candidates a named list of `bayeslift_model`s on the same users (or of `model_loo()` results).
-#' @param method "stacking" or "pseudo_bma".
+#' @param method "stack" or "pseudo_bma" (the `model.auto_combine` values that mix).
 #' @return named weights summing to 1.
-stack_weights_by_loo <- function(candidates, method = c("stacking", "pseudo_bma")) {
+stack_weights_by_loo <- function(candidates, method = c("stack", "pseudo_bma")) {
   method <- match.arg(method)
   if (is.null(names(candidates)) || any(names(candidates) == "")) stop("stack_weights_by_loo: name every candidate")
   lpd <- pointwise_elpd(candidate_loos(candidates))
-  w <- if (method == "stacking") loo::stacking_weights(lpd) else with_seed(1L, loo::pseudobma_weights(lpd, BB = TRUE))
+  w <- if (method == "stack") loo::stacking_weights(lpd) else with_seed(1L, loo::pseudobma_weights(lpd, BB = TRUE))
   stats::setNames(as.numeric(w), names(candidates))
 }
 
