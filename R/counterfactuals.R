@@ -21,6 +21,11 @@ shard_main <- function() {
   fail <- Sys.getenv("BAYESLIFT_FAIL_SHARD", "")  # fault-injection hook for the scaling tests
   if (nzchar(fail) && identical(as.integer(fail), shard)) stop("BAYESLIFT_FAIL_SHARD=", fail, ": shard ", shard, " fails on purpose")
   model <- readRDS(snakemake@input[["fit"]])
+  calibration <- snakemake@input[["calibration"]]
+  if (length(calibration)) {  # model.calibrate_intervals (R/lib/calibration.R)
+    model$interval_calibration <- jsonlite::read_json(calibration, simplifyVector = TRUE)
+    message(sprintf("per-user uplift intervals scaled by %.3f (parametric-bootstrap calibration)", model$interval_calibration$scale))
+  }
   policy <- snakemake@params[["policy"]]
   out <- export_counterfactual_shard(model, users[rows, , drop = FALSE], chunk_size = chunk_size,
                                      margin = policy$margin, cost = policy$cost_per_contact)

@@ -46,6 +46,7 @@ def shard_files(pattern):
 DEFAULT_RESOURCES = {
     "bayesian_chain": {"mem_mb": 2000, "runtime": 120},
     "bayesian_model": {"mem_mb": 4000, "runtime": 30},
+    "interval_calibration": {"mem_mb": 4000, "runtime": 240},
     "counterfactuals_shard": {"mem_mb": 4000, "runtime": 60},
     "counterfactuals": {"mem_mb": 4000, "runtime": 30},
     "surrogate_model": {"mem_mb": 4000, "runtime": 60},
@@ -60,6 +61,13 @@ def rule_resources(rule_name):
     out = dict(DEFAULT_RESOURCES.get(rule_name, {}))
     out.update((config.get("resources") or {}).get(rule_name) or {})
     return out
+
+
+def interval_calibration_input(wildcards):
+    """The interval scale the counterfactuals apply, when model.calibrate_intervals asks for one."""
+    if not config["model"]["calibrate_intervals"]:
+        return {}
+    return {"calibration": results("model", "interval_calibration.json")}
 
 
 def evaluation_truth(wildcards):

@@ -49,8 +49,31 @@ rule bayesian_model:
         "../R/bayesian_model.R"
 
 
+rule interval_calibration:
+    input:
+        fit=rules.bayesian_model.output.fit,
+        train=rules.prepare.output.train,
+        spec=rules.prepare.output.spec,
+        rlib=R_LIB,
+    output:
+        calibration=results("model", "interval_calibration.json"),
+    params:
+        model=config["model"],
+    log:
+        logs("interval_calibration"),
+    # Each replicate refits every chain; they run side by side.
+    threads: CHAINS
+    resources:
+        **rule_resources("interval_calibration"),
+    conda:
+        "../envs/r.yaml"
+    script:
+        "../R/interval_calibration.R"
+
+
 rule counterfactuals_shard:
     input:
+        unpack(interval_calibration_input),
         fit=rules.bayesian_model.output.fit,
         train=rules.prepare.output.train,
         holdout=rules.prepare.output.holdout,

@@ -231,3 +231,35 @@ def test_binary_outcome_end_to_end(tmp_path):
     assert (tmp_path / "results/report/index.html").stat().st_size > 0
     meta = PredictionService.load(tmp_path / "results/surrogate").metadata
     assert meta["outcome"] == {"name": "bought", "type": "binary"}
+
+
+def test_interval_calibration_scales_uplift_intervals_only(tiny_pipeline, tmp_path):
+    """model.calibrate_intervals refits the model on outcomes simulated from it and rescales every user's uplift
+    interval about its median by one factor; the chains are the tiny pipeline's (same seeds and data), so the
+    medians and the ATE must come out exactly as there, and each half-width multiplied by the logged scale."""
+    cfg = tmp_path / "calibrate.yaml"
+    cfg.write_text(yaml.safe_dump({"data": {"train": str(tiny_pipeline / "data/simulated/history.csv"),
+                                            "score": str(tiny_pipeline / "data/simulated/new_users.csv")},
+                                   "model": {"calibrate_intervals": True}}))
+    snakemake(tmp_path, "results/counterfactuals/ate.json", "--configfile", str(REPO / "config/test.yaml"), str(cfg))
+    calibration = json.loads((tmp_path / "results/model/interval_calibration.json").read_text())
+    scale = calibration["scale"]
+    assert 0 < scale < 10 and calibration["replicates"] == 1 and 0 <= calibration["coverage_before"] <= 1
+    assert "interval scale" in (tmp_path / "logs/interval_calibration.log").read_text()
+    plain = pd.read_csv(tiny_pipeline / "results/counterfactuals/uplift_summary.csv")
+    calibrated = pd.read_csv(tmp_path / "results/counterfactuals/uplift_summary.csv")
+    assert calibrated["customer_id"].tolist() == plain["customer_id"].tolist()
+    np.testing.assert_allclose(calibrated["uplift_median"], plain["uplift_median"], rtol=1e-9, atol=1e-9)
+    expected = {bound: plain["uplift_median"] + scale * (plain[bound] - plain["uplift_median"]) for bound in ("uplift_q05", "uplift_q95")}
+    np.testing.assert_allclose(calibrated["uplift_q95"], expected["uplift_q95"], rtol=1e-6, atol=1e-9)
+    # A widened interval stops where the treated spend would go below 0: that only raises the lowest uplift draws.
+    exact = np.isclose(calibrated["uplift_q05"], expected["uplift_q05"], rtol=1e-6, atol=1e-9)
+    assert (calibrated["uplift_q05"][~exact] > expected["uplift_q05"][~exact]).all()
+    assert exact.mean() > 0.5, exact.mean()
+    # The ATE keeps the posterior's own draws; the treated arm's labels carry the calibrated uplift.
+    assert json.loads((tmp_path / "results/counterfactuals/ate.json").read_text()) == \
+        json.loads((tiny_pipeline / "results/counterfactuals/ate.json").read_text())
+    labels = pd.read_csv(tmp_path / "results/counterfactuals/surrogate_labels.csv")
+    plain_labels = pd.read_csv(tiny_pipeline / "results/counterfactuals/surrogate_labels.csv")
+    control = labels["received_campaign"] == 0
+    pd.testing.assert_frame_equal(labels[control], plain_labels[control])

@@ -21,6 +21,50 @@ fit_causal_model_chain <- function(data, spec, backend = c("rstanarm", "brms"), 
   model
 }
 
+#' The training rows a configured fit uses: all of them, or the stratified subsample of `model.fit_subsample`
+#' (seeded by `model.seed`, so every chain job, and the interval calibration, gets the same users).
+#'
+#' @param train training data.frame. @param spec feature spec. @param m the config's `model` section (a list).
+configured_training_rows <- function(train, spec, m) {
+  if (is.null(m$fit_subsample) || m$fit_subsample >= nrow(train)) return(train)
+  message(sprintf("fitting on a stratified subsample of %d of %d users (model.fit_subsample)", m$fit_subsample, nrow(train)))
+  stratified_subsample(train, spec, m$fit_subsample, seed = m$seed)
+}
+
+#' Fit chain `chain` of the model the config's `model` section describes: the job of rule `bayesian_chain`.
+#'
+#' @param train the training rows (`configured_training_rows()`). @param spec feature spec.
+#' @param m the config's `model` section. @param chain 1-based chain number.
+#' @return a one-chain `bayeslift_model`, or with `model.auto` a `bayeslift_candidates` of one chain each.
+fit_configured_chain <- function(train, spec, m, chain) {
+  args <- list(data = train, spec = spec, backend = m$backend, chain_id = as.integer(chain), seed = m$seed, iter = m$iter,
+               adapt_delta = m$adapt_delta, algorithm = m$algorithm)
+  if (m$backend == "brms") {
+    args$formula <- if (length(m$brms$formula)) unlist(m$brms$formula) else NULL
+    args$cache_dir <- m$brms$cache_dir
+  }
+  # Model options of fit_causal_model() (R/lib/model_options.R), when the config has them.
+  for (key in c("flexible", "shrinkage", "propensity")) if (!is.null(m[[key]])) args[[key]] <- m[[key]]
+  # model: auto fits each candidate's chain here; they are picked or mixed by LOO once every chain is in.
+  if (isTRUE(m$auto)) return(do.call(fit_candidate_chains, c(args, no_effect = m$auto_combine %in% c("stack", "pseudo_bma"))))
+  do.call(fit_causal_model_chain, args)
+}
+
+#' Fit every chain of the configured model in this process (up to `cores` at once) and combine them as
+#' rule `bayesian_model` does: what the interval calibration refits.
+#'
+#' @inheritParams fit_configured_chain
+#' @param cores chains fitted in parallel (forked processes).
+#' @return a multi-chain `bayeslift_model`, or a `bayeslift_stack` / picked candidate with `model.auto`.
+fit_configured_model <- function(train, spec, m, cores = 1L) {
+  n_chains <- if (m$algorithm == "sampling") as.integer(m$chains) else 1L
+  fits <- parallel::mclapply(seq_len(n_chains), function(k) fit_configured_chain(train, spec, m, k),
+                             mc.cores = max(1L, min(as.integer(cores), n_chains)))
+  failed <- vapply(fits, inherits, logical(1), "try-error")
+  if (any(failed)) stop("fit_configured_model: chain ", which(failed)[1], " failed: ", fits[[which(failed)[1]]])
+  if (inherits(fits[[1]], "bayeslift_candidates")) combine_and_select_candidates(fits, m$auto_combine) else combine_chain_fits(fits)
+}
+
 #' One chain of each `model: auto` candidate: the configured model, then the same with splines; for a
 #' stack (`model.auto_combine: stack` or `pseudo_bma`) first the no-effect model too (`effect = FALSE`, no other option).
 #'
@@ -150,7 +194,8 @@ export_counterfactuals_with_sums <- function(model, chunk, margin = 1, cost = 0)
   sums <- NULL
   recorder <- function(model, users) {
     draws <- counterfactual_draws(model, users)
-    sums <<- list(treated = rowSums(draws$treated), control = rowSums(draws$control))
+    sums <<- list(treated = rowSums(posterior_treated(draws)),
+                  control = rowSums(draws$control))
     draws
   }
   export <- export_counterfactuals

@@ -25,7 +25,7 @@ export_counterfactuals <- function(model, users, chunk_size = 2000L, margin = 1,
     chunk <- users[rows, , drop = FALSE]
     draws <- counterfactual_draws(model, chunk)
     uplift <- draws$treated - draws$control
-    sum_treated <- sum_treated + rowSums(draws$treated)
+    sum_treated <- sum_treated + rowSums(posterior_treated(draws))
     sum_control <- sum_control + rowSums(draws$control)
     features <- chunk[, c(spec$numeric, spec$categorical), drop = FALSE]
     one_arm <- function(t, m) {

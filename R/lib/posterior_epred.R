@@ -24,12 +24,30 @@ spend_epred <- function(model, newdata) {
 #'
 #' @param model a `bayeslift_model`.
 #' @param users a data.frame of users (features; the treatment column is overwritten).
-#' @return a list of two draws x users matrices, `treated` and `control`.
+#' @return a list of two draws x users matrices, `treated` and `control`. When the model carries an
+#'   interval calibration (`model$interval_calibration$scale`, R/lib/calibration.R), each user's uplift draws
+#'   are scaled about their median and `treated` is control + calibrated uplift (kept within the outcome's
+#'   range: spend >= 0, probabilities <= 1, which can only raise the lowest uplift draws); the posterior's own treated
+#'   draws are kept as `treated_posterior` (the ATE is summarised from them, not calibrated).
 counterfactual_draws <- function(model, users) {
   arm <- function(t) {
     nd <- users
     nd[[model$spec$treatment]] <- t
     spend_epred(model, nd)
   }
-  list(treated = arm(1L), control = arm(0L))
+  out <- list(treated = arm(1L), control = arm(0L))
+  scale <- model$interval_calibration$scale
+  if (!is.null(scale)) {
+    out$treated_posterior <- out$treated
+    treated <- out$control + scale_uplift_draws(out$treated - out$control, scale)
+    # Widened intervals must not reach impossible outcomes: spend >= 0, probabilities in [0, 1].
+    type <- outcome_type(model$spec)
+    if (type != "gaussian") treated <- pmax(treated, 0)
+    if (type == "binary") treated <- pmin(treated, 1)
+    out$treated <- treated
+  }
+  out
 }
+
+#' The posterior's treated draws of `counterfactual_draws()`, before any interval calibration.
+posterior_treated <- function(draws) if (is.null(draws$treated_posterior)) draws$treated else draws$treated_posterior
