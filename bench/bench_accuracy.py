@@ -74,7 +74,7 @@ for (name in needed) {
                                                                     seed = 1L, cores = 2L), options[[name]])))
   secs[[name]] <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
 }
-out <- list(chosen = list(), loo = list(), weights = list(), models = list())
+out <- list(chosen = list(), loo = list(), weights = list(), models = list(), calibration = list())
 reported <- list()
 for (name in intersect(wanted, names(options))) reported[[name]] <- name
 for (pick in intersect(wanted, names(auto))) {
@@ -89,6 +89,30 @@ for (pick in intersect(wanted, names(stacks))) {
   fits[[pick]] <- stack_models(fits[stacks[[pick]]], stack_weights_by_loo(loos[stacks[[pick]]], stack_method(pick)))
   out$weights[[pick]] <- as.list(fits[[pick]]$all_weights)
   reported[[pick]] <- pick
+}
+# --calibrate: each reported model again with its per-user intervals calibrated by parametric bootstrap
+# (model.calibrate_intervals, R/lib/calibration.R): refit as it was fitted on outcomes simulated from it.
+fit_named <- function(name, data) {
+  if (name %in% names(options))
+    return(suppressWarnings(do.call(fit_causal_model, c(list(data, spec, "rstanarm", chains = 2L, iter = iter, seed = 1L,
+                                                            cores = 2L), options[[name]]))))
+  members <- lapply(stats::setNames(stacks[[name]], stacks[[name]]), fit_named, data = data)
+  stack_models(members, stack_weights_by_loo(suppressWarnings(lapply(members, model_loo)), stack_method(name)))
+}
+if (args[11] == "1") {
+  for (label in names(reported)) {
+    name <- reported[[label]]
+    calibrated <- paste0(name, "+cal")
+    if (is.null(fits[[calibrated]])) {
+      cal <- calibrate_uplift_intervals(fits[[name]], train, function(d) fit_named(name, d))
+      fits[[calibrated]] <- fits[[name]]
+      fits[[calibrated]]$interval_calibration <- cal
+      out$calibration[[calibrated]] <- cal[c("scale", "coverage_before", "seconds")]
+    }
+    secs[[calibrated]] <- (if (label %in% names(groups)) sum(unlist(secs[groups[[label]]])) else secs[[name]]) +
+      fits[[calibrated]]$interval_calibration$seconds
+    reported[[paste0(label, "+cal")]] <- calibrated
+  }
 }
 train$split <- "train"
 users$split <- "holdout"
@@ -116,9 +140,11 @@ BAYES_MODELS = ("default", "flexible", "horseshoe", "flexible_horseshoe", "no_ef
                 "stack_horseshoe", "stack_horseshoe_null", "bma_horseshoe_null")
 
 
-def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config, models, with_surrogate=True):
+def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config, models, with_surrogate=True,
+                 calibrate=False):
     """Fit the Bayesian ``models`` in R; train the surrogate of each on the posterior of the training users
-    (as rule surrogate_model does) and score the held-out users with it, unless ``with_surrogate`` is false."""
+    (as rule surrogate_model does) and score the held-out users with it, unless ``with_surrogate`` is false.
+    ``calibrate`` adds each model with calibrated per-user intervals (``<name>+cal``)."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         spec.to_json(tmp / "spec.json")
@@ -127,7 +153,8 @@ def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config, m
         (tmp / "fit.R").write_text(R_SCRIPT)
         proc = subprocess.run(["Rscript", str(tmp / "fit.R"), str(REPO), str(tmp / "spec.json"), str(tmp / "train.csv"),
                                str(tmp / "users.csv"), str(tmp / "out.json"), str(iter_), "1" if with_propensity else "0",
-                               str(tmp / "export"), ",".join(models), "1" if with_surrogate else "0"],
+                               str(tmp / "export"), ",".join(models), "1" if with_surrogate else "0",
+                               "1" if calibrate else "0"],
                               capture_output=True, text=True)
         if proc.returncode:
             raise RuntimeError(proc.stderr[-3000:])
@@ -181,7 +208,7 @@ def metrics(pred, true, lower=None, upper=None, ate_lo=None, ate_hi=None):
 
 
 def bench_scenario(name, n_train, n_test, iter_, learners, seed, surrogate_config, bayes=BAYES_MODELS,
-                   with_surrogate=True):
+                   with_surrogate=True, calibrate=False):
     hist, _ = simulate_history(n_train, seed=seed, scenario=name)
     users, truth = simulate_history(n_test, seed=seed + 1000, scenario=name, id_start=10**6)
     spec = FeatureSpec.from_columns(COLUMNS)
@@ -203,14 +230,20 @@ def bench_scenario(name, n_train, n_test, iter_, learners, seed, surrogate_confi
         sec = time.perf_counter() - t0
         rows.append({"model": lname, **metrics(np.asarray(m.predict(Un.to_numpy())).ravel(), true), "fit_s": sec})
     if bayes:
-        out = bayes_models(spec, hist, users, iter_, name == "confounded", surrogate_config, bayes, with_surrogate)
-        for pick, weights in out["weights"].items():
+        out = bayes_models(spec, hist, users, iter_, name == "confounded", surrogate_config, bayes, with_surrogate,
+                           calibrate)
+        for pick, weights in (out["weights"] or {}).items():  # an empty R list comes back as []
             print(f"  {pick} weights: " + ", ".join(f"{k} {v:.2f}" for k, v in weights.items()), flush=True)
+        calibration = out["calibration"] or {}
+        for cal_name, cal in calibration.items():
+            print(f"  {cal_name}: interval scale {cal['scale']:.3f} (refit covered {cal['coverage_before']:.3f}; "
+                  f"{cal['seconds']:.0f} s)", flush=True)
         for mname, res in out["models"].items():
             label = f"bayes_{mname}" if res["fitted"] == mname else f"bayes_{mname} ({res['fitted']})"
             rows.append({"model": label,
                          **metrics(np.asarray(res["uplift"]), true, np.asarray(res["lower"]), np.asarray(res["upper"]),
-                                   res["ate_q05"], res["ate_q95"]), "fit_s": res["seconds"]})
+                                   res["ate_q05"], res["ate_q95"]), "fit_s": res["seconds"],
+                         "interval_scale": calibration.get(res["fitted"], {}).get("scale")})
             sur = res["surrogate"]
             if sur is not None:
                 rows.append({"model": label.replace("bayes_", "surrogate_", 1),
@@ -247,6 +280,9 @@ def main(argv=None):
                     help="extra sys.path entry holding a throwaway causalml install ('' for none)")
     ap.add_argument("--no-bayes", action="store_true")
     ap.add_argument("--no-surrogate", action="store_true", help="skip training the surrogate of each Bayesian model")
+    ap.add_argument("--calibrate", action="store_true",
+                    help="also report each Bayesian model with its per-user intervals calibrated by parametric "
+                         "bootstrap (model.calibrate_intervals; one more fit of the model each)")
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "bench_accuracy.json"))
     args = ap.parse_args(argv)
     learners = causalml_learners(args.causalml_path)
@@ -258,12 +294,14 @@ def main(argv=None):
             t0 = time.perf_counter()
             tables.append(bench_scenario(name, args.n_train, args.n_test, args.iter, learners,
                                          args.seed + k + 1000 * rep, surrogate_config, bayes,
-                                         with_surrogate=not args.no_surrogate).assign(replication=rep))
+                                         with_surrogate=not args.no_surrogate,
+                                         calibrate=args.calibrate).assign(replication=rep))
             print(f"{name} (replication {rep + 1}/{args.replications}): {time.perf_counter() - t0:.0f} s", flush=True)
             print(tables[-1].drop(columns=["scenario", "replication"]).to_string(index=False), flush=True)
     table = pd.concat(tables, ignore_index=True)
-    cols = ["scenario", "replication", "true_ate", "model", "sqrt_pehe", "ate_error", "coverage_90", "ate_covered", "fit_s"]
-    table = table[cols]
+    cols = ["scenario", "replication", "true_ate", "model", "sqrt_pehe", "ate_error", "coverage_90", "ate_covered", "fit_s",
+            "interval_scale"]
+    table = table.reindex(columns=cols)
     summary = summarize(table)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"args": vars(args), "rows": table.to_dict(orient="records"),

@@ -68,3 +68,9 @@ SUBSAMPLE_N = 1000
 # ADVI's approximate draws (Stan's output_samples). Pareto k is usually above 0.7 (measured 0.45 to 17):
 # it only has to be computed and reported here.
 VARIATIONAL_DRAWS = 1000
+
+# Interval calibration (calibrate_uplift_intervals()) of the horseshoe on the linear scenario: uncalibrated
+# 90% per-user intervals must cover more than the band's top (they cover nearly all users), calibrated ones
+# fall within the band (issue 7's goal, 85-97%, widened below by 5 points for one bootstrap replicate at 2,000 users).
+# Measured: 0.977 before, 0.947 after, scale 0.93 (at bench-accuracy's 3,000 users: 1.000, 0.920, 0.61).
+CALIBRATION_BAND = (0.80, 0.97)
