@@ -104,7 +104,7 @@ if (args[11] == "1") {
     name <- reported[[label]]
     calibrated <- paste0(name, "+cal")
     if (is.null(fits[[calibrated]])) {
-      cal <- calibrate_uplift_intervals(fits[[name]], train, function(d) fit_named(name, d))
+      cal <- calibrate_uplift_intervals(fits[[name]], train, function(d) fit_named(name, d), replicates = as.integer(args[12]))
       fits[[calibrated]] <- fits[[name]]
       fits[[calibrated]]$interval_calibration <- cal
       out$calibration[[calibrated]] <- cal[c("scale", "coverage_before", "seconds")]
@@ -141,10 +141,11 @@ BAYES_MODELS = ("default", "flexible", "horseshoe", "flexible_horseshoe", "no_ef
 
 
 def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config, models, with_surrogate=True,
-                 calibrate=False):
+                 calibrate=0):
     """Fit the Bayesian ``models`` in R; train the surrogate of each on the posterior of the training users
     (as rule surrogate_model does) and score the held-out users with it, unless ``with_surrogate`` is false.
-    ``calibrate`` adds each model with calibrated per-user intervals (``<name>+cal``)."""
+    ``calibrate`` (a number of bootstrap replicates, 0 for none) adds each model with calibrated per-user
+    intervals (``<name>+cal``)."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         spec.to_json(tmp / "spec.json")
@@ -154,7 +155,7 @@ def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config, m
         proc = subprocess.run(["Rscript", str(tmp / "fit.R"), str(REPO), str(tmp / "spec.json"), str(tmp / "train.csv"),
                                str(tmp / "users.csv"), str(tmp / "out.json"), str(iter_), "1" if with_propensity else "0",
                                str(tmp / "export"), ",".join(models), "1" if with_surrogate else "0",
-                               "1" if calibrate else "0"],
+                               "1" if calibrate else "0", str(calibrate or 0)],
                               capture_output=True, text=True)
         if proc.returncode:
             raise RuntimeError(proc.stderr[-3000:])
@@ -208,7 +209,7 @@ def metrics(pred, true, lower=None, upper=None, ate_lo=None, ate_hi=None):
 
 
 def bench_scenario(name, n_train, n_test, iter_, learners, seed, surrogate_config, bayes=BAYES_MODELS,
-                   with_surrogate=True, calibrate=False):
+                   with_surrogate=True, calibrate=0):
     hist, _ = simulate_history(n_train, seed=seed, scenario=name)
     users, truth = simulate_history(n_test, seed=seed + 1000, scenario=name, id_start=10**6)
     spec = FeatureSpec.from_columns(COLUMNS)
@@ -236,7 +237,8 @@ def bench_scenario(name, n_train, n_test, iter_, learners, seed, surrogate_confi
             print(f"  {pick} weights: " + ", ".join(f"{k} {v:.2f}" for k, v in weights.items()), flush=True)
         calibration = out["calibration"] or {}
         for cal_name, cal in calibration.items():
-            print(f"  {cal_name}: interval scale {cal['scale']:.3f} (refit covered {cal['coverage_before']:.3f}; "
+            covered = " ".join(f"{c:.3f}" for c in np.atleast_1d(cal["coverage_before"]))
+            print(f"  {cal_name}: interval scale {cal['scale']:.3f} (the refits' intervals covered {covered}; "
                   f"{cal['seconds']:.0f} s)", flush=True)
         for mname, res in out["models"].items():
             label = f"bayes_{mname}" if res["fitted"] == mname else f"bayes_{mname} ({res['fitted']})"
@@ -280,9 +282,9 @@ def main(argv=None):
                     help="extra sys.path entry holding a throwaway causalml install ('' for none)")
     ap.add_argument("--no-bayes", action="store_true")
     ap.add_argument("--no-surrogate", action="store_true", help="skip training the surrogate of each Bayesian model")
-    ap.add_argument("--calibrate", action="store_true",
+    ap.add_argument("--calibrate", type=int, default=0, metavar="REPLICATES",
                     help="also report each Bayesian model with its per-user intervals calibrated by parametric "
-                         "bootstrap (model.calibrate_intervals; one more fit of the model each)")
+                         "bootstrap (model.calibrate_intervals) on this many replicates (one more fit each)")
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "bench_accuracy.json"))
     args = ap.parse_args(argv)
     learners = causalml_learners(args.causalml_path)

@@ -303,7 +303,7 @@ def test_interval_calibration_narrows_horseshoe_intervals_to_the_nominal_level(r
     scale = r["r"](f"""local({{
       refit <- function(d) suppressWarnings(fit_causal_model(d, mo_spec, "rstanarm", chains = {CHAINS},
                                                              iter = {HORSESHOE_ITER}, seed = 1, cores = 2, shrinkage = "horseshoe"))
-      cal <- calibrate_uplift_intervals(mo_fits[["lin_hs"]], mo_data[["linear"]], refit, seed = 3)
+      cal <- calibrate_uplift_intervals(mo_fits[["lin_hs"]], mo_data[["linear"]], refit, replicates = 1, seed = 3)
       mo_fits[["lin_hs_cal"]] <<- mo_fits[["lin_hs"]]
       mo_fits[["lin_hs_cal"]]$interval_calibration <<- cal
       cal$scale

@@ -244,7 +244,8 @@ def test_interval_calibration_scales_uplift_intervals_only(tiny_pipeline, tmp_pa
     snakemake(tmp_path, "results/counterfactuals/ate.json", "--configfile", str(REPO / "config/test.yaml"), str(cfg))
     calibration = json.loads((tmp_path / "results/model/interval_calibration.json").read_text())
     scale = calibration["scale"]
-    assert 0 < scale < 10 and calibration["replicates"] == 1 and 0 <= calibration["coverage_before"] <= 1
+    assert 0 < scale < 10 and calibration["replicates"] == 4 and len(calibration["coverage_before"]) == 4
+    assert all(0 <= c <= 1 for c in calibration["coverage_before"])
     assert "interval scale" in (tmp_path / "logs/interval_calibration.log").read_text()
     plain = pd.read_csv(tiny_pipeline / "results/counterfactuals/uplift_summary.csv")
     calibrated = pd.read_csv(tmp_path / "results/counterfactuals/uplift_summary.csv")
