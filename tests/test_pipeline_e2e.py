@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from bayeslift.report import model_checks_html
+from bayeslift.report import model_checks_html, posterior_ate_html
 from bayeslift.simulate import simulate_history, simulate_new_users
 
 from conftest import PROCESS_ENV, REPO, snakemake
@@ -257,9 +257,13 @@ def test_interval_calibration_scales_uplift_intervals_only(tiny_pipeline, tmp_pa
     exact = np.isclose(calibrated["uplift_q05"], expected["uplift_q05"], rtol=1e-6, atol=1e-9)
     assert (calibrated["uplift_q05"][~exact] > expected["uplift_q05"][~exact]).all()
     assert exact.mean() > 0.5, exact.mean()
-    # The ATE keeps the posterior's own draws; the treated arm's labels carry the calibrated uplift.
-    assert json.loads((tmp_path / "results/counterfactuals/ate.json").read_text()) == \
-        json.loads((tiny_pipeline / "results/counterfactuals/ate.json").read_text())
+    # The ATE keeps the posterior's own draws (and says the intervals were calibrated, as the report does);
+    # the treated arm's labels carry the calibrated uplift.
+    ate = json.loads((tmp_path / "results/counterfactuals/ate.json").read_text())
+    plain_ate = json.loads((tiny_pipeline / "results/counterfactuals/ate.json").read_text())
+    assert ate.pop("interval_scale") == pytest.approx(scale) and "interval_scale" not in plain_ate
+    assert ate == plain_ate
+    assert f"multiplied by {scale:.3f}" in "".join(posterior_ate_html({**ate, "interval_scale": scale}))
     labels = pd.read_csv(tmp_path / "results/counterfactuals/surrogate_labels.csv")
     plain_labels = pd.read_csv(tiny_pipeline / "results/counterfactuals/surrogate_labels.csv")
     control = labels["received_campaign"] == 0

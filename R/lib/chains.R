@@ -163,7 +163,8 @@ shard_rows <- function(n, chunk_size, shard, shards) {
 #' @param chunk_size users per chunk.
 #' @param margin,cost the contact policy, as for `export_counterfactuals()`.
 #' @return a list: `train_data`, `labels`, `uplift` (data.frames, possibly with no rows), `sum_treated`
-#'   and `sum_control` (lists of per-draw sum vectors, one per chunk) and `n_users`.
+#'   and `sum_control` (lists of per-draw sum vectors, one per chunk), `n_users`, and `interval_scale` (NULL
+#'   unless the model carries an interval calibration).
 export_counterfactual_shard <- function(model, users, chunk_size = 2000L, margin = 1, cost = 0) {
   n <- nrow(users)
   starts <- if (n) seq(1L, n, by = chunk_size) else integer(0)
@@ -184,7 +185,8 @@ export_counterfactual_shard <- function(model, users, chunk_size = 2000L, margin
     out
   }
   list(train_data = bind("train_data"), labels = bind("labels"), uplift = bind("uplift"),
-       sum_treated = sum_treated, sum_control = sum_control, n_users = n)
+       sum_treated = sum_treated, sum_control = sum_control, n_users = n,
+       interval_scale = model$interval_calibration$scale)
 }
 
 # export_counterfactuals() on one chunk, also returning the chunk's per-draw spend sums (rowSums of the
@@ -209,7 +211,8 @@ export_counterfactuals_with_sums <- function(model, chunk, margin = 1, cost = 0)
 #' Gather counterfactual shards (in shard order) into the tables and the ATE of `export_counterfactuals()`.
 #'
 #' @param shards a list of `export_counterfactual_shard()` results, in shard order.
-#' @return a list: `train_data`, `labels`, `uplift` and `ate`, as `export_counterfactuals()` returns.
+#' @return a list: `train_data`, `labels`, `uplift` and `ate`, as `export_counterfactuals()` returns (`ate`
+#'   also has `interval_scale` when the per-user intervals were calibrated).
 gather_counterfactual_shards <- function(shards) {
   bind <- function(key) {
     out <- do.call(rbind, Filter(Negate(is.null), lapply(shards, `[[`, key)))
@@ -225,6 +228,7 @@ gather_counterfactual_shards <- function(shards) {
     sum_control <- sum_control + sums_c[[k]]
   }
   n <- sum(vapply(shards, function(s) as.numeric(s$n_users), numeric(1)))
-  list(train_data = bind("train_data"), labels = bind("labels"), uplift = bind("uplift"),
-       ate = ate_summary(sum_treated, sum_control, n))
+  ate <- ate_summary(sum_treated, sum_control, n)
+  ate$interval_scale <- shards[[1]]$interval_scale  # model.calibrate_intervals: the report says so
+  list(train_data = bind("train_data"), labels = bind("labels"), uplift = bind("uplift"), ate = ate)
 }

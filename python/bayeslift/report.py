@@ -188,6 +188,20 @@ def model_checks_html(checks: dict | None) -> list[str]:
     return out
 
 
+def posterior_ate_html(post: dict | None) -> list[str]:
+    """The Bayesian ATE (counterfactuals' ate.json), and whether the per-customer intervals were calibrated."""
+    if not post:
+        return []
+    out = [f"<p>Bayesian posterior over all {post['n_users']:,} customers: {_fmt(post['ate_mean'], 3)} "
+           f"(90% interval {_fmt(post['ate_q05'], 3)} to {_fmt(post['ate_q95'], 3)}; "
+           f"P(ATE &gt; 0) = {_fmt(post['prob_positive'], 3)}).</p>"]
+    if post.get("interval_scale") is not None:
+        out.append(f"<p>Per-customer 90% uplift intervals are calibrated by parametric bootstrap "
+                   f"(<code>model.calibrate_intervals</code>): every half-width was multiplied by "
+                   f"{_fmt(post['interval_scale'], 3)}. The ATE interval above is the posterior's own.</p>")
+    return out
+
+
 def build_report(evaluation_json, diagnostics_json, ate_json, out_html, title: str = "bayeslift evaluation") -> str:
     """Write a single self-contained HTML page (no external files) from the evaluation outputs."""
     from .io import write_text_atomic
@@ -206,10 +220,7 @@ def build_report(evaluation_json, diagnostics_json, ate_json, out_html, title: s
     parts.append("<h2>Average effect of the campaign (ATE)</h2><p>Extra spend per customer caused by the campaign, "
                  "estimated four ways on the held-out customers (95% intervals), and by the Bayesian model.</p>")
     parts.append(_table(ate[["method", "estimate", "se", "ci_low", "ci_high", "source"]]))
-    if post:
-        parts.append(f"<p>Bayesian posterior over all {post['n_users']:,} customers: {_fmt(post['ate_mean'], 3)} "
-                     f"(90% interval {_fmt(post['ate_q05'], 3)} to {_fmt(post['ate_q95'], 3)}; "
-                     f"P(ATE &gt; 0) = {_fmt(post['prob_positive'], 3)}).</p>")
+    parts += posterior_ate_html(post)
     parts.append("<h2>Who to target: Qini curves</h2><p>Each curve shows the extra spend per 1,000 customers if the "
                  "top x% by predicted uplift were contacted. Higher above the dashed random line is better.</p>")
     parts.append(_img(figs["qini"]))
