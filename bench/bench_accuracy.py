@@ -67,11 +67,12 @@ stacks <- list(stack_horseshoe = c("horseshoe", "flexible_horseshoe"),
 stack_method <- function(name) if (startsWith(name, "bma_")) "pseudo_bma" else "stack"
 groups <- c(auto, stacks)
 needed <- unique(c(intersect(wanted, names(options)), unlist(groups[intersect(wanted, names(groups))])))
+fit_option <- function(name, data) suppressWarnings(do.call(fit_causal_model, c(list(data, spec, "rstanarm", chains = 2L,
+                                                                                 iter = iter, seed = 1L, cores = 2L), options[[name]])))
 fits <- list(); secs <- list()
 for (name in needed) {
   t0 <- Sys.time()
-  fits[[name]] <- suppressWarnings(do.call(fit_causal_model, c(list(train, spec, "rstanarm", chains = 2L, iter = iter,
-                                                                    seed = 1L, cores = 2L), options[[name]])))
+  fits[[name]] <- fit_option(name, train)
   secs[[name]] <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
 }
 out <- list(chosen = list(), loo = list(), weights = list(), models = list(), calibration = list())
@@ -93,18 +94,17 @@ for (pick in intersect(wanted, names(stacks))) {
 # --calibrate: each reported model again with its per-user intervals calibrated by parametric bootstrap
 # (model.calibrate_intervals, R/lib/calibration.R): refit as it was fitted on outcomes simulated from it.
 fit_named <- function(name, data) {
-  if (name %in% names(options))
-    return(suppressWarnings(do.call(fit_causal_model, c(list(data, spec, "rstanarm", chains = 2L, iter = iter, seed = 1L,
-                                                            cores = 2L), options[[name]]))))
+  if (name %in% names(options)) return(fit_option(name, data))
   members <- lapply(stats::setNames(stacks[[name]], stacks[[name]]), fit_named, data = data)
   stack_models(members, stack_weights_by_loo(suppressWarnings(lapply(members, model_loo)), stack_method(name)))
 }
-if (args[11] == "1") {
+replicates <- as.integer(args[11])  # 0: no calibration
+if (replicates > 0) {
   for (label in names(reported)) {
     name <- reported[[label]]
     calibrated <- paste0(name, "+cal")
     if (is.null(fits[[calibrated]])) {
-      cal <- calibrate_uplift_intervals(fits[[name]], train, function(d) fit_named(name, d), replicates = as.integer(args[12]))
+      cal <- calibrate_uplift_intervals(fits[[name]], train, function(d) fit_named(name, d), replicates = replicates)
       fits[[calibrated]] <- fits[[name]]
       fits[[calibrated]]$interval_calibration <- cal
       out$calibration[[calibrated]] <- cal[c("scale", "coverage_before", "seconds")]
@@ -155,7 +155,7 @@ def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config, m
         proc = subprocess.run(["Rscript", str(tmp / "fit.R"), str(REPO), str(tmp / "spec.json"), str(tmp / "train.csv"),
                                str(tmp / "users.csv"), str(tmp / "out.json"), str(iter_), "1" if with_propensity else "0",
                                str(tmp / "export"), ",".join(models), "1" if with_surrogate else "0",
-                               "1" if calibrate else "0", str(calibrate or 0)],
+                               str(calibrate)],
                               capture_output=True, text=True)
         if proc.returncode:
             raise RuntimeError(proc.stderr[-3000:])

@@ -22,8 +22,7 @@ point_outcome_parts <- function(model, newdata) {
     mix <- function(key) Reduce(`+`, Map(function(p, w) if (is.null(p[[key]])) NULL else w * p[[key]], parts, model$weights))
     return(list(type = type, p = mix("p"), mu = mix("mu"), sigma = mix("sigma")))
   }
-  nd <- model_frame(newdata, model$spec, model$scaling)$data
-  if (!is.null(model$options)) nd <- add_option_covariates(model, nd)
+  nd <- model_newdata(model, newdata)
   # The linear predictor is linear in the coefficients: its posterior mean is the posterior-mean model's.
   lin <- function(fit, ...) colMeans((if (model$backend == "brms") brms::posterior_linpred else rstanarm::posterior_linpred)(fit, newdata = nd, ...))
   if (model$backend == "brms") {

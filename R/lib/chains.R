@@ -196,8 +196,7 @@ export_counterfactuals_with_sums <- function(model, chunk, margin = 1, cost = 0)
   sums <- NULL
   recorder <- function(model, users) {
     draws <- counterfactual_draws(model, users)
-    sums <<- list(treated = rowSums(posterior_treated(draws)),
-                  control = rowSums(draws$control))
+    sums <<- list(treated = rowSums(posterior_treated(draws)), control = rowSums(draws$control))
     draws
   }
   export <- export_counterfactuals

@@ -481,7 +481,7 @@ replicate_spend <- function(model, data, ndraws, seed) {
     parts <- Map(function(m, k, i) if (k > 0) replicate_spend(m, data, k, seed + 10L * i), model$members, n, seq_along(n))
     return(do.call(rbind, parts))
   }
-  nd <- add_option_covariates(model, model_frame(data, model$spec, model$scaling)$data)
+  nd <- model_newdata(model, data)
   set.seed(seed)
   if (model$backend == "brms") return(brms::posterior_predict(model$fit, newdata = nd, ndraws = ndraws))
   buy <- rstanarm::posterior_predict(model$buy, newdata = nd, draws = ndraws, seed = seed)

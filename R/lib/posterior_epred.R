@@ -8,8 +8,7 @@
 #'   for binary and Gaussian outcomes: a probability, a mean).
 spend_epred <- function(model, newdata) {
   if (inherits(model, "bayeslift_stack")) return(stack_epred(model, newdata))  # R/lib/model_options.R
-  nd <- model_frame(newdata, model$spec, model$scaling)$data
-  if (!is.null(model$options)) nd <- add_option_covariates(model, nd)  # R/lib/model_options.R
+  nd <- model_newdata(model, newdata)
   if (model$backend == "brms") return(brms::posterior_epred(model$fit, newdata = nd))
   if (!is.null(model$outcome)) return(rstanarm::posterior_epred(model$outcome, newdata = nd))  # binary/gaussian
   p_buy <- rstanarm::posterior_epred(model$buy, newdata = nd)
@@ -19,6 +18,10 @@ spend_epred <- function(model, newdata) {
   # pairing draws by index is a valid joint draw.
   p_buy * exp(mu + sigma^2 / 2)
 }
+
+#' Users on the model's scale: features scaled as in training, plus the covariates an option-fitted model derives
+#' (`add_option_covariates()`, R/lib/model_options.R).
+model_newdata <- function(model, newdata) add_option_covariates(model, model_frame(newdata, model$spec, model$scaling)$data)
 
 #' Counterfactual expected spend for both arms.
 #'
