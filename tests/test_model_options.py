@@ -61,10 +61,11 @@ def r(tmp_path_factory):
 
 
 def fit(env, key, scenario, options=""):
+    # np.array copies: np.asarray of an rpy2 vector is a view of R memory that R may collect and reuse.
     env["r"](f'invisible(mo_fit("{key}", "{scenario}"{", " + options if options else ""}))')
     out = env["r"](f'mo_ate("{key}", "{scenario}")')
-    return {"mean": out[0][0], "q05": out[1][0], "q95": out[2][0], "uplift": np.asarray(out[3]),
-            "lower": np.asarray(out[4]), "upper": np.asarray(out[5])}
+    return {"mean": out[0][0], "q05": out[1][0], "q95": out[2][0], "uplift": np.array(out[3]),
+            "lower": np.array(out[4]), "upper": np.array(out[5])}
 
 
 def coverage(ate, true):
@@ -172,8 +173,8 @@ def test_overlap_diagnostics_warn_without_overlap(r):
 def test_posterior_predictive_checks_pass_on_a_well_specified_fit(r, linear_fits):
     out = r["r"]('posterior_predictive_checks(mo_fits[["lin_default"]], mo_data[["linear"]], ndraws = 100)')
     stats = list(out.rx2("stat"))
-    p = np.asarray(out.rx2("p_value"))
-    observed = np.asarray(out.rx2("observed"))
+    p = np.array(out.rx2("p_value"))
+    observed = np.array(out.rx2("observed"))
     assert {"share_zero", "mean", "buyer_q90", "q99"} <= set(stats)
     assert observed[stats.index("share_zero")] == pytest.approx(0.857, abs=0.05)
     assert np.all((p >= PPC_P_BOUNDS[0]) & (p <= PPC_P_BOUNDS[1])), dict(zip(stats, p))
@@ -209,10 +210,10 @@ def test_fit_on_stratified_subsample_recovers_ate_of_every_user(r):
       list(rows = rows, same = identical(rows, again), rng_kept = identical(before, .Random.seed),
            full = as.numeric(table(key(d))), sub = as.numeric(table(key(d[rows, ]))))
     }})""")
-    rows = np.asarray(out.rx2("rows"), dtype=int)
+    rows = np.array(out.rx2("rows"), dtype=int)
     assert len(rows) == SUBSAMPLE_N and len(set(rows)) == SUBSAMPLE_N and np.all(np.diff(rows) > 0)
     assert out.rx2("same")[0] and out.rx2("rng_kept")[0]
-    full, sub = np.asarray(out.rx2("full")), np.asarray(out.rx2("sub"))
+    full, sub = np.array(out.rx2("full")), np.array(out.rx2("sub"))
     assert np.all(np.abs(sub - full * SUBSAMPLE_N / N_USERS) < 1)  # proportional: arm x buying strata
     ro.globalenv["mo_sub_rows"] = ro.IntVector(rows.tolist())
     ate = fit(r, "lin_sub", "linear", "fit_rows = mo_sub_rows")  # ATE over all users (mo_ate)
@@ -244,8 +245,8 @@ def stack(r, key, members, scenario):
       list(s$all_weights, mean(apply(d$treated - d$control, 1, function(u) all(u == 0))))
     }})""")
     out_ate = r["r"](f'mo_ate("{key}", "{scenario}")')
-    ate = {"mean": out_ate[0][0], "q05": out_ate[1][0], "q95": out_ate[2][0], "uplift": np.asarray(out_ate[3])}
-    return dict(zip(members, np.asarray(out[0]))), float(out[1][0]), ate
+    ate = {"mean": out_ate[0][0], "q05": out_ate[1][0], "q95": out_ate[2][0], "uplift": np.array(out_ate[3])}
+    return dict(zip(members, np.array(out[0]))), float(out[1][0]), ate
 
 
 def test_stack_with_no_effect_model_recovers_a_real_effect(r, linear_fits):

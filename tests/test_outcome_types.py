@@ -57,7 +57,7 @@ def fitted(request, tmp_path_factory):
              parts = names(model_stanfits(model)))
       }})
     """)
-    ids = np.asarray(out.rx2("ids")).astype(np.int64)
+    ids = np.array(out.rx2("ids")).astype(np.int64)
     manifest = train_surrogate_model(tmp / "train_data.csv", tmp / "labels.csv", tmp / "uplift.csv", tmp / "spec.json",
                                      tmp / "surrogate", SurrogateConfig(epochs=150), threads=1)
     return {
