@@ -173,10 +173,10 @@ export_counterfactual_shard <- function(model, users, chunk_size = 2000L, margin
   for (k in seq_along(starts)) {
     rows <- starts[k]:min(n, starts[k] + chunk_size - 1L)
     chunk <- users[rows, , drop = FALSE]
-    out <- export_counterfactuals_with_sums(model, chunk, margin, cost)
+    out <- export_counterfactuals(model, chunk, chunk_size = nrow(chunk), margin = margin, cost = cost)
     parts[[k]] <- out[c("train_data", "labels", "uplift")]
-    sum_treated[[k]] <- out$sum_treated
-    sum_control[[k]] <- out$sum_control
+    sum_treated[[k]] <- out$draw_sums$treated
+    sum_control[[k]] <- out$draw_sums$control
   }
   bind <- function(key) {
     if (!length(parts)) return(NULL)
@@ -187,24 +187,6 @@ export_counterfactual_shard <- function(model, users, chunk_size = 2000L, margin
   list(train_data = bind("train_data"), labels = bind("labels"), uplift = bind("uplift"),
        sum_treated = sum_treated, sum_control = sum_control, n_users = n,
        interval_scale = model$interval_calibration$scale)
-}
-
-# export_counterfactuals() on one chunk, also returning the chunk's per-draw spend sums (rowSums of the
-# draws x users matrices), which export_counterfactuals() keeps to itself. counterfactual_draws() is
-# wrapped to record them; the tables are exactly export_counterfactuals()'s.
-export_counterfactuals_with_sums <- function(model, chunk, margin = 1, cost = 0) {
-  sums <- NULL
-  recorder <- function(model, users) {
-    draws <- counterfactual_draws(model, users)
-    sums <<- list(treated = rowSums(posterior_treated(draws)), control = rowSums(draws$control))
-    draws
-  }
-  export <- export_counterfactuals
-  environment(export) <- list2env(list(counterfactual_draws = recorder), parent = environment(export_counterfactuals))
-  out <- export(model, chunk, chunk_size = nrow(chunk), margin = margin, cost = cost)
-  out$sum_treated <- sums$treated
-  out$sum_control <- sums$control
-  out
 }
 
 #' Gather counterfactual shards (in shard order) into the tables and the ATE of `export_counterfactuals()`.

@@ -10,8 +10,10 @@
 #'   `prob_profit` is the posterior P(margin * uplift - cost > 0), counted over the draws (the defaults
 #'   make it P(uplift > 0)).
 #' @return a list: `train_data` and `labels` (two rows per user, treated first, in the boundary
-#'   schema's column order), `uplift` (the uplift summary, one row per user), and `ate` (a list summarising the
-#'   sample average uplift over draws, plus the mean spend under each arm).
+#'   schema's column order), `uplift` (the uplift summary, one row per user), `ate` (a list summarising the
+#'   sample average uplift over draws, plus the mean spend under each arm, and `interval_scale` when the model's
+#'   per-user intervals are calibrated), and `draw_sums` (per-draw spend sums over the users under each arm,
+#'   which `export_counterfactual_shard()` adds up across chunks).
 export_counterfactuals <- function(model, users, chunk_size = 2000L, margin = 1, cost = 0) {
   if (!is.numeric(margin) || length(margin) != 1 || !(margin > 0)) stop("export_counterfactuals: margin must be one number > 0")
   if (!is.numeric(cost) || length(cost) != 1 || !(cost >= 0)) stop("export_counterfactuals: cost must be one number >= 0")
@@ -55,7 +57,10 @@ export_counterfactuals <- function(model, users, chunk_size = 2000L, margin = 1,
   labels <- bind(label_parts, c(spec$id, "received_campaign", "spend_mean", "spend_median", "spend_q05", "spend_q95"))
   uplift_summary <- bind(uplift_parts, c(spec$id, "split", "uplift_mean", "uplift_median", "uplift_q05",
                                          "uplift_q95", "prob_positive", "prob_profit"))
-  list(train_data = train_data, labels = labels, uplift = uplift_summary, ate = ate_summary(sum_treated, sum_control, n))
+  ate <- ate_summary(sum_treated, sum_control, n)
+  ate$interval_scale <- model$interval_calibration$scale  # NULL (absent) unless model.calibrate_intervals
+  list(train_data = train_data, labels = labels, uplift = uplift_summary, ate = ate,
+       draw_sums = list(treated = sum_treated, control = sum_control))
 }
 
 #' Sample ATE posterior summary from per-draw sums of expected spend over users.
