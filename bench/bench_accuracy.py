@@ -5,9 +5,11 @@ simulated users, score ``--n-test`` fresh held-out users of the same scenario, a
 error (mean predicted uplift - true mean uplift), coverage of the 90% per-user uplift intervals and whether
 the 90% ATE interval covers the true ATE (Bayesian models only: the baselines give no intervals), and fit
 times. Models: the Bayesian hurdle model (rstanarm) as chosen by ``--bayes-models``: the default options,
-splines (``flexible``), ``shrinkage = "horseshoe"``, both (``flexible_horseshoe``), and what ``model: auto``
-keeps by PSIS-LOO between a model and the same with splines (``auto``: default prior, plus propensity on the
-confounded scenario; ``auto_horseshoe``: the horseshoe prior), the no-effect model (``no_effect``) and LOO
+splines (``flexible``), ``shrinkage = "horseshoe"``, both (``flexible_horseshoe``), ``shrinkage = "normal"`` at
+its default scale (``normal``, ``flexible_normal``) and at other ``shrinkage_scale`` values (``normal_05``: 0.5,
+``normal_025``, ``normal_005``), and what ``model: auto`` keeps by PSIS-LOO between a model and the same with
+splines (``auto``: default prior, plus propensity on the confounded scenario; ``auto_horseshoe``: the horseshoe
+prior; ``auto_normal``: the normal prior), the no-effect model (``no_effect``) and LOO
 stacks of horseshoe + flexible horseshoe (``stack_horseshoe``) and of those with the no-effect model
 (``stack_horseshoe_null``, what ``auto_combine: stack`` fits with ``shrinkage: horseshoe``), and the
 latter mixed by pseudo-BMA+ weights instead (``bma_horseshoe_null``, ``auto_combine: pseudo_bma``); the surrogate of each (trained on the
@@ -56,13 +58,17 @@ users <- read_prepared(args[4], spec)
 iter <- as.integer(args[6])
 wanted <- strsplit(args[9], ",", fixed = TRUE)[[1]]
 options <- list(default = list(), flexible = list(flexible = TRUE), horseshoe = list(shrinkage = "horseshoe"),
-                flexible_horseshoe = list(flexible = TRUE, shrinkage = "horseshoe"), no_effect = list(effect = FALSE))
+                flexible_horseshoe = list(flexible = TRUE, shrinkage = "horseshoe"), normal = list(shrinkage = "normal"),
+                flexible_normal = list(flexible = TRUE, shrinkage = "normal"),
+                normal_05 = list(shrinkage = "normal", shrinkage_scale = 0.5),
+                normal_025 = list(shrinkage = "normal", shrinkage_scale = 0.25),
+                normal_005 = list(shrinkage = "normal", shrinkage_scale = 0.05), no_effect = list(effect = FALSE))
 if (args[7] == "1") options$propensity <- list(propensity = TRUE)
 # `model: auto` keeps the configured model or the same with splines, whichever PSIS-LOO prefers
 # (R/lib/chains.R): "auto" with the default prior (plus propensity on confounded data), "auto_horseshoe" with
 # shrinkage = "horseshoe". Stacks mix their members' posteriors by LOO stacking weights (stack_models()).
 auto <- list(auto = intersect(c("default", "flexible", "propensity"), names(options)),
-             auto_horseshoe = c("horseshoe", "flexible_horseshoe"))
+             auto_horseshoe = c("horseshoe", "flexible_horseshoe"), auto_normal = c("normal", "flexible_normal"))
 stacks <- list(stack_horseshoe = c("horseshoe", "flexible_horseshoe"),
                stack_horseshoe_null = c("no_effect", "horseshoe", "flexible_horseshoe"),
                bma_horseshoe_null = c("no_effect", "horseshoe", "flexible_horseshoe"))
@@ -138,8 +144,9 @@ jsonlite::write_json(out, args[5], digits = NA, auto_unbox = TRUE)
 #: Bayesian variants the bench can fit (``--bayes-models``): option sets of ``fit_causal_model()``, the
 #: two ``model: auto`` picks (PSIS-LOO between a model and the same with splines), two LOO stacks (horseshoe +
 #: flexible horseshoe, and the same with the no-effect model) and the latter by pseudo-BMA+ weights.
-BAYES_MODELS = ("default", "flexible", "horseshoe", "flexible_horseshoe", "no_effect", "auto", "auto_horseshoe",
-                "stack_horseshoe", "stack_horseshoe_null", "bma_horseshoe_null")
+BAYES_MODELS = ("default", "flexible", "horseshoe", "flexible_horseshoe", "normal", "flexible_normal", "normal_05",
+                "normal_025", "normal_005", "no_effect", "auto", "auto_horseshoe", "auto_normal", "stack_horseshoe",
+                "stack_horseshoe_null", "bma_horseshoe_null")
 
 
 def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config, models, with_surrogate=True,

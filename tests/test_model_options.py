@@ -16,7 +16,7 @@ from model_constants import (ATE_ABS_TOL, CHAINS, FLEXIBLE_RMSE_SHARE, HORSESHOE
                              LOO_MIN_DIFF, LOO_SE_MULT, MAX_OUTSIDE_SUPPORT, N_USERS, NO_EFFECT_HALF_WIDTH, PPC_P_BOUNDS,
                              CALIBRATION_BAND, PSEUDO_BMA_NULL_WEIGHT_WITH_EFFECT, PSEUDO_BMA_NULL_WEIGHT_WITHOUT_EFFECT,
                              STACK_NULL_WEIGHT_WITH_EFFECT, STACK_NULL_WEIGHT_WITHOUT_EFFECT, SUBSAMPLE_N,
-                             VARIATIONAL_DRAWS)
+                             VARIATIONAL_DRAWS, NORMAL_SCALE_SPREAD_SHARE)
 
 pytestmark = pytest.mark.rpy2
 ro = pytest.importorskip("rpy2.robjects")
@@ -127,6 +127,34 @@ def test_loo_picks_simple_model_on_linear_scenario(r, linear_fits):
 def test_normal_shrinkage_of_interactions_recovers_ate(r):
     check_ate(fit(r, "lin_normal", "linear", 'shrinkage = "normal"'), r["truth"]["linear"])
 
+
+def test_tighter_normal_shrinkage_scale_pulls_users_toward_the_average_effect(r):
+    # No true heterogeneity: a smaller prior sd of the treatment x feature terms (model.shrinkage_scale)
+    # must shrink the spread of per-user uplift and its error, and leave the average effect alone.
+    truth = r["truth"]["no_effect"]["true_uplift"]
+    wide = fit(r, "none_normal_wide", "no_effect", 'shrinkage = "normal", shrinkage_scale = 0.5')
+    tight = fit(r, "none_normal_tight", "no_effect", 'shrinkage = "normal", shrinkage_scale = 0.1')
+    check_ate(tight, r["truth"]["no_effect"])
+    spread = [float(np.std(a["uplift"] - a["mean"])) for a in (wide, tight)]
+    assert spread[1] < NORMAL_SCALE_SPREAD_SHARE * spread[0], spread
+    assert rmse(tight["uplift"], truth) < rmse(wide["uplift"], truth), (rmse(tight["uplift"], truth), rmse(wide["uplift"], truth))
+
+
+
+@pytest.mark.parametrize("configured, expected", [("0.05", 0.05), ("NULL", 0.1)])
+def test_config_shrinkage_scale_sets_the_interaction_prior(r, configured, expected):
+    # model.shrinkage_scale goes from the config's model section to the prior of every treatment x feature
+    # term of both parts, main effects keeping 2.5; null leaves rstanarm's default, 0.1.
+    out = r["r"](f"""local({{
+      m <- list(backend = "rstanarm", seed = 1, iter = 200, adapt_delta = 0.95, algorithm = "sampling",
+                shrinkage = "normal", shrinkage_scale = {configured})
+      fit <- suppressWarnings(fit_configured_chain(mo_data[["no_effect"]][1:600, ], mo_spec, m, 1))
+      lapply(list(fit$buy, fit$amount), function(part)
+        split(rstanarm::prior_summary(part)$prior$scale, grepl(":", names(part$coefficients)[-1], fixed = TRUE)))
+    }})""")
+    for part in out:  # per part: prior sds of main effects (FALSE) and of interactions (TRUE)
+        assert set(np.array(part.rx2("FALSE"))) == {2.5}
+        assert len(part.rx2("TRUE")) == 6 and set(np.array(part.rx2("TRUE"))) == {expected}
 
 def test_horseshoe_on_no_effect_scenario_covers_zero(r):
     ate = fit(r, "none_hs", "no_effect", f'shrinkage = "horseshoe", iter = {HORSESHOE_ITER}')

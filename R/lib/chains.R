@@ -45,6 +45,7 @@ fit_configured_chain <- function(train, spec, m, chain) {
   }
   # Model options of fit_causal_model() (R/lib/model_options.R), when the config has them.
   for (key in c("flexible", "shrinkage", "propensity")) if (!is.null(m[[key]])) args[[key]] <- m[[key]]
+  if (identical(m$shrinkage, "normal") && !is.null(m$shrinkage_scale)) args$shrinkage_scale <- m$shrinkage_scale
   # model: auto fits each candidate's chain here; they are picked or mixed by LOO once every chain is in.
   if (isTRUE(m$auto)) return(do.call(fit_candidate_chains, c(args, no_effect = m$auto_combine %in% c("stack", "pseudo_bma"))))
   do.call(fit_causal_model_chain, args)

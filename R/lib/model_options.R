@@ -196,12 +196,17 @@ add_option_covariates <- function(model, data) {
 #'   stored in `model$overlap` and warned about.
 #' @param effect FALSE: leave the treatment out of both parts (spend does not depend on the arm, so every
 #'   uplift draw is 0): the "no effect" member of a stack (`stack_models()`); linear, no shrinkage.
+#' @param shrinkage_scale prior sd under shrinkage = "normal": rstanarm, of every treatment x feature term
+#'   (autoscaled, per sd of the term's column; of 0.5, 0.25, 0.1 and 0.05, 0.1 cut the per-user error most
+#'   while keeping 90% coverage in band in bench-accuracy, docs/benchmarks.md); brms, of every coefficient
+#'   of class b (main effects too, hence its wider default).
 #' @param spline_df,brms_k spline size for rstanarm / brms.
 #' @param chains,iter,seed,refresh,cores,adapt_delta,algorithm sampler settings (`stan_sampler_args()`);
 #'   `...` goes to `fit_hurdle_brms()`.
 #' @return a `bayeslift_model` with `options` (and `propensity_model`, `overlap` when propensity = TRUE).
 fit_hurdle_options <- function(data, spec, backend = "rstanarm", flexible = FALSE, shrinkage = "none",
-                               propensity = FALSE, effect = TRUE, spline_df = 3L, brms_k = 5L, chains = 2, iter = 1000,
+                               propensity = FALSE, effect = TRUE,
+                               shrinkage_scale = if (backend == "brms") 0.5 else 0.1, spline_df = 3L, brms_k = 5L, chains = 2, iter = 1000,
                                seed = 1, refresh = 0, cores = 1, adapt_delta = 0.95, algorithm = "sampling", ...) {
   shrinkage <- match.arg(shrinkage, c("none", "horseshoe", "normal"))
   effect <- !isFALSE(effect)
@@ -240,7 +245,7 @@ fit_hurdle_options <- function(data, spec, backend = "rstanarm", flexible = FALS
                         if (shrinkage == "horseshoe") rhs <- sprintf("%s + (1 | %s)", rhs, OPTION_ARM)
                         brms::bf(stats::as.formula(paste(spec$outcome, "~", rhs)), stats::as.formula(paste("hu ~", rhs))) }
     }
-    prior <- if (is.null(dots$prior)) brms_shrinkage_prior(shrinkage) else dots$prior
+    prior <- if (is.null(dots$prior)) brms_shrinkage_prior(shrinkage, interaction_scale = shrinkage_scale) else dots$prior
     dots$prior <- NULL
     model <- do.call(fit_hurdle_brms, c(list(raw, spec, formula = formula, prior = prior, chains = chains,
                                              iter = iter, seed = seed, refresh = refresh, cores = cores,
@@ -257,9 +262,9 @@ fit_hurdle_options <- function(data, spec, backend = "rstanarm", flexible = FALS
     # average effect out of its reach (rstanarm_shrinkage_prior()).
     arms <- if (shrinkage == "horseshoe") spec$treatment
     buy <- stan_glm_part(f_buy, stats::binomial(), d, sampler(seed),
-                         prior = rstanarm_shrinkage_prior(shrinkage, f_buy, d, spec), arm_intercepts = arms)
+                         prior = rstanarm_shrinkage_prior(shrinkage, f_buy, d, spec, shrinkage_scale), arm_intercepts = arms)
     amount <- stan_glm_part(f_amount, stats::gaussian(), buyers, sampler(seed + 1L),
-                            prior = rstanarm_shrinkage_prior(shrinkage, f_amount, buyers, spec), arm_intercepts = arms)
+                            prior = rstanarm_shrinkage_prior(shrinkage, f_amount, buyers, spec, shrinkage_scale), arm_intercepts = arms)
     model <- structure(list(backend = "rstanarm", spec = spec, scaling = mf$scaling, buy = buy, amount = amount),
                        class = "bayeslift_model")
   }
