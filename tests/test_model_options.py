@@ -140,7 +140,6 @@ def test_tighter_normal_shrinkage_scale_pulls_users_toward_the_average_effect(r)
     assert rmse(tight["uplift"], truth) < rmse(wide["uplift"], truth), (rmse(tight["uplift"], truth), rmse(wide["uplift"], truth))
 
 
-
 @pytest.mark.parametrize("configured, expected", [("0.05", 0.05), ("NULL", 0.1)])
 def test_config_shrinkage_scale_sets_the_interaction_prior(r, configured, expected):
     # model.shrinkage_scale goes from the config's model section to the prior of every treatment x feature
@@ -155,6 +154,7 @@ def test_config_shrinkage_scale_sets_the_interaction_prior(r, configured, expect
     for part in out:  # per part: prior sds of main effects (FALSE) and of interactions (TRUE)
         assert set(np.array(part.rx2("FALSE"))) == {2.5}
         assert len(part.rx2("TRUE")) == 6 and set(np.array(part.rx2("TRUE"))) == {expected}
+
 
 def test_horseshoe_on_no_effect_scenario_covers_zero(r):
     ate = fit(r, "none_hs", "no_effect", f'shrinkage = "horseshoe", iter = {HORSESHOE_ITER}')
