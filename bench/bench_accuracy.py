@@ -9,7 +9,7 @@ splines (``flexible``), ``shrinkage = "horseshoe"``, both (``flexible_horseshoe`
 its default scale (``normal``, ``flexible_normal``) and at other ``shrinkage_scale`` values (``normal_05``: 0.5,
 ``normal_025``, ``normal_005``), and what ``model: auto`` keeps by PSIS-LOO between a model and the same with
 splines (``auto``: default prior, plus propensity on the confounded scenario; ``auto_horseshoe``: the horseshoe
-prior; ``auto_normal``: the normal prior), the no-effect model (``no_effect``) and LOO
+prior; ``auto_normal``: the normal prior; ``auto_normal_df5``: the same with 5 spline df, ``flexible_normal_df5``), the no-effect model (``no_effect``) and LOO
 stacks of horseshoe + flexible horseshoe (``stack_horseshoe``) and of those with the no-effect model
 (``stack_horseshoe_null``, what ``auto_combine: stack`` fits with ``shrinkage: horseshoe``), and the
 latter mixed by pseudo-BMA+ weights instead (``bma_horseshoe_null``, ``auto_combine: pseudo_bma``); the surrogate of each (trained on the
@@ -62,13 +62,16 @@ options <- list(default = list(), flexible = list(flexible = TRUE), horseshoe = 
                 flexible_normal = list(flexible = TRUE, shrinkage = "normal"),
                 normal_05 = list(shrinkage = "normal", shrinkage_scale = 0.5),
                 normal_025 = list(shrinkage = "normal", shrinkage_scale = 0.25),
-                normal_005 = list(shrinkage = "normal", shrinkage_scale = 0.05), no_effect = list(effect = FALSE))
+                normal_005 = list(shrinkage = "normal", shrinkage_scale = 0.05),
+                flexible_normal_df5 = list(flexible = TRUE, shrinkage = "normal", spline_df = 5L),
+                no_effect = list(effect = FALSE))
 if (args[7] == "1") options$propensity <- list(propensity = TRUE)
 # `model: auto` keeps the configured model or the same with splines, whichever PSIS-LOO prefers
 # (R/lib/chains.R): "auto" with the default prior (plus propensity on confounded data), "auto_horseshoe" with
 # shrinkage = "horseshoe". Stacks mix their members' posteriors by LOO stacking weights (stack_models()).
 auto <- list(auto = intersect(c("default", "flexible", "propensity"), names(options)),
-             auto_horseshoe = c("horseshoe", "flexible_horseshoe"), auto_normal = c("normal", "flexible_normal"))
+             auto_horseshoe = c("horseshoe", "flexible_horseshoe"), auto_normal = c("normal", "flexible_normal"),
+             auto_normal_df5 = c("normal", "flexible_normal_df5"))
 stacks <- list(stack_horseshoe = c("horseshoe", "flexible_horseshoe"),
                stack_horseshoe_null = c("no_effect", "horseshoe", "flexible_horseshoe"),
                bma_horseshoe_null = c("no_effect", "horseshoe", "flexible_horseshoe"))
@@ -145,7 +148,8 @@ jsonlite::write_json(out, args[5], digits = NA, auto_unbox = TRUE)
 #: two ``model: auto`` picks (PSIS-LOO between a model and the same with splines), two LOO stacks (horseshoe +
 #: flexible horseshoe, and the same with the no-effect model) and the latter by pseudo-BMA+ weights.
 BAYES_MODELS = ("default", "flexible", "horseshoe", "flexible_horseshoe", "normal", "flexible_normal", "normal_05",
-                "normal_025", "normal_005", "no_effect", "auto", "auto_horseshoe", "auto_normal", "stack_horseshoe",
+                "normal_025", "normal_005", "flexible_normal_df5", "no_effect", "auto", "auto_horseshoe", "auto_normal",
+                "auto_normal_df5", "stack_horseshoe",
                 "stack_horseshoe_null", "bma_horseshoe_null")
 
 
