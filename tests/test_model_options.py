@@ -156,6 +156,26 @@ def test_config_shrinkage_scale_sets_the_interaction_prior(r, configured, expect
         assert len(part.rx2("TRUE")) == 6 and set(np.array(part.rx2("TRUE"))) == {expected}
 
 
+@pytest.mark.parametrize("configured, expected_df", [("5", 5), ("NULL", 3)])
+def test_config_spline_df_sizes_the_flexible_candidate_only(r, configured, expected_df):
+    # model.spline_df reaches the splines of auto's flexible candidate (null: fit_hurdle_options()'s 3);
+    # the plain candidate stays linear. Per numeric feature with splines: df columns, and as many again
+    # interacting with the treatment, in each part.
+    out = r["r"](f"""local({{
+      m <- list(backend = "rstanarm", seed = 1, iter = 200, adapt_delta = 0.95, algorithm = "sampling",
+                auto = TRUE, auto_combine = "pick", spline_df = {configured})
+      fits <- suppressWarnings(fit_configured_chain(mo_data[["nonlinear"]][1:600, ], mo_spec, m, 1))
+      n_spline <- function(part) sum(grepl("splines::ns(", names(part$coefficients), fixed = TRUE))
+      list(smooth = length(spline_features(mo_data[["nonlinear"]][1:600, ], mo_spec)),
+           flexible = sapply(list(fits$flexible$buy, fits$flexible$amount), n_spline),
+           default = sapply(list(fits$default$buy, fits$default$amount), n_spline))
+    }})""")
+    smooth = int(out.rx2("smooth")[0])
+    assert smooth >= 2
+    assert list(np.array(out.rx2("flexible"))) == [2 * smooth * expected_df] * 2
+    assert list(np.array(out.rx2("default"))) == [0, 0]
+
+
 def test_horseshoe_on_no_effect_scenario_covers_zero(r):
     ate = fit(r, "none_hs", "no_effect", f'shrinkage = "horseshoe", iter = {HORSESHOE_ITER}')
     assert ate["q05"] <= 0.0 <= ate["q95"], ate

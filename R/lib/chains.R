@@ -46,8 +46,11 @@ fit_configured_chain <- function(train, spec, m, chain) {
   # Model options of fit_causal_model() (R/lib/model_options.R), when the config has them.
   for (key in c("flexible", "shrinkage", "propensity")) if (!is.null(m[[key]])) args[[key]] <- m[[key]]
   if (identical(m$shrinkage, "normal") && !is.null(m$shrinkage_scale)) args$shrinkage_scale <- m$shrinkage_scale
+  spline_df <- if (m$backend == "rstanarm" && !is.null(m$spline_df)) as.integer(m$spline_df)
+  if (isTRUE(m$flexible)) args$spline_df <- spline_df
   # model: auto fits each candidate's chain here; they are picked or mixed by LOO once every chain is in.
-  if (isTRUE(m$auto)) return(do.call(fit_candidate_chains, c(args, no_effect = m$auto_combine %in% c("stack", "pseudo_bma"))))
+  if (isTRUE(m$auto)) return(do.call(fit_candidate_chains, c(args, list(no_effect = m$auto_combine %in% c("stack", "pseudo_bma"),
+                                                                        spline_df = spline_df))))
   do.call(fit_causal_model_chain, args)
 }
 
@@ -71,12 +74,15 @@ fit_configured_model <- function(train, spec, m, cores = 1L) {
 #'
 #' @param ... arguments of `fit_causal_model_chain()`.
 #' @param no_effect also fit the no-effect candidate.
+#' @param spline_df spline df of the flexible candidate (rstanarm; NULL: `fit_hurdle_options()`'s default).
+#'   Only that candidate gets it: the plain model has no splines and does not take the argument.
 #' @return a named list (`no_effect`, `default`, `flexible`) of one-chain `bayeslift_model`s, class
 #'   `bayeslift_candidates`.
-fit_candidate_chains <- function(..., no_effect = FALSE) {
+fit_candidate_chains <- function(..., no_effect = FALSE, spline_df = NULL) {
   args <- list(...)
-  fits <- list(default = do.call(fit_causal_model_chain, args),
-               flexible = do.call(fit_causal_model_chain, utils::modifyList(args, list(flexible = TRUE))))
+  flexible <- utils::modifyList(args, list(flexible = TRUE))
+  if (!is.null(spline_df)) flexible$spline_df <- spline_df
+  fits <- list(default = do.call(fit_causal_model_chain, args), flexible = do.call(fit_causal_model_chain, flexible))
   if (no_effect) {
     plain <- utils::modifyList(args, list(effect = FALSE, flexible = FALSE, shrinkage = "none", propensity = FALSE))
     fits <- c(list(no_effect = do.call(fit_causal_model_chain, plain)), fits)
