@@ -75,9 +75,13 @@ BENCH_SCALE_ARGS ?=
 bench-scale: install
 	$(RUN) python bench/bench_scale.py $(BENCH_SCALE_ARGS)
 
-# Accuracy benchmark (issue 7): every simulator scenario, Bayesian model (default and LOO-picked option) vs
-# baselines, on held-out users. BENCH_ACCURACY_ARGS overrides, e.g. "--n-train 3000 --iter 400".
-BENCH_ACCURACY_ARGS ?=
+# Accuracy benchmark (issue 7): every simulator scenario, 10 samples each, the default model and
+# config/accurate.yaml's (bench variant auto_normal_df5) and their surrogates vs the baselines, on held-out
+# users: the README's table (~55 min). BENCH_ACCURACY_ARGS overrides, e.g. "--bayes-models default horseshoe".
+BENCH_ACCURACY_ARGS ?= --seed 101 --replications 10 --bayes-models default auto_normal_df5
+# causalml's X-/DR-learners are peers of the benchmark only: a throwaway install outside the venv.
+CAUSALML_TARGET ?= /tmp/causalml_target
 .PHONY: bench-accuracy
 bench-accuracy: install
-	$(RUN) python bench/bench_accuracy.py $(BENCH_ACCURACY_ARGS)
+	[ -d $(CAUSALML_TARGET)/causalml ] || $(PY) -m pip install -q --target $(CAUSALML_TARGET) causalml
+	$(RUN) python bench/bench_accuracy.py --causalml-path $(CAUSALML_TARGET) $(BENCH_ACCURACY_ARGS)

@@ -63,7 +63,7 @@ def fitted(request, tmp_path_factory):
     return {
         "kind": kind, "spec": spec, "truth": truth.set_index("customer_id").loc[ids], "manifest": manifest,
         "ate": list(out.rx2("ate")), "problems": list(out.rx2("problems")), "parts": list(out.rx2("parts")),
-        "surrogate": tmp / "surrogate",
+        "surrogate": tmp / "surrogate", "dir": tmp,
     }
 
 
@@ -90,3 +90,36 @@ def test_surrogate_follows_the_type(fitted):
         assert ((treated > 0) & (treated < 1) & (control > 0) & (control < 1)).all()
     else:  # an unbounded outcome: the surrogate is not tied to positive values
         assert pd.Series(treated).between(-50, 50).all()
+
+
+def test_model_options_fit_the_type(fitted):
+    # The pipeline's options on a binary / Gaussian outcome: model: auto (PSIS-LOO between the linear model
+    # and the same with splines), shrinkage: normal, spline_df 5, through fit_configured_model() as the
+    # pipeline's rules call it. One regression, the interaction prior in place, the true ATE recovered.
+    tmp = fitted["dir"]
+    out = ro.r(f"""
+      local({{
+        spec <- read_feature_spec("{tmp / 'spec.json'}")
+        train <- read_prepared("{tmp / 'train.csv'}", spec)
+        users <- rbind(train, read_prepared("{tmp / 'holdout.csv'}", spec))
+        m <- list(backend = "rstanarm", chains = {CHAINS}, iter = {ITER}, seed = 1, adapt_delta = 0.95,
+                  algorithm = "sampling", auto = TRUE, auto_combine = "pick", shrinkage = "normal", spline_df = 5)
+        model <- suppressWarnings(fit_configured_model(train, spec, m, cores = 2))
+        a <- ate_posterior(model, users)
+        scales <- rstanarm::prior_summary(model$outcome)$prior$scale
+        inter <- grepl(":", names(model$outcome$coefficients)[-1], fixed = TRUE)
+        list(ate = c(a$mean, a$q05, a$q95), parts = names(model_stanfits(model)), chosen = model$selection$chosen,
+             interaction_scales = unique(scales[inter]), ids = as.character(users[[spec$id]]),
+             problems = diagnostic_problems(model_diagnostics(model), rhat_max = 1.05, ess_bulk_min = 100,
+                                            ess_tail_min = 100))
+      }})
+    """)
+    assert list(out.rx2("parts")) == ["outcome"]
+    assert out.rx2("chosen")[0] in ("default", "flexible")
+    assert list(np.array(out.rx2("interaction_scales"))) == [0.1]
+    assert list(out.rx2("problems")) == []
+    mean, q05, q95 = np.array(out.rx2("ate"))
+    ids = np.array(out.rx2("ids")).astype(np.int64)
+    true_ate = fitted["truth"].loc[ids, "true_uplift"].mean()
+    assert abs(mean - true_ate) < OUTCOME_ATE_ABS_TOL[fitted["kind"]], (mean, true_ate)
+    assert q05 <= true_ate <= q95, (q05, q95, true_ate)

@@ -59,15 +59,23 @@ def test_diagnostics_are_checked_and_recorded(tiny_pipeline):
 
 
 def test_model_auto_stacks_or_picks_candidates_by_loo(tiny_pipeline, tmp_path):
-    """model: auto with auto_combine: stack fits the no-effect, default and flexible chains as jobs, mixes their
-    posteriors by LOO stacking weights, checks every member that carries weight, and the exported ATE covers the
-    truth; on the same chains auto_combine: pick keeps the default model (linear truth) and pseudo_bma mixes all
-    three with most weight on the best LOO."""
+    """The preset config/accurate.yaml (model: auto, shrinkage: normal, spline_df: 5), here with auto_combine:
+    stack: the no-effect, default and flexible chains are fitted as jobs, their posteriors mixed by LOO stacking
+    weights, every member that carries weight checked, and the exported ATE covers the truth; on the same chains
+    auto_combine: pick keeps the default model (linear truth) and pseudo_bma mixes all three with most weight
+    on the best LOO."""
     cfg = tmp_path / "stack.yaml"
     cfg.write_text(yaml.safe_dump({"data": {"train": str(tiny_pipeline / "data/simulated/history.csv"),
                                             "score": str(tiny_pipeline / "data/simulated/new_users.csv")},
-                                   "model": {"auto": True, "auto_combine": "stack"}}))
-    snakemake(tmp_path, "results/counterfactuals/ate.json", "--configfile", str(REPO / "config/test.yaml"), str(cfg))
+                                   "model": {"auto_combine": "stack"}}))
+    snakemake(tmp_path, "results/counterfactuals/ate.json", "--configfile", str(REPO / "config/test.yaml"),
+              str(REPO / "config/accurate.yaml"), str(cfg))
+    chain = subprocess.run(["Rscript", "-e", f"""
+      c <- readRDS("{tmp_path}/results/model/chains/chain_1.rds")
+      spline <- grep("splines::ns(", names(c$flexible$buy$coefficients), fixed = TRUE, value = TRUE)
+      cat(c$flexible$options$shrinkage, max(as.integer(sub(".*[)]", "", spline))))"""],
+                           env=PROCESS_ENV, capture_output=True, text=True, check=True).stdout.split()
+    assert chain == ["normal", "5"], chain  # the preset's prior, and basis columns ns(...)1 to ns(...)5
     diag = json.loads((tmp_path / "results/model/diagnostics.json").read_text())
     selection = diag["model_checks"]["selection"]
     assert selection["method"] == "stack" and [row["model"] for row in selection["table"]] == ["no_effect", "default", "flexible"]

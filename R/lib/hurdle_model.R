@@ -235,9 +235,9 @@ fit_causal_model <- function(data, spec, backend = c("rstanarm", "brms"), ..., f
   if (type == "spend" && any(y < 0)) stop("fit_causal_model: outcome must be >= 0")
   if (type == "binary" && !all(y %in% c(0, 1))) stop("fit_causal_model: a binary outcome must be 0/1")
   options <- isTRUE(flexible) || !identical(shrinkage, "none") || isTRUE(propensity) || isFALSE(effect)
-  if (options && type != "spend")
-    stop("fit_causal_model: the flexible/shrinkage/propensity/effect options are implemented for spend only, ",
-         "not for outcome_type '", type, "'")
+  if (options && type != "spend" && backend == "brms")
+    stop("fit_causal_model: with brms the flexible/shrinkage/propensity/effect options are implemented for spend only, ",
+         "not for outcome_type '", type, "'; use backend rstanarm")
   if (options)
     return(fit_hurdle_options(data, spec, backend = backend, flexible = flexible, shrinkage = shrinkage,
                               propensity = propensity, effect = effect, ...))

@@ -251,16 +251,26 @@ fit_hurdle_options <- function(data, spec, backend = "rstanarm", flexible = FALS
                                              iter = iter, seed = seed, refresh = refresh, cores = cores,
                                              adapt_delta = adapt_delta, algorithm = algorithm), dots))
   } else {
-    d$bl_buy <- as.integer(d[[spec$outcome]] > 0)
-    buyers <- d[d$bl_buy == 1, , drop = FALSE]
-    buyers$bl_log_spend <- log(buyers[[spec$outcome]])
     rhs <- if (options$flexible) flexible_rhs(d, spec, df = spline_df, extra = extra) else linear_rhs(spec, extra, effect)
-    f_buy <- stats::as.formula(paste("bl_buy ~", rhs))
-    f_amount <- stats::as.formula(paste("bl_log_spend ~", rhs))
     sampler <- function(seed) stan_sampler_args(algorithm, chains, iter, seed, refresh, cores, adapt_delta)
     # The horseshoe shrinks every coefficient, the treatment's main effect too; arm intercepts keep the
     # average effect out of its reach (rstanarm_shrinkage_prior()).
     arms <- if (shrinkage == "horseshoe") spec$treatment
+    if (outcome_type(spec) != "spend") {
+      # Binary / Gaussian: one regression with the right-hand side and prior a hurdle part would get.
+      f <- stats::as.formula(paste(spec$outcome, "~", rhs))
+      family <- if (outcome_type(spec) == "binary") stats::binomial() else stats::gaussian()
+      outcome <- stan_glm_part(f, family, d, sampler(seed), prior = rstanarm_shrinkage_prior(shrinkage, f, d, spec, shrinkage_scale),
+                               arm_intercepts = arms)
+      model <- structure(list(backend = "rstanarm", spec = spec, scaling = mf$scaling, outcome = outcome),
+                         class = "bayeslift_model")
+      return(finish_option_model(model, options, ps_model, overlap))
+    }
+    d$bl_buy <- as.integer(d[[spec$outcome]] > 0)
+    buyers <- d[d$bl_buy == 1, , drop = FALSE]
+    buyers$bl_log_spend <- log(buyers[[spec$outcome]])
+    f_buy <- stats::as.formula(paste("bl_buy ~", rhs))
+    f_amount <- stats::as.formula(paste("bl_log_spend ~", rhs))
     buy <- stan_glm_part(f_buy, stats::binomial(), d, sampler(seed),
                          prior = rstanarm_shrinkage_prior(shrinkage, f_buy, d, spec, shrinkage_scale), arm_intercepts = arms)
     amount <- stan_glm_part(f_amount, stats::gaussian(), buyers, sampler(seed + 1L),
@@ -268,6 +278,12 @@ fit_hurdle_options <- function(data, spec, backend = "rstanarm", flexible = FALS
     model <- structure(list(backend = "rstanarm", spec = spec, scaling = mf$scaling, buy = buy, amount = amount),
                        class = "bayeslift_model")
   }
+  finish_option_model(model, options, ps_model, overlap)
+}
+
+#' An option-fitted model with what prediction and the report need: its options, the propensity model
+#' (`add_option_covariates()` applies it to new users) and the overlap diagnostics.
+finish_option_model <- function(model, options, ps_model, overlap) {
   model$options <- options
   model$propensity_model <- ps_model
   model$overlap <- overlap
