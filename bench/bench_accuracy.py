@@ -48,6 +48,8 @@ from bayeslift.simulate import CHANNELS, COLUMNS, SCENARIOS, simulate_history  #
 from bayeslift.surrogate import SurrogateConfig, SurrogateFidelityError, train_surrogate_model  # noqa: E402
 
 PIPELINE_CONFIG = REPO / "config" / "config.yaml"
+#: variants that are a config preset's model: their surrogates train with that preset's surrogate section too
+PRESETS = {"auto_normal_df5": REPO / "config" / "accurate.yaml", "flexible_normal_df5": REPO / "config" / "accurate.yaml"}
 
 R_SCRIPT = r"""
 args <- commandArgs(trailingOnly = TRUE)
@@ -156,8 +158,8 @@ BAYES_MODELS = ("default", "flexible", "horseshoe", "flexible_horseshoe", "norma
 def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config, models, with_surrogate=True,
                  calibrate=0):
     """Fit the Bayesian ``models`` in R; train the surrogate of each on the posterior of the training users
-    (as rule surrogate_model does) and score the held-out users with it, unless ``with_surrogate`` is false.
-    ``calibrate`` (a number of bootstrap replicates, 0 for none) adds each model with calibrated per-user
+    (as rule surrogate_model does, with the settings ``surrogate_config(variant)`` returns) and score the
+    held-out users with it, unless ``with_surrogate`` is false. ``calibrate`` (a number of bootstrap replicates, 0 for none) adds each model with calibrated per-user
     intervals (``<name>+cal``)."""
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -173,28 +175,39 @@ def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config, m
         if proc.returncode:
             raise RuntimeError(proc.stderr[-3000:])
         out = json.loads((tmp / "out.json").read_text())
-        trained = {}  # fitted model -> its surrogate's scores (an auto pick is also a model of its own)
+        trained = {}  # (fitted model, settings) -> its surrogate's scores (an auto pick is also a model of its own)
         for name, res in out["models"].items():
             res["surrogate"] = None
             if not with_surrogate:
                 continue
-            if res["fitted"] in trained:
-                res["surrogate"] = trained[res["fitted"]]
+            config = surrogate_config(name)
+            key = (res["fitted"], repr(config))
+            if key in trained:
+                res["surrogate"] = trained[key]
                 continue
             export = tmp / "export" / res["fitted"]
             t0 = time.perf_counter()
             try:
                 train_surrogate_model(export / "train_data.csv", export / "labels.csv", export / "uplift.csv",
-                                      tmp / "spec.json", export / "surrogate", surrogate_config)
+                                      tmp / "spec.json", export / "surrogate", config)
             except SurrogateFidelityError as exc:  # the pipeline would stop here; the table says so
                 print(f"  surrogate of {name}: {exc}", flush=True)
-                trained[res["fitted"]] = None
+                trained[key] = None
                 continue
             scored = UpliftScorer.load(export / "surrogate").score_frame(users, "held-out users")
-            res["surrogate"] = trained[res["fitted"]] = {
+            res["surrogate"] = trained[key] = {
                 "uplift": scored["uplift"].to_numpy(), "lower": scored["uplift_lower"].to_numpy(),
                 "upper": scored["uplift_upper"].to_numpy(), "seconds": time.perf_counter() - t0}
         return out
+
+
+def variant_surrogate_config(variant):
+    """The surrogate settings the pipeline would use for ``variant``: config/config.yaml's, updated by its
+    preset's (``PRESETS``) where it has one."""
+    settings = yaml.safe_load(PIPELINE_CONFIG.read_text())["surrogate"]
+    if variant in PRESETS:
+        settings.update(yaml.safe_load(PRESETS[variant].read_text()).get("surrogate") or {})
+    return SurrogateConfig(**settings)
 
 
 def causalml_learners(path):
@@ -316,14 +329,13 @@ def main(argv=None):
     ap.add_argument("--out", default=str(REPO / "bench" / "results" / "bench_accuracy.json"))
     args = ap.parse_args(argv)
     learners = causalml_learners(args.causalml_path)
-    surrogate_config = SurrogateConfig(**yaml.safe_load(PIPELINE_CONFIG.read_text())["surrogate"])
     bayes = [] if args.no_bayes else args.bayes_models
     tables = []
     for rep in range(args.replications):
         for k, name in enumerate(args.scenarios):
             t0 = time.perf_counter()
             tables.append(bench_scenario(name, args.n_train, args.n_test, args.iter, learners,
-                                         args.seed + k + 1000 * rep, surrogate_config, bayes,
+                                         args.seed + k + 1000 * rep, variant_surrogate_config, bayes,
                                          with_surrogate=not args.no_surrogate,
                                          calibrate=args.calibrate).assign(replication=rep))
             print(f"{name} (replication {rep + 1}/{args.replications}): {time.perf_counter() - t0:.0f} s", flush=True)
