@@ -7,11 +7,11 @@
 3. wall time of the tiny pipeline unsharded vs `shards: 3`;
 4. a Bayesian fit end to end on --fit-users (64,000, the Hillstrom experiment's size) simulated users:
    prepare -> chains -> combine -> counterfactual export (snakemake to results/counterfactuals/ate.json),
-   with the default back-end and iterations and with each approximate option (FIT_VARIANTS), reporting
+   with the default back-end and iterations, each approximate option and config/accurate.yaml (FIT_VARIANTS), reporting
    wall time, posterior ATE vs the true sample ATE and sqrt-PEHE of the posterior-mean uplift vs the truth.
 
     python bench/bench_scale.py [--users 1000000 10000000] [--skip-pipeline] [--work DIR]
-                                [--fit-users 64000] [--fit-variants default fullrank ...] [--fit-only]
+                                [--fit-users 64000] [--fit-variants default accurate ...] [--fit-only] [--fit-surrogate]
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -102,11 +103,13 @@ FIT_VARIANTS = {
     "subsample_10000": {"fit_subsample": 10_000},
     "brms_fullrank": {"backend": "brms", "algorithm": "fullrank"},
     "brms_default": {"backend": "brms"},
+    "accurate": "config/accurate.yaml",  # the preset's model section (auto + normal shrinkage + 5 spline df)
 }
 
 
-def bayesian_fit(work: Path, n: int, variant: str) -> dict:
-    """One end-to-end fit of ``variant`` on ``n`` simulated users; time, ATE and sqrt-PEHE vs the truth."""
+def bayesian_fit(work: Path, n: int, variant: str, with_surrogate: bool = False) -> dict:
+    """One end-to-end fit of ``variant`` on ``n`` simulated users; time, ATE and sqrt-PEHE vs the truth (and
+    the surrogate's training time and fidelity when ``with_surrogate``)."""
     from bayeslift.simulate import simulate_history
 
     history_csv, truth_csv = work / f"history_{n}.csv", work / f"history_{n}_truth.csv"
@@ -117,14 +120,20 @@ def bayesian_fit(work: Path, n: int, variant: str) -> dict:
     run_dir = work / f"fit_{n}_{variant}"
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir()
-    model = {**FIT_VARIANTS[variant]}
+    options = FIT_VARIANTS[variant]
+    preset = yaml.safe_load((REPO / options).read_text()) if isinstance(options, str) else {"model": options}
+    model = {**preset["model"]}
     if model.get("backend") == "brms":
         model["brms"] = {"cache_dir": str(REPO / ".cache" / "brms")}
     cfg = run_dir / "fit.yaml"
     cfg.write_text(json.dumps({"data": {"train": str(history_csv)}, "model": model,
-                               "diagnostics": {"on_fail": "warn"}}))
-    seconds, peak = run([str(BIN / "snakemake"), "results/counterfactuals/ate.json", "-s", str(REPO / "Snakefile"),
-                         "--directory", str(run_dir), "--cores", "2", "--configfile", str(cfg), "-q"], cwd=run_dir)
+                               "diagnostics": {"on_fail": "warn"}, **{k: preset[k] for k in preset if k == "surrogate"}}))
+
+    def snakemake(target):
+        return run([str(BIN / "snakemake"), target, "-s", str(REPO / "Snakefile"), "--directory", str(run_dir),
+                    "--cores", "2", "--configfile", str(cfg), "-q"], cwd=run_dir)
+
+    seconds, peak = snakemake("results/counterfactuals/ate.json")
     res = run_dir / "results"
     truth = pd.read_csv(truth_csv)
     uplift = pd.read_csv(res / "counterfactuals" / "uplift_summary.csv").merge(truth, on="customer_id")
@@ -136,6 +145,16 @@ def bayesian_fit(work: Path, n: int, variant: str) -> dict:
            "sqrt_pehe": float(np.sqrt(np.mean((uplift["uplift_mean"] - uplift["true_uplift"]) ** 2))),
            "diagnostics_passed": diagnostics["passed"], "problems": diagnostics["problems"],
            "parts": diagnostics["parts"], "users_exported": len(uplift)}
+    if with_surrogate:  # the surrogate rule alone, on the fit above (its fidelity gate can stop it)
+        try:
+            out["surrogate_seconds"] = snakemake("results/surrogate/manifest.json")[0]
+            manifest = json.loads((res / "surrogate" / "manifest.json").read_text())
+            out["surrogate_holdout"] = manifest["fidelity"]["holdout"]
+        except SystemExit as exc:
+            out["surrogate_error"] = str(exc)[-600:]
+        print(f"  surrogate of {variant}: " + (f"{out['surrogate_seconds']:.0f} s, holdout uplift R^2 "
+              f"{out['surrogate_holdout']['r2_uplift']:.4f}" if "surrogate_seconds" in out
+              else "stopped: " + out["surrogate_error"]), flush=True)
     print(f"fit {variant} on {n:,} users: {seconds:.0f} s end to end (chains {out['fit_seconds']:.0f} s, "
           f"{out['n_fitted']:,} fitted), ATE {out['ate']:.2f} [{out['ate_q05']:.2f}, {out['ate_q95']:.2f}] vs true "
           f"{out['true_ate']:.2f}, sqrt-PEHE {out['sqrt_pehe']:.2f}, diagnostics "
@@ -165,12 +184,14 @@ def main() -> None:
                     default=["default", "fullrank", "meanfield", "subsample_10000", "brms_fullrank"],
                     help="brms_default (NUTS, ~20+ min at 64,000 users on 2 cores) is left out by default")
     ap.add_argument("--fit-only", action="store_true", help="only the end-to-end fits (item 4)")
+    ap.add_argument("--fit-surrogate", action="store_true",
+                    help="also train each fit's surrogate (its variant's surrogate settings), timed on its own")
     args = ap.parse_args()
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_scale_"))
     work.mkdir(parents=True, exist_ok=True)
     out = {"machine": {"cpus": os.cpu_count()}}
     if args.fit_users:
-        out["fits"] = {v: bayesian_fit(work, args.fit_users, v) for v in args.fit_variants}
+        out["fits"] = {v: bayesian_fit(work, args.fit_users, v, args.fit_surrogate) for v in args.fit_variants}
         (work / "bench_scale.json").write_text(json.dumps(out, indent=2))
     if args.fit_only:
         print(json.dumps(out, indent=2))
