@@ -103,7 +103,7 @@ FIT_VARIANTS = {
     "subsample_10000": {"fit_subsample": 10_000},
     "brms_fullrank": {"backend": "brms", "algorithm": "fullrank"},
     "brms_default": {"backend": "brms"},
-    "accurate": "config/accurate.yaml",  # the preset's model section (auto + normal shrinkage + 5 spline df)
+    "accurate": "config/accurate.yaml",  # the preset's model and surrogate sections
 }
 
 
@@ -126,8 +126,10 @@ def bayesian_fit(work: Path, n: int, variant: str, with_surrogate: bool = False)
     if model.get("backend") == "brms":
         model["brms"] = {"cache_dir": str(REPO / ".cache" / "brms")}
     cfg = run_dir / "fit.yaml"
-    cfg.write_text(json.dumps({"data": {"train": str(history_csv)}, "model": model,
-                               "diagnostics": {"on_fail": "warn"}, **{k: preset[k] for k in preset if k == "surrogate"}}))
+    settings = {"data": {"train": str(history_csv)}, "model": model, "diagnostics": {"on_fail": "warn"}}
+    if "surrogate" in preset:
+        settings["surrogate"] = preset["surrogate"]
+    cfg.write_text(json.dumps(settings))
 
     def snakemake(target):
         return run([str(BIN / "snakemake"), target, "-s", str(REPO / "Snakefile"), "--directory", str(run_dir),
