@@ -13,6 +13,9 @@ import numpy as np
 import pandas as pd
 
 MAX_ROWS_SHOWN = 5
+#: Scoring refuses a numeric feature more than this many training ranges below the training minimum or
+#: above the maximum (on the model's scale, after log1p): the model has seen nothing like it there.
+RANGE_SPAN = 1.0
 
 
 class DataValidationError(ValueError):
@@ -33,6 +36,8 @@ class FeatureSpec:
     categorical: list[str] = field(default_factory=list)
     log1p: list[str] = field(default_factory=list)
     levels: dict[str, list[str]] = field(default_factory=dict)
+    #: [min, max] of each numeric feature in training, on the model's scale (after log1p).
+    ranges: dict[str, list[float]] = field(default_factory=dict)
     #: "spend" (>= 0, mostly zeros: hurdle model), "binary" (0/1: uplift is a difference in probabilities)
     #: or "gaussian" (any real number).
     outcome_type: str = "spend"
@@ -208,6 +213,9 @@ def validate_training_frame(frame: pd.DataFrame, spec: FeatureSpec, source: str)
     for col in spec.categorical:
         spec.levels[col] = sorted(features[col].unique().tolist())
     for col in spec.numeric:
+        scaled = model_scale(features[col].to_numpy(), col, spec)
+        spec.ranges[col] = [float(scaled.min()), float(scaled.max())]
+    for col in spec.numeric:
         if features[col].nunique() < 2:
             raise DataValidationError(f"{source}: column '{col}' is constant; it cannot inform the model")
 
@@ -217,6 +225,34 @@ def validate_training_frame(frame: pd.DataFrame, spec: FeatureSpec, source: str)
     for col in spec.features:
         out[col] = features[col].to_numpy()
     return out
+
+
+def model_scale(values, column: str, spec: FeatureSpec) -> np.ndarray:
+    """A numeric feature as the model sees it before standardizing: log1p where configured."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.log1p(values) if column in spec.log1p else values
+
+
+def outside_training_range(columns, spec: FeatureSpec) -> dict[str, np.ndarray]:
+    """Column -> mask of users beyond ``RANGE_SPAN`` training ranges of the training min/max (only columns
+    with such users). ``columns``: a DataFrame or a mapping of column name -> array. Specs written before
+    ranges were recorded have none and pass."""
+    out = {}
+    with np.errstate(invalid="ignore", over="ignore"):
+        for col, (low, high) in spec.ranges.items():
+            span = RANGE_SPAN * (high - low)
+            scaled = model_scale(columns[col], col, spec)
+            bad = ~((scaled >= low - span) & (scaled <= high + span))
+            if bad.any():
+                out[col] = bad
+    return out
+
+
+def range_message(col: str, spec: FeatureSpec) -> str:
+    low, high = spec.ranges[col]
+    scale = "log1p " if col in spec.log1p else ""
+    return (f"more than {RANGE_SPAN:g} training range(s) outside the training {scale}range [{low:.6g}, {high:.6g}] "
+            f"of '{col}'; the model cannot extrapolate that far")
 
 
 def validate_score_frame(frame: pd.DataFrame, spec: FeatureSpec, source: str, offset: int = 0) -> pd.DataFrame:
