@@ -1,16 +1,41 @@
 # bayeslift: Bayesian counterfactual spend (R) -> PyTorch surrogate -> batch uplift.
+import sys
 from pathlib import Path
 
-from snakemake.utils import min_version, validate
+from snakemake.utils import min_version
+
+from bayeslift.config_check import ConfigError, load_config_file, load_schema, validate_config
 
 min_version("9.0")
 
+DEFAULT_CONFIG = Path(workflow.basedir, "config", "config.yaml")
+CONFIG_SCHEMA = Path(workflow.basedir, "config", "config.schema.yaml")
+
+
+def config_error(exc):
+    """Stop before any job with the short message alone (a raised error would add Snakemake's frame lines)."""
+    print(exc, file=sys.stderr)
+    sys.exit(1)
+
+
+# Snakemake has read each --configfile already, but says neither file nor line for a YAML syntax error in
+# the default config, and keeps the later of two equal keys silently: read them all here first.
+try:
+    for path in [DEFAULT_CONFIG, *workflow.overwrite_configfiles]:
+        load_config_file(path)
+except ConfigError as exc:
+    config_error(exc)
+
 
 # Resolved from the Snakefile so --directory runs get the same defaults.
-configfile: str(Path(workflow.basedir, "config", "config.yaml"))
+configfile: str(DEFAULT_CONFIG)
 
 
-validate(config, str(Path(workflow.basedir, "config", "config.schema.yaml")), set_default=True)
+if not workflow.modifier.skip_validation:
+    try:
+        validate_config(config, load_schema(CONFIG_SCHEMA), set_default=True)
+    except ConfigError as exc:
+        config_error(exc)
 
 
 include: "rules/common.smk"

@@ -126,6 +126,28 @@ def test_get_routes(handler):
     assert b1["openapi"].startswith("3.")
 
 
+def test_head_answers_get_headers_without_body(handler):
+    for event in (v1(httpMethod="HEAD", path="/health", resource="/health", body=None), v2("HEAD", "/metadata", body=None)):
+        response = handler(event, None)
+        assert response["statusCode"] == 200 and response["body"] == ""
+    response = handler(v2("HEAD", "/predict", body=None), None)
+    assert response["statusCode"] == 405 and response["headers"]["Allow"] == "POST"
+
+
+@pytest.mark.parametrize("variable, value", [("BAYESLIFT_MAX_INSTANCES", "abc"), ("BAYESLIFT_MAX_BODY_BYTES", "0"),
+                                             ("BAYESLIFT_BODY_TIMEOUT_S", "nan")])
+def test_bad_setting_is_500_and_logged_by_name(truth_surrogate_dir, monkeypatch, caplog, variable, value):
+    monkeypatch.setenv("BAYESLIFT_MODEL_DIR", str(truth_surrogate_dir))
+    monkeypatch.setenv(variable, value)
+    lh.reset_service()
+    try:
+        status, payload = parsed(lh.lambda_handler(v2(), None))
+        assert status == 500 and payload["error"]["code"] == "internal_error"
+        assert variable in caplog.text and "Traceback" not in caplog.text
+    finally:
+        lh.reset_service()
+
+
 def test_named_stage_prefix_in_v2_raw_path(handler):
     event = v2(path="/prod/predict")
     event["requestContext"]["stage"] = "prod"
@@ -145,6 +167,8 @@ def test_named_stage_prefix_in_v2_raw_path(handler):
     (lambda: v1(body=json.dumps({"instances": []})), 422),
     (lambda: v1(body='{"instances": [{"customer_id": 1, "past_spend": NaN}]}'), 422),
     (lambda: v2(body=json.dumps({"instances": [USER] * 51})), 413),
+    (lambda: v2(body=json.dumps({"instances": [{**USER, "tenure": 1e6}]})), 422),  # beyond the training range
+    (lambda: v2(body='{"instances": [{"customer_id": 1' + "0" * 5000 + ', "past_spend": 1}]}'), 422),
 ])
 def test_errors(handler, event, status):
     got, payload = parsed(handler(event(), None))
@@ -154,14 +178,14 @@ def test_errors(handler, event, status):
 
 def test_body_limit_and_token_from_env(truth_surrogate_dir, monkeypatch):
     monkeypatch.setenv("BAYESLIFT_MODEL_DIR", str(truth_surrogate_dir))
-    monkeypatch.setenv("BAYESLIFT_MAX_BODY_BYTES", "200")
+    monkeypatch.setenv("BAYESLIFT_MAX_BODY_BYTES", "1024")  # the smallest limit allowed: ~9 users
     monkeypatch.setenv("BAYESLIFT_API_TOKEN", "tok")
     lh.reset_service()
     try:
         auth = {"authorization": "Bearer tok"}
         assert parsed(lh.lambda_handler(v2(), None))[0] == 401
         assert parsed(lh.lambda_handler(v2(headers=auth), None))[0] == 200
-        big = json.dumps({"instances": [USER, USER]})
+        big = json.dumps({"instances": [USER] * 10})
         assert parsed(lh.lambda_handler(v2(headers=auth, body=big), None))[0] == 413
         assert parsed(lh.lambda_handler(v1(headers={"Authorization": "Bearer tok"}), None))[0] == 200
         assert parsed(lh.lambda_handler(v1(headers=None), None))[0] == 401

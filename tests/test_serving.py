@@ -154,11 +154,18 @@ def test_health_metadata_openapi(server):
     assert by_name["channel"]["allowed"] == ["multichannel", "phone", "web"]
     assert by_name["past_spend"]["type"] == "number" and by_name["past_spend"]["minimum"] == 0
     assert meta["model"] == body["model"]
-    assert meta["limits"] == {"max_body_bytes": TEST_MAX_BODY_BYTES, "max_instances": TEST_MAX_INSTANCES}
+    assert meta["limits"] == {"max_body_bytes": TEST_MAX_BODY_BYTES, "max_instances": TEST_MAX_INSTANCES,
+                              "body_timeout_s": 30.0}
+    for name in ("past_spend", "recency", "tenure", "is_new"):  # the training range, widened (data.RANGE_SPAN)
+        low, high = by_name[name]["training_range"]
+        assert by_name[name]["minimum"] <= low < high <= by_name[name]["maximum"]
     status, doc, _, _ = server.request("GET", "/openapi.json")
     assert status == 200 and doc["openapi"].startswith("3.")
     assert {"/predict", "/health", "/metadata"} <= set(doc["paths"])
-    assert doc["components"]["schemas"]["Instance"]["properties"]["channel"]["enum"] == by_name["channel"]["allowed"]
+    properties = doc["components"]["schemas"]["Instance"]["properties"]
+    assert properties["channel"]["enum"] == by_name["channel"]["allowed"]
+    assert properties["tenure"]["maximum"] == by_name["tenure"]["maximum"]
+    assert {"408", "413", "422"} <= set(doc["paths"]["/predict"]["post"]["responses"])
 
 
 def test_single_user(server):
@@ -354,9 +361,9 @@ def test_bad_model_dir_refused(tmp_path, truth_surrogate_dir):
 def test_head_and_odd_methods_answered(server):
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
     try:
-        conn.request("HEAD", "/health")
+        conn.request("HEAD", "/predict")
         resp = conn.getresponse()
-        assert resp.status == 405 and resp.read() == b""
+        assert resp.status == 405 and resp.read() == b"" and resp.getheader("allow") == "POST"
         conn.request("GET", "/health")  # the connection is still usable
         assert conn.getresponse().status == 200
     finally:

@@ -7,6 +7,45 @@ import logging
 import sys
 from pathlib import Path
 
+from .serving.settings import SETTINGS, SettingError
+
+REPO_CONFIG = Path("config")  # `check-config` defaults: run from the repository, as snakemake is
+
+
+def _setting(name: str):
+    """argparse type of a numeric setting: out of range is argparse's usage error (exit 2) naming the flag."""
+    def parse(text: str):
+        try:
+            return SETTINGS[name].check(text, "")  # argparse puts the flag in front
+        except SettingError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
+
+
+def _policy_value(name: str):
+    """argparse type checked by PolicyConfig's own rule, so the CLI accepts exactly what the pipeline does."""
+    def parse(text: str):
+        from .policy import PolicyConfig
+
+        try:
+            return getattr(PolicyConfig(**{name: float(text)}), name)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc) if "policy" in str(exc) else f"not a number: {text!r}") from None
+    return parse
+
+
+def _writable_output(path: str) -> Path:
+    """``--output`` whose folder exists or can be made: fail before the model loads, leaving nothing behind."""
+    out = Path(path)
+    if out.is_dir():
+        raise SettingError(f"--output {path} is a folder; give a file path such as {out / 'scored.csv'}")
+    folder = out.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise SettingError(f"--output {path}: cannot create its folder, {folder} is a file")
+    return out
+
 
 def _simulate(args) -> None:
     from .simulate import write_simulated_data
@@ -19,6 +58,7 @@ def _simulate(args) -> None:
 def _score(args) -> None:
     from .scoring import score_file
 
+    _writable_output(args.output)
     rows = score_file(args.model, args.input, args.output, chunk_size=args.chunk_size, progress=not args.quiet)
     print(f"scored {rows} users into {args.output}")
 
@@ -26,11 +66,19 @@ def _score(args) -> None:
 def _serve(args) -> None:
     from .policy import PolicyConfig
     from .serving.app import serve
-    from .serving.core import ServingConfig
+    from .serving.settings import ServingConfig
 
     config = ServingConfig.from_env(max_body_bytes=args.max_body_bytes, max_instances=args.max_instances,
+                                    body_timeout_s=args.body_timeout_s,
                                     policy=PolicyConfig(cost_per_contact=args.cost_per_contact, margin=args.margin))
     serve(args.model, host=args.host, port=args.port, config=config, workers=args.workers)
+
+
+def _check_config(args) -> None:
+    from .config_check import check_config_files
+
+    check_config_files(args.files, args.schema, None if args.no_base else args.base)
+    print(f"config OK: {', '.join(args.files)}")
 
 
 def _summary(args) -> None:
@@ -55,20 +103,32 @@ def main(argv=None) -> int:
     p.add_argument("--model", default="results/surrogate")
     p.add_argument("--input", required=True)
     p.add_argument("--output", required=True)
-    p.add_argument("--chunk-size", type=int, default=100_000)
+    p.add_argument("--chunk-size", type=_setting("chunk_size"), default=100_000, help="users per chunk (>= 1)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=_score)
 
     p = sub.add_parser("serve", help="HTTP service: POST /predict, GET /health, /metadata, /openapi.json")
     p.add_argument("--model", default="results/surrogate")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--max-body-bytes", type=int, default=None, help="default 1 MiB (env BAYESLIFT_MAX_BODY_BYTES)")
-    p.add_argument("--max-instances", type=int, default=None, help="default 10000 (env BAYESLIFT_MAX_INSTANCES)")
-    p.add_argument("--cost-per-contact", type=float, default=0.0)
-    p.add_argument("--margin", type=float, default=1.0)
-    p.add_argument("--workers", type=int, default=1, help="server processes sharing the port (default 1)")
+    p.add_argument("--port", type=_setting("port"), default=8080, help="1 to 65535 (default 8080)")
+    p.add_argument("--max-body-bytes", type=_setting("max_body_bytes"), default=None,
+                   help="1024 to 2^30, default 1 MiB (env BAYESLIFT_MAX_BODY_BYTES)")
+    p.add_argument("--max-instances", type=_setting("max_instances"), default=None,
+                   help="1 to 10^7, default 10000 (env BAYESLIFT_MAX_INSTANCES)")
+    p.add_argument("--body-timeout-s", type=_setting("body_timeout_s"), default=None,
+                   help="seconds a client may take to send its body, 0.01 to 3600, default 30 (env BAYESLIFT_BODY_TIMEOUT_S)")
+    p.add_argument("--cost-per-contact", type=_policy_value("cost_per_contact"), default=0.0, help=">= 0")
+    p.add_argument("--margin", type=_policy_value("margin"), default=1.0, help="> 0")
+    p.add_argument("--workers", type=_setting("workers"), default=1,
+                   help="server processes sharing the port, 1 to 64 (default 1)")
     p.set_defaults(func=_serve)
+
+    p = sub.add_parser("check-config", help="check pipeline config files: YAML syntax (file, line, column) and schema")
+    p.add_argument("files", nargs="+", help="config files in the order given to snakemake --configfile")
+    p.add_argument("--schema", default=str(REPO_CONFIG / "config.schema.yaml"))
+    p.add_argument("--base", default=str(REPO_CONFIG / "config.yaml"), help="the workflow's default config, read first")
+    p.add_argument("--no-base", action="store_true", help="check the files alone, without the default config")
+    p.set_defaults(func=_check_config)
 
     p = sub.add_parser("summary", help="print the headline of a pipeline run")
     p.add_argument("summary", nargs="?", default="results/summary.json")
@@ -76,12 +136,17 @@ def main(argv=None) -> int:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    from .config_check import ConfigError
     from .entry import USER_ERRORS
 
     try:
         args.func(args)
-    except USER_ERRORS as exc:
+    except (*USER_ERRORS, SettingError, ConfigError) as exc:
         print(f"bayeslift error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # a path that cannot be read or written; the error names it
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"bayeslift error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0
 

@@ -35,9 +35,9 @@ class PolicyConfig:
 
     def __post_init__(self):
         if not np.isfinite(self.cost_per_contact) or self.cost_per_contact < 0:
-            raise ValueError(f"policy cost_per_contact must be >= 0, got {self.cost_per_contact}")
+            raise ValueError(f"policy cost_per_contact must be a finite number >= 0, got {self.cost_per_contact}")
         if not np.isfinite(self.margin) or self.margin <= 0:
-            raise ValueError(f"policy margin must be > 0, got {self.margin}")
+            raise ValueError(f"policy margin must be a finite number > 0, got {self.margin}")
         if self.rule not in RULES:
             raise ValueError(f"policy rule {self.rule!r} unknown; choose from {list(RULES)}")
         if not 0 < self.top_k <= 1:

@@ -9,43 +9,18 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import os
-from dataclasses import dataclass, field
 from typing import Mapping, NamedTuple
 
 import numpy as np
 import orjson
 
-from ..policy import PolicyConfig, treat_decision
+from ..policy import treat_decision
 from ..scoring import PREDICTION_COLUMNS, UpliftScorer
 from .openapi import build_openapi
-from .validation import RequestError, ValidatedInstances, detail, parse_body, validate_instances
+from .settings import ServingConfig
+from .validation import RequestError, ValidatedInstances, detail, feature_bounds, parse_body, validate_instances
 
 log = logging.getLogger("bayeslift")
-
-DEFAULT_MAX_BODY_BYTES = 1 << 20
-DEFAULT_MAX_INSTANCES = 10_000
-TOKEN_ENV = "BAYESLIFT_API_TOKEN"
-
-
-@dataclass
-class ServingConfig:
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    max_instances: int = DEFAULT_MAX_INSTANCES
-    api_token: str | None = None  # when set, every route but /health needs "Authorization: Bearer <token>"
-    policy: PolicyConfig = field(default_factory=PolicyConfig)
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides) -> "ServingConfig":
-        """Defaults, then BAYESLIFT_MAX_BODY_BYTES / BAYESLIFT_MAX_INSTANCES / BAYESLIFT_API_TOKEN, then overrides."""
-        values = {
-            "max_body_bytes": int(environ.get("BAYESLIFT_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)),
-            "max_instances": int(environ.get("BAYESLIFT_MAX_INSTANCES", DEFAULT_MAX_INSTANCES)),
-            "api_token": environ.get(TOKEN_ENV) or None,
-        }
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
-
 
 class Response(NamedTuple):
     status: int
@@ -54,6 +29,11 @@ class Response(NamedTuple):
 
 
 JSON_HEADERS = {"content-type": "application/json"}
+
+
+def error_response(exc: RequestError, close: bool = False) -> Response:
+    """A client error as a response; ``close`` asks the transport to drop the connection after it."""
+    return Response(exc.status, exc.body(), {**JSON_HEADERS, **exc.headers, **({"connection": "close"} if close else {})})
 
 
 def render(response: Response) -> bytes:
@@ -99,19 +79,22 @@ class PredictionService:
                 log.error("%s %s -> %d %s", method, path, exc.status, exc.message)
             else:
                 log.debug("%s %s -> %d %s", method, path, exc.status, exc.message)
-            return Response(exc.status, exc.body(), {**JSON_HEADERS, **exc.headers})
+            return error_response(exc)
         except Exception:  # never a stack trace to the client
             log.exception("internal error answering %s %s", method, path)
-            return Response(500, RequestError(500, "internal_error", "internal server error").body(), JSON_HEADERS)
+            return error_response(RequestError(500, "internal_error", "internal server error"))
 
     def _dispatch(self, method, path, headers, body, body_too_large):
         allowed = self.ROUTES.get(path)
         if allowed is None:
             raise RequestError(404, "not_found", f"no such path {path[:200]!r}; see GET /openapi.json",
                                [detail(None, None, f"known paths: {sorted(self.ROUTES)}")])
+        if method == "HEAD" and allowed == "GET":
+            method = "GET"  # same status and headers; the transport sends no body
         if method != allowed:
-            raise RequestError(405, "method_not_allowed", f"{path} accepts {allowed} only",
-                               [detail(None, None, f"method {method[:20]} not allowed")], headers={"allow": allowed})
+            allow = "GET, HEAD" if allowed == "GET" else allowed
+            raise RequestError(405, "method_not_allowed", f"{path} accepts {allow} only",
+                               [detail(None, None, f"method {method[:20]} not allowed")], headers={"allow": allow})
         if path != "/health":
             self._authorize(headers)
         if body_too_large or (body is not None and len(body) > self.config.max_body_bytes):
@@ -166,8 +149,9 @@ class PredictionService:
 
     def _metadata(self) -> dict:
         spec = self.spec
+        bounds = feature_bounds(spec)  # from the training range; older models without one give only log1p's 0
         features = [{"name": c, "type": "number", "log1p": c in spec.log1p,
-                     **({"minimum": 0} if c in spec.log1p else {})} for c in spec.numeric]
+                     **({"minimum": 0} if c in spec.log1p else {}), **bounds.get(c, {})} for c in spec.numeric]
         features += [{"name": c, "type": "string", "allowed": list(spec.levels.get(c, []))}
                      for c in spec.categorical]
         return {
@@ -177,7 +161,8 @@ class PredictionService:
             # spend_if_* are expected outcomes: spend, a probability (binary) or a mean (gaussian)
             "outcome": {"name": spec.outcome, "type": spec.outcome_type},
             "model": self.model,
-            "limits": {"max_body_bytes": self.config.max_body_bytes, "max_instances": self.config.max_instances},
+            "limits": {"max_body_bytes": self.config.max_body_bytes, "max_instances": self.config.max_instances,
+                       "body_timeout_s": self.config.body_timeout_s},
             "policy": {"cost_per_contact": self.config.policy.cost_per_contact, "margin": self.config.policy.margin},
             "auth": "bearer" if self.config.api_token else "none",
         }

@@ -12,7 +12,8 @@ import binascii
 import logging
 import os
 
-from .core import PredictionService, Response, ServingConfig, render
+from .core import PredictionService, Response, ServingConfig, error_response, render
+from .settings import SettingError
 from .validation import RequestError
 
 log = logging.getLogger("bayeslift")
@@ -61,11 +62,11 @@ def _request_parts(event: dict) -> tuple[str, str, dict, bytes | None]:
     return method, path, headers, body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
 
 
-def _lambda_response(response: Response) -> dict:
+def _lambda_response(response: Response, method: str = "") -> dict:
     return {
         "statusCode": response.status,
         "headers": {k.title(): v for k, v in response.headers.items()},
-        "body": render(response).decode("utf-8"),
+        "body": "" if method.upper() == "HEAD" else render(response).decode("utf-8"),  # HEAD: headers only
         "isBase64Encoded": False,
     }
 
@@ -78,9 +79,11 @@ def lambda_handler(event, context=None) -> dict:
         service = get_service()
         method, path, headers, body = _request_parts(event)
     except RequestError as exc:
-        return _lambda_response(Response(exc.status, exc.body(), {"content-type": "application/json"}))
+        return _lambda_response(error_response(exc))
+    except SettingError as exc:  # a BAYESLIFT_* variable out of range: the message names it
+        log.error("bad serving setting: %s", exc)
+        return _lambda_response(error_response(RequestError(500, "internal_error", "internal server error")))
     except Exception:
         log.exception("could not load the model or read the event")
-        error = RequestError(500, "internal_error", "internal server error")
-        return _lambda_response(Response(500, error.body(), {"content-type": "application/json"}))
-    return _lambda_response(service.handle_request(method, path, headers, body))
+        return _lambda_response(error_response(RequestError(500, "internal_error", "internal server error")))
+    return _lambda_response(service.handle_request(method, path, headers, body), method)

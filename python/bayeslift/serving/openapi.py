@@ -3,24 +3,33 @@ from __future__ import annotations
 
 from ..data import FeatureSpec
 from ..scoring import PREDICTION_COLUMNS
+from .validation import feature_bounds
 
 ERROR_CODES = {
     "400": "Malformed JSON",
     "401": "Missing or wrong bearer token (only when BAYESLIFT_API_TOKEN is set)",
     "404": "Unknown path",
     "405": "Wrong method",
+    "408": "Body not received within the server's body timeout; the connection is closed",
     "413": "Body over the size limit, or more instances than allowed",
-    "422": "Invalid instances: missing field, wrong type, NaN/Infinity, unknown category, empty list",
+    "422": "Invalid instances: missing field, wrong type, NaN/Infinity, unknown category, empty list, "
+           "a value beyond the feature's minimum/maximum (the training range widened), no finite prediction",
 }
 
 
 def build_openapi(spec: FeatureSpec, model: dict, config) -> dict:
+    bounds = feature_bounds(spec)
+
+    def number(col):
+        limits = {k: v for k, v in bounds.get(col, {}).items() if k in ("minimum", "maximum")}
+        return {"type": "number", **({"minimum": 0} if col in spec.log1p else {}), **limits}
+
     instance = {
         "type": "object",
         "required": [spec.id, *spec.features],
         "properties": {
             spec.id: {"type": ["string", "integer"], "description": "echoed back as sent"},
-            **{c: {"type": "number", **({"minimum": 0} if c in spec.log1p else {})} for c in spec.numeric},
+            **{c: number(c) for c in spec.numeric},
             **{c: {"type": "string", "enum": list(spec.levels.get(c, []))} for c in spec.categorical},
         },
         "additionalProperties": True,
@@ -59,6 +68,11 @@ def build_openapi(spec: FeatureSpec, model: dict, config) -> dict:
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
                 for c in codes}
 
+    def get_and_head(summary, answer, *codes):
+        head = {"200": {"description": "The GET answer's status and headers, no body"}}
+        return {"get": {"summary": summary, "responses": {**answer, **errors(*codes)}},
+                "head": {"summary": f"{summary} (headers only)", "responses": {**head, **errors(*codes)}}}
+
     def ok(description, schema):
         return {"200": {"description": description, "content": {"application/json": {"schema": schema}}}}
 
@@ -78,15 +92,12 @@ def build_openapi(spec: FeatureSpec, model: dict, config) -> dict:
                     "type": "object", "required": ["predictions", "model"],
                     "properties": {"predictions": {"type": "array", "items": {"$ref": "#/components/schemas/Prediction"}},
                                    "model": {"$ref": "#/components/schemas/Model"}}}),
-                              **errors("400", "401", "405", "413", "422")},
+                              **errors("400", "401", "405", "408", "413", "422")},
             }},
-            "/health": {"get": {"summary": "Liveness; never needs a token",
-                                "responses": {**ok("Up", {"type": "object"}), **errors("405")}}},
-            "/metadata": {"get": {"summary": "Features, types, allowed categories, model version, limits",
-                                  "responses": {**ok("Metadata", {"type": "object"}), **errors("401", "405")}}},
-            "/openapi.json": {"get": {"summary": "This document",
-                                      "responses": {**ok("OpenAPI document", {"type": "object"}),
-                                                    **errors("401", "405")}}},
+            "/health": get_and_head("Liveness; never needs a token", ok("Up", {"type": "object"}), "405"),
+            "/metadata": get_and_head("Features, types, allowed categories and ranges, model version, limits",
+                                      ok("Metadata", {"type": "object"}), "401", "405"),
+            "/openapi.json": get_and_head("This document", ok("OpenAPI document", {"type": "object"}), "401", "405"),
         },
         "components": {
             "schemas": {"Instance": instance, "Prediction": prediction, "Model": model_schema, "Error": error},

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+from dataclasses import replace
 from dataclasses import dataclass
 
 import numpy as np
 import orjson
 import pandas as pd
 
-from ..data import FeatureSpec
+from ..data import RANGE_SPAN, FeatureSpec, outside_training_range, range_message
 
 MAX_DETAILS = 100  # error details listed per response; the message gives the full count
 
@@ -49,6 +51,23 @@ class _NonFinite:
         self.literal = literal
 
 
+class _HugeInt:
+    """Stands in for an integer literal longer than Python's int-from-text limit (``sys.get_int_max_str_digits``):
+    valid JSON, but no value this service can read or echo. Kept as a marker so it is reported on its field."""
+
+    __slots__ = ("digits",)
+
+    def __init__(self, digits: int):
+        self.digits = digits
+
+
+def _parse_int(text: str):
+    try:
+        return int(text)
+    except ValueError:  # past the digit limit; raising it globally would let one request cost seconds of CPU
+        return _HugeInt(len(text.lstrip("-")))
+
+
 class _Missing:
     __slots__ = ()
 
@@ -77,8 +96,8 @@ def parse_body(body: bytes, fast: bool = True) -> tuple[object, bool]:
         return _NonFinite(literal)
 
     try:
-        return json.loads(body, parse_constant=constant), bool(seen)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, int digit limit
+        return json.loads(body, parse_constant=constant, parse_int=_parse_int), bool(seen)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
         msg = str(exc) if isinstance(exc, json.JSONDecodeError) else type(exc).__name__
         raise RequestError(400, "malformed_json", f"request body is not valid JSON ({msg})") from None
 
@@ -88,6 +107,8 @@ def _kind(value) -> str:
         return "null"
     if isinstance(value, _NonFinite):
         return value.literal
+    if isinstance(value, _HugeInt):
+        return f"an integer of {value.digits} digits"
     return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
             dict: "object"}.get(type(value), type(value).__name__)
 
@@ -97,6 +118,8 @@ def _number_problem(value, nonnegative: bool) -> str | None:
         return "required field is missing"
     if isinstance(value, _NonFinite):
         return f"must be a finite number, got {value.literal}"
+    if isinstance(value, _HugeInt):
+        return f"must be a finite number, got {_kind(value)}"
     if type(value) not in (int, float):
         return f"must be a number, got {_kind(value)}"
     try:
@@ -145,6 +168,9 @@ def _id_column(values: list, field: str, errors: list) -> list | None:
     for i, v in enumerate(values):
         if v is MISSING:
             errors.append(detail(i, field, "required field is missing"))
+        elif isinstance(v, _HugeInt):
+            errors.append(detail(i, field, f"an integer id may have at most {sys.get_int_max_str_digits()} "
+                                           f"digits, got {v.digits}; send a long id as a string"))
         elif type(v) not in (str, int):
             errors.append(detail(i, field, f"must be a string or an integer, got {_kind(v)}"))
     return None
@@ -204,15 +230,58 @@ def validate_instances(payload: object, spec: FeatureSpec, max_instances: int,
     for col in spec.categorical:
         columns[col] = _categorical_column([u.get(col, MISSING) for u in instances], col,
                                            spec.levels.get(col), errors)
-    if errors:
-        errors.sort(key=lambda d: d["index"])
-        raise _invalid(errors)
+    range_errors = _beyond_training_range(columns, spec)
+    if errors or range_errors:
+        code = "invalid_instances" if errors else "out_of_range"
+        raise _invalid(sorted(errors + range_errors, key=lambda d: d["index"]), code)
     if non_finite:
         raise RequestError(422, "invalid_instances", "NaN and Infinity are not valid JSON numbers",
                            [detail(None, None, "body holds a NaN or Infinity literal")])
     return ValidatedInstances(ids=ids, columns=columns)
 
 
-def _invalid(errors: list[dict]) -> RequestError:
+def _beyond_training_range(columns: dict, spec: FeatureSpec) -> list[dict]:
+    """One detail per value beyond the training range the model may extrapolate to (``data.RANGE_SPAN``).
+    Columns that already failed are skipped; specs without ranges (older models) pass."""
+    if not spec.ranges:
+        return []
+    checked = {c: r for c, r in spec.ranges.items() if columns.get(c) is not None}
+    if len(checked) < len(spec.ranges):
+        spec = replace(spec, ranges=checked)
+    return [detail(int(i), col, range_message(col, spec))
+            for col, mask in outside_training_range(columns, spec).items() for i in np.flatnonzero(mask)]
+
+
+def feature_bounds(spec: FeatureSpec) -> dict[str, dict]:
+    """Numeric feature -> the request values it accepts, ``{"minimum", "maximum"}`` (inclusive), and its
+    ``training_range``, on the scale clients send (log1p features mapped back with expm1)."""
+    if not spec.ranges:
+        return {}
+    cols = list(spec.ranges)
+    low, high = np.array([spec.ranges[c] for c in cols], dtype=np.float64).T
+    span = RANGE_SPAN * (high - low)
+    log1p = np.array([c in spec.log1p for c in cols])
+
+    def unscale(x):  # the inverse of data.model_scale
+        return np.where(log1p, np.expm1(x), x)
+
+    bounds = np.stack([np.where(log1p, np.maximum(unscale(low - span), 0.0), low - span), unscale(high + span)])
+    for _ in range(8):  # expm1 can round a bound just past the check: step it inward until accepted
+        outside = outside_training_range({c: bounds[:, j] for j, c in enumerate(cols)}, spec)
+        if not outside:
+            break
+        for col, mask in outside.items():
+            j = cols.index(col)
+            inward = np.array([np.inf, -np.inf])
+            bounds[mask, j] = np.nextafter(bounds[mask, j], inward[mask])
+    training = np.stack([unscale(low), unscale(high)])
+    return {c: {"minimum": float(bounds[0, j]), "maximum": float(bounds[1, j]),
+                "training_range": [float(training[0, j]), float(training[1, j])]} for j, c in enumerate(cols)}
+
+
+def _invalid(errors: list[dict], code: str = "invalid_instances") -> RequestError:
     shown = "" if len(errors) <= MAX_DETAILS else f" (first {MAX_DETAILS} listed)"
-    return RequestError(422, "invalid_instances", f"{len(errors)} problem(s) in 'instances'{shown}", errors)
+    if code == "out_of_range":
+        return RequestError(422, code, f"{len(errors)} value(s) in 'instances' lie beyond the range the model can "
+                            f"extrapolate to{shown}; GET /metadata lists each feature's minimum and maximum", errors)
+    return RequestError(422, code, f"{len(errors)} problem(s) in 'instances'{shown}", errors)

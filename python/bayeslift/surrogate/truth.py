@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data import FeatureSpec
+from ..data import FeatureSpec, validate_training_frame
 from ..simulate import COLUMNS, simulate_history
 from .checkpoint import save_surrogate
 from .model import FeatureEncoder, SurrogateConfig
@@ -16,7 +16,7 @@ def simulated_truth_targets(n_users: int = 2000, seed: int = 11) -> tuple[Featur
     """Encoder and surrogate targets from the simulator's truth; intervals are a fixed band around it."""
     history, truth = simulate_history(n_users, seed=seed)
     spec = FeatureSpec.from_columns(COLUMNS)
-    spec.levels = {"channel": sorted(history["channel"].unique())}
+    validate_training_frame(history, spec, "simulated history")  # learns levels and ranges into spec, as prepare does
     encoder = FeatureEncoder.fit(spec, history)
     uplift = truth["true_uplift"].to_numpy()
     targets = SurrogateTargets(
