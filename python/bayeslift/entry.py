@@ -5,10 +5,11 @@ import logging
 import sys
 
 from .data import DataValidationError
-from .manifest import ManifestError
+from .manifest import ModelArtifactError
 from .surrogate.train import SurrogateFidelityError
 
-USER_ERRORS = (DataValidationError, ManifestError, SurrogateFidelityError)
+# ModelArtifactError covers ManifestError: every problem with a model folder's files.
+USER_ERRORS = (DataValidationError, ModelArtifactError, SurrogateFidelityError)
 
 
 def run_step(log_path: str, step, *args, **kwargs):

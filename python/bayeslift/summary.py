@@ -2,12 +2,23 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
 
+from .data import DataValidationError
 from .io import write_text_atomic
 from .scoring import summarize_uplift
+
+
+def _non_finite(value, where: str = "") -> list[str]:
+    """Dotted keys of the NaN / infinite floats inside ``value`` (JSON has no way to write them)."""
+    if isinstance(value, dict):
+        return [k for key, v in value.items() for k in _non_finite(v, f"{where}.{key}" if where else str(key))]
+    if isinstance(value, (list, tuple)):
+        return [k for i, v in enumerate(value) for k in _non_finite(v, f"{where}[{i}]")]
+    return [where] if isinstance(value, float) and not math.isfinite(value) else []
 
 
 def write_summary(ate_json, diagnostics_json, manifest_json, predictions_csv, out_json) -> dict:
@@ -26,7 +37,15 @@ def write_summary(ate_json, diagnostics_json, manifest_json, predictions_csv, ou
             "diagnostics": str(diagnostics_json),
         },
     }
-    write_text_atomic(json.dumps(summary, indent=2), out_json)
+    # Name the input each bad number came from, rather than write invalid JSON (NaN) with exit 0.
+    sources = {"ate": ate_json, "diagnostics": diagnostics_json, "fidelity": manifest_json,
+               "scored": predictions_csv}
+    for section, source in sources.items():
+        bad = _non_finite(summary[section], section)
+        if bad:
+            raise DataValidationError(f"{source}: non-finite value(s) at {', '.join(bad)} of the summary; "
+                                      f"refusing to write {out_json} (JSON has no NaN or infinity)")
+    write_text_atomic(json.dumps(summary, indent=2, allow_nan=False), out_json)
     return summary
 
 
