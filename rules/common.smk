@@ -17,6 +17,16 @@ def results(*parts):
     return str(Path(RESULTS, *parts))
 
 
+# Built from the score file: removed when check_score_file or a scoring shard runs (both rebuild them),
+# so a failed re-score leaves no earlier run's predictions or summary (bayeslift.score_check).
+RESCORED_OUTPUTS = [results("uplift_predictions.csv"), results("summary.json")]
+
+
+def results_folder(wildcards, output):
+    """The results folder above a rule's first output: the only place remove_stale_outputs may remove from."""
+    return str(next(p for p in Path(output[0]).parents if p.name == RESULTS))
+
+
 def logs(name):
     return str(Path(LOGS, f"{name}.log"))
 
@@ -50,6 +60,7 @@ DEFAULT_RESOURCES = {
     "counterfactuals_shard": {"mem_mb": 4000, "runtime": 60},
     "counterfactuals": {"mem_mb": 4000, "runtime": 30},
     "surrogate_model": {"mem_mb": 4000, "runtime": 60},
+    "check_score_file": {"mem_mb": 2000, "runtime": 30},
     "batch_uplift_shard": {"mem_mb": 2000, "runtime": 60},
     "batch_uplift": {"mem_mb": 1000, "runtime": 30},
     "summary": {"mem_mb": 1000, "runtime": 10},

@@ -33,3 +33,26 @@ rule prepare:
         "../envs/python.yaml"
     script:
         "../scripts/prepare.py"
+
+
+rule check_score_file:
+    # The users to score against the training spec, before any fit (bayesian_chain waits for the marker):
+    # a bad score file fails in seconds. Earlier predictions, summary and scoring shards go first.
+    input:
+        users=config["data"]["score"],
+        spec=rules.prepare.output.spec,
+    output:
+        marker=results("prepared", "score_check.json"),
+    params:
+        chunk_size=config["scoring"]["chunk_size"],
+        stale_outputs=[*RESCORED_OUTPUTS, results("scoring")],
+        results_dir=results_folder,
+    log:
+        logs("check_score_file"),
+    threads: 1
+    resources:
+        **rule_resources("check_score_file"),
+    conda:
+        "../envs/python.yaml"
+    script:
+        "../scripts/check_score_file.py"

@@ -9,6 +9,9 @@ rule bayesian_chain:
     input:
         train=rules.prepare.output.train,
         spec=rules.prepare.output.spec,
+        # Order only: the score file is checked before the MCMC. ancient(): a new check (a new score file)
+        # does not refit; batch_uplift_shard depends on the marker itself.
+        score_check=ancient(rules.check_score_file.output.marker),
         rlib=R_LIB,
     output:
         fit=results("model", "chains", "chain_{chain}.rds"),

@@ -28,12 +28,15 @@ rule batch_uplift_shard:
     input:
         manifest=rules.surrogate_model.output.manifest,
         users=config["data"]["score"],
+        score_check=rules.check_score_file.output.marker,
     output:
         predictions=results("scoring", "shards", "uplift_predictions_{shard}.csv"),
     params:
         chunk_size=config["scoring"]["chunk_size"],
         policy=config["policy"],
         shards=SHARDS,
+        stale_outputs=RESCORED_OUTPUTS,
+        results_dir=results_folder,
     log:
         logs("batch_uplift_shard_{shard}"),
     threads: 1

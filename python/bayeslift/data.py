@@ -5,14 +5,20 @@ lines (CSV line numbers, the header being line 1), so a user can open the file a
 """
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas._libs.parsers import STR_NA_VALUES  # pandas' default NA strings
 
 MAX_ROWS_SHOWN = 5
+#: Largest magnitude ``prepare`` accepts in a numeric feature (on the model's scale, after log1p) or the
+#: outcome: far beyond real spend or tenure, yet far below where float32 (XGBoost, the surrogate) or
+#: squaring (standardizing, Stan) overflow.
+MAX_ABS_VALUE = 1e12
 #: Scoring refuses a numeric feature more than this many training ranges below the training minimum or
 #: above the maximum (on the model's scale, after log1p): the model has seen nothing like it there.
 RANGE_SPAN = 1.0
@@ -85,24 +91,91 @@ class FeatureSpec:
         return cls(**d)
 
 
+def format_lines(numbers) -> str:
+    """'line 5' / 'lines 5, 9 and 3 more' for CSV line numbers."""
+    numbers = list(numbers)
+    shown = ", ".join(str(i) for i in numbers[:MAX_ROWS_SHOWN])
+    more = f" and {len(numbers) - MAX_ROWS_SHOWN} more" if len(numbers) > MAX_ROWS_SHOWN else ""
+    return f"line{'s' if len(numbers) > 1 else ''} {shown}{more}"
+
+
+def line_numbers(mask: np.ndarray | pd.Series, offset: int = 0, header_lines: int = 1) -> np.ndarray:
+    """CSV line numbers of the rows in ``mask``; ``offset``: data rows before this frame."""
+    return np.flatnonzero(np.asarray(mask)) + offset + header_lines + 1
+
+
 def _lines(mask: np.ndarray | pd.Series, header_lines: int = 1, offset: int = 0) -> str:
-    idx = np.flatnonzero(np.asarray(mask)) + offset + header_lines + 1
-    shown = ", ".join(str(i) for i in idx[:MAX_ROWS_SHOWN])
-    more = f" and {len(idx) - MAX_ROWS_SHOWN} more" if len(idx) > MAX_ROWS_SHOWN else ""
-    return f"line{'s' if len(idx) > 1 else ''} {shown}{more}"
+    return format_lines(line_numbers(mask, offset, header_lines))
 
 
-def read_csv(path: str | Path, **kwargs) -> pd.DataFrame:
-    """Read a CSV, turning missing or unparsable files into a clear error."""
+def _every_line(frame: pd.DataFrame) -> str:
+    return f"every data line, 2 to {len(frame) + 1}" if len(frame) > 1 else "its one data line, 2"
+
+
+def _examples(values, n: int = 3) -> str:
+    """The first ``n`` of ``values`` (a Series or array), for a message."""
+    return ", ".join(repr(v) for v in pd.Series(values).iloc[:n].tolist())
+
+
+def read_csv(path: str | Path, text_columns=(), **kwargs) -> pd.DataFrame:
+    """Read a CSV, turning missing, unparsable or non-UTF-8 files into a clear error.
+
+    ``text_columns`` (ids, categories): only an empty field is missing there, so a real category spelt
+    "NA" or "None" stays one; the other columns keep pandas' NA strings, so "NA" in a number column is
+    still reported as a missing value.
+    """
     path = Path(path)
     if not path.exists():
         raise DataValidationError(f"{path}: file not found")
     try:
-        return pd.read_csv(path, keep_default_na=True, **kwargs)
+        return pd.read_csv(path, **csv_options(path, text_columns), **kwargs)
     except pd.errors.EmptyDataError:
         raise DataValidationError(f"{path}: file is empty") from None
     except pd.errors.ParserError as exc:
         raise DataValidationError(f"{path}: not a readable CSV ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise utf8_error(path, exc) from None
+
+
+def csv_options(path: Path, text_columns=()) -> dict:
+    """``pd.read_csv`` NA options for ``text_columns`` (see ``read_csv``); needs the header, read here."""
+    if not text_columns:
+        return {"keep_default_na": True}
+    try:
+        header = pd.read_csv(path, nrows=0).columns
+    except pd.errors.EmptyDataError:
+        raise DataValidationError(f"{path}: file is empty") from None
+    except UnicodeDecodeError as exc:
+        raise utf8_error(path, exc) from None
+    text = set(text_columns)
+    # keep_default_na=False: only the strings listed per column below are missing values
+    na_values = {c: [""] if c in text else sorted(STR_NA_VALUES) for c in header}
+    return {"keep_default_na": False, "na_values": na_values}
+
+
+def utf8_error(path: Path, exc: UnicodeDecodeError | None = None) -> DataValidationError:
+    """Name the first line of ``path`` that is not valid UTF-8 (read a line at a time: memory stays small)."""
+    header = None
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            try:
+                text = line.decode("utf-8")
+                header = header if header is not None else text
+            except UnicodeDecodeError as bad:
+                before = line[:bad.start].decode("utf-8")
+                return DataValidationError(f"{path}: line {number} is not valid UTF-8 (byte 0x{line[bad.start]:02x} at "
+                                           f"column {len(before) + 1}{_field_of(before, header)}); save the file as UTF-8")
+    return DataValidationError(f"{path}: not valid UTF-8 ({exc}); save the file as UTF-8")
+
+
+def _field_of(before: str, header: str | None) -> str:
+    """', in field 'x'': the CSV field that the text ``before`` a position on a line ends in (best effort:
+    a quoted field spanning lines is not followed)."""
+    if header is None:
+        return ""
+    names = next(csv.reader([header.rstrip("\r\n")]), [])
+    index = len(next(csv.reader([before]), [""])) - 1 if before else 0
+    return f", in field '{names[index]}'" if index < len(names) else ""
 
 
 def require_columns(frame: pd.DataFrame, columns: list[str], source: str) -> None:
@@ -120,17 +193,27 @@ def coerce_numeric(frame: pd.DataFrame, column: str, source: str, offset: int = 
     if missing.any():
         raise DataValidationError(f"{source}: column '{column}' has missing values at {_lines(missing, offset=offset)}")
     values = pd.to_numeric(raw, errors="coerce")
+    if values.isna().any():  # pandas gives up on numbers beyond float64 ("1e999"): they are infinite
+        values = values.astype(float).where(values.notna(), raw.map(_float_or_nan))
     bad = values.isna().to_numpy()
     if bad.any():
-        examples = ", ".join(repr(v) for v in raw[bad].head(3).tolist())
         raise DataValidationError(
-            f"{source}: column '{column}' must be numeric; {_lines(bad, offset=offset)} hold {examples}"
+            f"{source}: column '{column}' must be numeric; {_lines(bad, offset=offset)} hold {_examples(raw[bad])}"
         )
     values = values.astype(float)
     infinite = ~np.isfinite(values.to_numpy())
     if infinite.any():
         raise DataValidationError(f"{source}: column '{column}' has non-finite values at {_lines(infinite, offset=offset)}")
     return values
+
+
+def _float_or_nan(value) -> float:
+    """``value`` if it is a number too large for float64 (then infinite), else NaN: not a number."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return np.nan
+    return number if np.isinf(number) else np.nan
 
 
 def check_features(frame: pd.DataFrame, spec: FeatureSpec, source: str, offset: int = 0) -> pd.DataFrame:
@@ -162,14 +245,24 @@ def check_features(frame: pd.DataFrame, spec: FeatureSpec, source: str, offset: 
     return out
 
 
+def check_magnitude(values: np.ndarray, column: str, source: str, scale: str = "") -> None:
+    """Refuse values the model cannot compute with: beyond ``MAX_ABS_VALUE`` or not finite (``scale``:
+    "log1p " when ``values`` were transformed so)."""
+    with np.errstate(invalid="ignore"):
+        bad = ~(np.abs(values) <= MAX_ABS_VALUE)  # NaN and inf compare False: caught too
+    if bad.any():
+        raise DataValidationError(f"{source}: column '{column}' has {scale}values beyond +-{MAX_ABS_VALUE:g} (the "
+                                  f"largest magnitude the model takes) at {_lines(bad)}")
+
+
 def check_unique_ids(ids: pd.Series, column: str, source: str) -> None:
     missing = ids.isna().to_numpy()
     if missing.any():
         raise DataValidationError(f"{source}: column '{column}' has missing ids at {_lines(missing)}")
     dup = ids.duplicated(keep=False).to_numpy()
     if dup.any():
-        examples = ", ".join(repr(v) for v in pd.unique(ids[dup])[:3].tolist())
-        raise DataValidationError(f"{source}: column '{column}' has duplicate ids ({examples}) at {_lines(dup)}")
+        raise DataValidationError(f"{source}: column '{column}' has duplicate ids ({_examples(pd.unique(ids[dup]))}) "
+                                  f"at {_lines(dup)}")
 
 
 def validate_training_frame(frame: pd.DataFrame, spec: FeatureSpec, source: str) -> pd.DataFrame:
@@ -187,9 +280,8 @@ def validate_training_frame(frame: pd.DataFrame, spec: FeatureSpec, source: str)
     treatment = coerce_numeric(frame, spec.treatment, source)
     not_binary = ~treatment.isin([0.0, 1.0]).to_numpy()
     if not_binary.any():
-        examples = ", ".join(repr(v) for v in frame[spec.treatment][not_binary].head(3).tolist())
-        raise DataValidationError(
-            f"{source}: column '{spec.treatment}' must be exactly 0 or 1; {_lines(not_binary)} hold {examples}"
+        raise DataValidationError(f"{source}: column '{spec.treatment}' must be exactly 0 or 1; {_lines(not_binary)} "
+                                  f"hold {_examples(frame[spec.treatment][not_binary])}"
         )
     arms = set(treatment.astype(int).unique().tolist())
     if arms != {0, 1}:
@@ -198,6 +290,7 @@ def validate_training_frame(frame: pd.DataFrame, spec: FeatureSpec, source: str)
         )
 
     outcome = coerce_numeric(frame, spec.outcome, source)
+    check_magnitude(outcome.to_numpy(), spec.outcome, source)
     if spec.outcome_type == "spend":
         negative = (outcome < 0).to_numpy()
         if negative.any():
@@ -205,19 +298,24 @@ def validate_training_frame(frame: pd.DataFrame, spec: FeatureSpec, source: str)
     elif spec.outcome_type == "binary":
         not_01 = ~outcome.isin([0.0, 1.0]).to_numpy()
         if not_01.any():
-            examples = ", ".join(repr(v) for v in frame[spec.outcome][not_01].head(3).tolist())
             raise DataValidationError(f"{source}: column '{spec.outcome}' is a binary outcome and must be exactly 0 "
-                                      f"or 1; {_lines(not_01)} hold {examples}")
+                                      f"or 1; {_lines(not_01)} hold {_examples(frame[spec.outcome][not_01])}")
 
     features = check_features(frame, spec, source)
     for col in spec.categorical:
         spec.levels[col] = sorted(features[col].unique().tolist())
+        if len(spec.levels[col]) < 2:
+            raise DataValidationError(f"{source}: column '{col}' has the single category {spec.levels[col]} on "
+                                      f"{_every_line(frame)}; it cannot inform the model (drop it from "
+                                      "columns.categorical)")
     for col in spec.numeric:
         scaled = model_scale(features[col].to_numpy(), col, spec)
+        check_magnitude(scaled, col, source, "log1p " if col in spec.log1p else "")
         spec.ranges[col] = [float(scaled.min()), float(scaled.max())]
     for col in spec.numeric:
         if features[col].nunique() < 2:
-            raise DataValidationError(f"{source}: column '{col}' is constant; it cannot inform the model")
+            raise DataValidationError(f"{source}: column '{col}' is constant ({features[col].iloc[0]:g} on "
+                                      f"{_every_line(frame)}); it cannot inform the model")
 
     out = pd.DataFrame({spec.id: frame[spec.id].to_numpy()})
     out[spec.treatment] = treatment.astype(int).to_numpy()
@@ -256,7 +354,8 @@ def range_message(col: str, spec: FeatureSpec) -> str:
 
 
 def validate_score_frame(frame: pd.DataFrame, spec: FeatureSpec, source: str, offset: int = 0) -> pd.DataFrame:
-    """Check users to score: id plus the training features; other columns are ignored.
+    """Check users to score: id plus the training features, within the bound of the training range of each
+    numeric feature (``outside_training_range``); other columns are ignored.
 
     ``offset`` is the number of data rows before this chunk, so line numbers stay right when streaming.
     """
@@ -265,6 +364,9 @@ def validate_score_frame(frame: pd.DataFrame, spec: FeatureSpec, source: str, of
     if missing.any():
         raise DataValidationError(f"{source}: column '{spec.id}' has missing ids at {_lines(missing, offset=offset)}")
     features = check_features(frame, spec, source, offset)
+    for col, outside in outside_training_range(features, spec).items():
+        raise DataValidationError(f"{source}: column '{col}' at {_lines(outside, offset=offset)} holds "
+                                  f"{_examples(frame[col][outside])}: {range_message(col, spec)}")
     features.insert(0, spec.id, frame[spec.id].to_numpy())
     return features
 

@@ -39,10 +39,10 @@ def prepare_training_data(
 ) -> FeatureSpec:
     """Validate ``train_csv`` and write the train split, the holdout split and the feature spec.
 
-    Nothing is written unless every check passes; each file is written atomically.
+    Nothing is written unless every check passes (all of them run first); each file is written atomically.
     """
     spec = FeatureSpec.from_columns(columns)
-    frame = validate_training_frame(read_csv(train_csv), spec, str(train_csv))
+    frame = validate_training_frame(read_csv(train_csv, **text_reading(spec)), spec, str(train_csv))
     holdout = stratified_split(frame[spec.treatment].to_numpy(), holdout_fraction, seed)
     train_part, holdout_part = frame[~holdout], frame[holdout]
     for part, name in ((train_part, "train"), (holdout_part, "holdout")):
@@ -58,6 +58,12 @@ def prepare_training_data(
     return spec
 
 
+def text_reading(spec: FeatureSpec) -> dict:
+    """``read_csv`` arguments for a campaign history: categories as strings, and in them and in the ids
+    only an empty field is missing (a category spelt "NA" stays "NA")."""
+    return {"text_columns": [spec.id, *spec.categorical], "dtype": {c: str for c in spec.categorical}}
+
+
 def read_prepared(path: str | Path, spec: FeatureSpec) -> pd.DataFrame:
-    """Read a prepared split with categorical features as strings."""
-    return pd.read_csv(path, dtype={c: str for c in spec.categorical})
+    """Read a prepared split with categorical features as strings, as ``prepare`` read them."""
+    return read_csv(path, **text_reading(spec))

@@ -18,7 +18,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import torch
 
-from .data import DataValidationError, read_csv, validate_score_frame
+from .data import (DataValidationError, csv_options, format_lines, line_numbers, read_csv, utf8_error,
+                   validate_score_frame)
 from .io import atomic_path
 from .manifest import model_digest
 from .policy import PolicyConfig, treat_scored
@@ -54,20 +55,42 @@ class UpliftScorer:
         return pd.DataFrame({c: preds[c] for c in PREDICTION_COLUMNS}, index=users.index)
 
     def score_frame(self, frame: pd.DataFrame, source: str = "input", offset: int = 0) -> pd.DataFrame:
-        """Validate a raw frame of users and return id + predictions."""
+        """Validate a raw frame of users and return id + predictions; a user without a finite prediction
+        is an error naming the line (``offset``: data rows of the file before ``frame``)."""
         users = validate_score_frame(frame, self.spec, source, offset)
-        return pd.concat([users[[self.spec.id]], self.predict(users)], axis=1)
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow shows as non-finite, refused right after
+            predictions = self.predict(users)
+        self._check_finite(users, predictions, source, offset)
+        return pd.concat([users[[self.spec.id]], predictions], axis=1)
+
+    def _check_finite(self, users: pd.DataFrame, predictions: pd.DataFrame, source: str, offset: int) -> None:
+        bad = ~np.isfinite(predictions.to_numpy(dtype=np.float64)).all(axis=1)
+        if not bad.any():
+            return
+        message = f"{source}: the model gives no finite prediction at {format_lines(line_numbers(bad, offset))}"
+        first = users[bad].iloc[:1]
+        if self.spec.numeric:
+            # the feature furthest from the training mean, in training standard deviations, is the suspect
+            with np.errstate(over="ignore", invalid="ignore"):
+                z = np.abs(self.encoder.transform(first)[0, :len(self.spec.numeric)].astype(np.float64))
+            col = self.spec.numeric[int(np.nanargmax(np.nan_to_num(z, nan=np.inf)))]
+            message += (f"; column '{col}' is the most extreme feature of the first ({first[col].tolist()[0]!r}): "
+                        "check that value")
+        raise DataValidationError(message)
 
 
-def _read_chunks(path: Path, spec, chunk_size: int, first_chunk: int = 0, stop_chunk: int | None = None):
-    """Chunks ``first_chunk`` .. ``stop_chunk - 1`` (all from ``first_chunk`` when None) of the file."""
-    dtypes = {spec.id: str, **{c: str for c in spec.categorical}}
+def read_chunks(path: Path, spec, chunk_size: int, first_chunk: int = 0, stop_chunk: int | None = None):
+    """Chunks ``first_chunk`` .. ``stop_chunk - 1`` (all from ``first_chunk`` when None) of the file.
+
+    Ids and categories come as strings, missing only when empty (CSV) or null (Parquet), as in training.
+    """
+    text = [spec.id, *spec.categorical]
     if path.suffix == ".parquet":
         for k, batch in enumerate(pq.ParquetFile(path).iter_batches(batch_size=chunk_size)):
             if stop_chunk is not None and k >= stop_chunk:
                 return
             if k >= first_chunk:
-                yield batch.to_pandas().astype({k: v for k, v in dtypes.items() if k in batch.schema.names})
+                yield _text_as_strings(batch.to_pandas(), text)
         return
     read_csv(path, nrows=0)  # clear errors for a missing or empty file
     skip = first_chunk * chunk_size
@@ -75,10 +98,82 @@ def _read_chunks(path: Path, spec, chunk_size: int, first_chunk: int = 0, stop_c
     if nrows == 0:
         return
     try:
-        yield from pd.read_csv(path, chunksize=chunk_size, dtype=dtypes, nrows=nrows,
-                               skiprows=range(1, skip + 1) if skip else None)
+        yield from pd.read_csv(path, chunksize=chunk_size, dtype={c: str for c in text}, nrows=nrows,
+                               skiprows=range(1, skip + 1) if skip else None, **csv_options(path, text))
     except pd.errors.ParserError as exc:
         raise DataValidationError(f"{path}: not a readable CSV ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise utf8_error(path, exc) from None
+
+
+def _text_as_strings(frame: pd.DataFrame, columns) -> pd.DataFrame:
+    """``columns`` as strings, nulls kept (``astype(str)`` would turn None into the category "None")."""
+    for col in columns:
+        if col in frame.columns:
+            values = frame[col]
+            frame[col] = values.astype(str).where(values.notna(), None)
+    return frame
+
+
+class UniqueIds:
+    """Checks that no id of a file streamed in chunks repeats, in 8 bytes per user: sorted runs of 64-bit
+    hashes of the ids (``pd.util.hash_pandas_object``), each run at most half the size of the one before
+    (merging costs O(n log n) in all; looking up a chunk, one binary search per run).
+
+    Ids within a chunk are compared exactly. A hash already seen is confirmed by ``earlier(values,
+    offset)`` (the lines of ``values`` in the data rows before ``offset``; a re-read of the file, on this
+    path only), so two different ids whose hashes collide (odds about users^2 / 2^65) are not reported.
+    """
+
+    def __init__(self, column: str, source: str, earlier):
+        self.column, self.source, self.earlier = column, source, earlier
+        self._runs: list[np.ndarray] = []
+
+    def add(self, ids: pd.Series, offset: int) -> None:
+        """Ids of the chunk after ``offset`` data rows; raises on the first id seen twice, naming its lines."""
+        hashes = pd.util.hash_pandas_object(ids, index=False).to_numpy()
+        suspects = ids.duplicated(keep=False).to_numpy() | self._seen(hashes)
+        if suspects.any():
+            candidates = pd.unique(ids[suspects])
+            before = self.earlier(set(candidates), offset)
+            for value in candidates:
+                lines = before.get(value, []) + line_numbers(ids.to_numpy() == value, offset).tolist()
+                if len(lines) > 1:
+                    raise DataValidationError(f"{self.source}: column '{self.column}' has the duplicate id {value!r} "
+                                              f"at {format_lines(lines)}; each user must appear once")
+        self._insert(hashes)
+
+    def _seen(self, hashes: np.ndarray) -> np.ndarray:
+        seen = np.zeros(len(hashes), dtype=bool)
+        for run in self._runs:
+            at = np.minimum(np.searchsorted(run, hashes), len(run) - 1)
+            seen |= run[at] == hashes
+        return seen
+
+    def _insert(self, hashes: np.ndarray) -> None:
+        run = np.sort(hashes)
+        while self._runs and len(self._runs[-1]) <= 2 * len(run):
+            # stable sort of two sorted runs is timsort's linear merge
+            run = np.sort(np.concatenate([self._runs.pop(), run]), kind="stable")
+        self._runs.append(run)
+
+
+def id_lines(path: Path, spec, chunk_size: int, first_chunk: int, stop_offset: int, values: set) -> dict:
+    """Id -> CSV lines where it occurs, for ids in ``values``, in chunks ``first_chunk`` .. up to data row
+    ``stop_offset`` (a whole number of chunks: every chunk but the last is full)."""
+    found: dict = {}
+    offset = first_chunk * chunk_size
+    for chunk in read_chunks(path, spec, chunk_size, first_chunk, stop_offset // chunk_size):
+        hit = chunk[spec.id].isin(values).to_numpy()
+        for value, line in zip(chunk[spec.id][hit], line_numbers(hit, offset)):
+            found.setdefault(value, []).append(int(line))
+        offset += len(chunk)
+    return found
+
+
+def unique_ids(path: Path, spec, chunk_size: int, first_chunk: int = 0) -> UniqueIds:
+    """The duplicate-id check of ``path`` streamed from chunk ``first_chunk`` on."""
+    return UniqueIds(spec.id, str(path), lambda values, offset: id_lines(path, spec, chunk_size, first_chunk, offset, values))
 
 
 def _count_rows(path: Path) -> int | None:
@@ -136,7 +231,8 @@ def score_file(model_dir, input_path, output_path, chunk_size: int = 100_000, pr
                policy: PolicyConfig | None = None, chunks: tuple[int, int | None] | None = None) -> int:
     """Score every user of ``input_path`` (CSV or Parquet) into ``output_path`` (same format); return rows.
 
-    With a ``policy``, a 0/1 ``treat`` column from the configured targeting rule is added. With ``chunks``
+    Every user is checked (``UpliftScorer.score_frame``; ids unique within the chunks scored) before
+    anything is written. With a ``policy``, a 0/1 ``treat`` column from the configured targeting rule is added. With ``chunks``
     (``(first, stop)``, see ``shard_chunks``), only those chunks are scored (line numbers still refer to
     the whole file) and an empty range writes a CSV with the header only.
     """
@@ -148,12 +244,15 @@ def score_file(model_dir, input_path, output_path, chunk_size: int = 100_000, pr
     first_chunk, stop_chunk = chunks if chunks is not None else (0, None)
     offset = first_chunk * chunk_size
     rows = 0
+    # Within the chunks scored here; the pipeline's check_score_file covers the whole file before sharding.
+    ids = unique_ids(input_path, scorer.spec, chunk_size, first_chunk)
     bar = tqdm(total=_count_rows(input_path), unit="users", disable=not progress, file=sys.stderr, mininterval=1.0)
     with atomic_path(output_path) as tmp:
         writer = None
         try:
-            for chunk in _read_chunks(input_path, scorer.spec, chunk_size, first_chunk, stop_chunk):
+            for chunk in read_chunks(input_path, scorer.spec, chunk_size, first_chunk, stop_chunk):
                 scored = scorer.score_frame(chunk, str(input_path), offset=offset + rows)
+                ids.add(chunk[scorer.spec.id], offset + rows)
                 if policy is not None:
                     scored["treat"] = treat_scored(scored, policy)
                 table = pa.Table.from_pandas(scored, preserve_index=False)
