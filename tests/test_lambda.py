@@ -127,7 +127,8 @@ def test_get_routes(handler):
 
 
 def test_head_answers_get_headers_without_body(handler):
-    for event in (v1(httpMethod="HEAD", path="/health", resource="/health", body=None), v2("HEAD", "/metadata", body=None)):
+    for event in (v1(httpMethod="HEAD", path="/health", resource="/health", body=None),
+                  v2("HEAD", "/metadata", body=None)):
         response = handler(event, None)
         assert response["statusCode"] == 200 and response["body"] == ""
     response = handler(v2("HEAD", "/predict", body=None), None)

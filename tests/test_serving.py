@@ -331,17 +331,23 @@ def test_workers_share_model_and_settings(server, token_server, users):
     assert meta["policy"]["cost_per_contact"] == GUARDED_COST
 
 
-def test_keep_alive_many_requests(server):
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+def keep_alive_predictions(port: int, requests: int, pause_s: float = 0.0) -> None:
+    """``requests`` one-user predictions on one keep-alive connection, ``pause_s`` apart; each must be 200."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     body = json.dumps({"instances": [valid_user()]})
     try:
-        for _ in range(50):
+        for _ in range(requests):
             conn.request("POST", "/predict", body=body, headers={"Content-Type": "application/json"})
             resp = conn.getresponse()
             assert resp.status == 200
             resp.read()
+            time.sleep(pause_s)
     finally:
         conn.close()
+
+
+def test_keep_alive_many_requests(server):
+    keep_alive_predictions(server.port, 50)
 
 
 def test_bad_model_dir_refused(tmp_path, truth_surrogate_dir):

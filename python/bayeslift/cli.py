@@ -9,7 +9,9 @@ from pathlib import Path
 
 from .serving.settings import SETTINGS, SettingError
 
-REPO_CONFIG = Path("config")  # `check-config` defaults: run from the repository, as snakemake is
+# `check-config` defaults: the checkout's config folder (an editable install), else ./config as snakemake finds it
+_CHECKOUT_CONFIG = Path(__file__).resolve().parents[2] / "config"
+REPO_CONFIG = _CHECKOUT_CONFIG if (_CHECKOUT_CONFIG / "config.schema.yaml").exists() else Path("config")
 
 
 def _setting(name: str):
@@ -116,7 +118,8 @@ def main(argv=None) -> int:
     p.add_argument("--max-instances", type=_setting("max_instances"), default=None,
                    help="1 to 10^7, default 10000 (env BAYESLIFT_MAX_INSTANCES)")
     p.add_argument("--body-timeout-s", type=_setting("body_timeout_s"), default=None,
-                   help="seconds a client may take to send its body, 0.01 to 3600, default 30 (env BAYESLIFT_BODY_TIMEOUT_S)")
+                   help="seconds a client may take to send its body, 0.01 to 3600, default 30 "
+                        "(env BAYESLIFT_BODY_TIMEOUT_S)")
     p.add_argument("--cost-per-contact", type=_policy_value("cost_per_contact"), default=0.0, help=">= 0")
     p.add_argument("--margin", type=_policy_value("margin"), default=1.0, help="> 0")
     p.add_argument("--workers", type=_setting("workers"), default=1,

@@ -43,6 +43,19 @@ def _refuse_duplicate_json_keys(pairs):
     return dict(pairs)
 
 
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
+    """'YAML syntax error at line L, column C: <problem>', with where the unclosed construct started."""
+    mark = exc.problem_mark or exc.context_mark
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+    message = f"YAML syntax error{where}: {exc.problem or exc.context or 'unreadable YAML'}"
+    if exc.context and exc.context_mark and exc.problem_mark:
+        start = exc.context_mark
+        message += f" ({exc.context}, started at line {start.line + 1}, column {start.column + 1})"
+    if "\\t" in (exc.problem or ""):  # PyYAML names a tab as '\t'
+        message += "; indent with spaces, not tabs"
+    return message
+
+
 def load_config_file(path) -> dict:
     """A JSON or YAML config file as a dict (as Snakemake reads it: JSON first), or :class:`ConfigError`."""
     path = Path(path)
@@ -55,16 +68,14 @@ def load_config_file(path) -> dict:
     try:
         try:
             data = json.loads(text, object_pairs_hook=_refuse_duplicate_json_keys)
-        except ValueError:
+        except json.JSONDecodeError:  # not JSON: YAML, as Snakemake tries next
             data = yaml.load(text, Loader=_UniqueKeyLoader)
+    except RecursionError:
+        raise ConfigError(f"config file {path}: nested too deeply to read") from None
     except ConfigError as exc:
         raise ConfigError(f"config file {path}: {exc}") from None
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = exc.problem or exc.context or "unreadable YAML"
-        hint = "; indent with spaces, not tabs" if "\t" in problem or "tab" in problem else ""
-        raise ConfigError(f"config file {path}: YAML syntax error{where}: {problem}{hint}") from None
+        raise ConfigError(f"config file {path}: {_yaml_problem(exc)}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path}: YAML syntax error: {exc}") from None
     if data is None:

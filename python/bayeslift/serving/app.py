@@ -88,6 +88,8 @@ def create_app(service: PredictionService):
             await _send(send, scope, error_response(exc, close=True))
             return
         response = service.handle_request(scope["method"], scope["path"], headers, body, body_too_large=too_large)
+        if too_large:  # the rest of the body is unread: close, or the connection waits for it until keep-alive ends
+            response = response._replace(headers={**response.headers, "connection": "close"})
         await _send(send, scope, response)
 
     return app

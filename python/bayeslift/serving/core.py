@@ -33,7 +33,8 @@ JSON_HEADERS = {"content-type": "application/json"}
 
 def error_response(exc: RequestError, close: bool = False) -> Response:
     """A client error as a response; ``close`` asks the transport to drop the connection after it."""
-    return Response(exc.status, exc.body(), {**JSON_HEADERS, **exc.headers, **({"connection": "close"} if close else {})})
+    headers = {**JSON_HEADERS, **exc.headers, **({"connection": "close"} if close else {})}
+    return Response(exc.status, exc.body(), headers)
 
 
 def render(response: Response) -> bytes:

@@ -97,7 +97,8 @@ def build_openapi(spec: FeatureSpec, model: dict, config) -> dict:
             "/health": get_and_head("Liveness; never needs a token", ok("Up", {"type": "object"}), "405"),
             "/metadata": get_and_head("Features, types, allowed categories and ranges, model version, limits",
                                       ok("Metadata", {"type": "object"}), "401", "405"),
-            "/openapi.json": get_and_head("This document", ok("OpenAPI document", {"type": "object"}), "401", "405"),
+            "/openapi.json": get_and_head("This document", ok("OpenAPI document", {"type": "object"}),
+                                          "401", "405"),
         },
         "components": {
             "schemas": {"Instance": instance, "Prediction": prediction, "Model": model_schema, "Error": error},

@@ -170,7 +170,7 @@ def _id_column(values: list, field: str, errors: list) -> list | None:
             errors.append(detail(i, field, "required field is missing"))
         elif isinstance(v, _HugeInt):
             errors.append(detail(i, field, f"an integer id may have at most {sys.get_int_max_str_digits()} "
-                                           f"digits, got {v.digits}; send a long id as a string"))
+                                           f"digits, got {_kind(v)}; send a long id as a string"))
         elif type(v) not in (str, int):
             errors.append(detail(i, field, f"must be a string or an integer, got {_kind(v)}"))
     return None
