@@ -6,6 +6,7 @@ that nothing was written.
 """
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -52,9 +53,11 @@ def assert_refused(proc, code: int, *words: str) -> str:
     (["serve", "--cost-per-contact", "-1"], ["--cost-per-contact", "finite number >= 0"]),
     (["serve", "--margin", "0"], ["--margin", "finite number > 0"]),
     (["serve", "--margin", "inf"], ["--margin", "finite number > 0"]),
-], ids=lambda v: " ".join(v) if isinstance(v, list) and v[0] in ("score", "serve") else None)
+    (["simulate", "--out", "out", "--truth", "truth", "--n-history", "0"], ["--n-history", "integer >= 1"]),
+], ids=lambda v: " ".join(v) if isinstance(v, list) else None)
 def test_bad_flag_is_a_usage_error(tmp_path, args, words):
-    proc = bayeslift(*[str(tmp_path / a) if a.endswith(".csv") else a for a in args])
+    in_tmp = {"in.csv", "out.csv", "out", "truth"}  # any path a command could write lies in tmp_path
+    proc = bayeslift(*[str(tmp_path / a) if a in in_tmp else a for a in args])
     assert_refused(proc, 2, "error: argument", *words)
     assert not any(tmp_path.iterdir())
 
@@ -79,6 +82,18 @@ def test_flag_wins_over_a_variable_only_when_the_variable_is_valid(truth_surroga
     proc = bayeslift("serve", "--model", str(truth_surrogate_dir), "--port", "1", "--max-instances", "5",
                      env={"BAYESLIFT_MAX_INSTANCES": "abc"})
     assert_refused(proc, 1, "BAYESLIFT_MAX_INSTANCES")
+
+
+@pytest.mark.parametrize("where", ["port in use", "unknown host", "not this machine"])
+def test_unusable_address_stops_serve_before_loading(truth_surrogate_dir, where):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        host, port = {"port in use": ("127.0.0.1", taken.getsockname()[1]), "unknown host": ("256.1.1.1", 8080),
+                      "not this machine": ("192.0.2.1", 8080)}[where]  # 192.0.2.0/24: documentation-only addresses
+        proc = bayeslift("serve", "--model", str(truth_surrogate_dir), "--host", host, "--port", str(port))
+    line = assert_refused(proc, 1, "bayeslift error:", f"--host {host}")
+    assert "loaded model" not in proc.stderr, line
 
 
 # -- score --output that cannot be written ----------------------------------------------------------------
@@ -157,7 +172,8 @@ def test_yaml_syntax_error(tmp_path):
     ("model:\n\tchains: 2\n", ["line 2, column 1", "not tabs"]),
     ("- a\n- b\n", ["must hold keys at the top level"]),
     ('{"model": {"chains": 2}, "model": {}}', ["duplicate key(s) ['model']"]),
-], ids=["tab indent", "not a mapping", "duplicate JSON key"])
+    ("# only a comment\n", ["holds no keys"]),
+], ids=["tab indent", "not a mapping", "duplicate JSON key", "no keys"])
 def test_check_config_names_the_file(tmp_path, text, words):
     cfg = tmp_path / "my.yaml"
     cfg.write_text(text)

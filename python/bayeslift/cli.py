@@ -1,4 +1,5 @@
-"""The ``bayeslift`` command: simulate demo data, score users, print a pipeline summary."""
+"""The ``bayeslift`` command: simulate demo data, score users, serve them over HTTP, check pipeline config files,
+print a pipeline summary."""
 from __future__ import annotations
 
 import argparse
@@ -7,18 +8,23 @@ import logging
 import sys
 from pathlib import Path
 
-from .serving.settings import SETTINGS, SettingError
+from .serving.settings import SETTINGS, Setting, SettingError
 
 # `check-config` defaults: the checkout's config folder (an editable install), else ./config as snakemake finds it
 _CHECKOUT_CONFIG = Path(__file__).resolve().parents[2] / "config"
 REPO_CONFIG = _CHECKOUT_CONFIG if (_CHECKOUT_CONFIG / "config.schema.yaml").exists() else Path("config")
 
 
-def _setting(name: str):
+USERS = Setting("users", int, 1)  # simulate's --n-history / --n-new-users
+
+
+def _setting(name_or_setting):
     """argparse type of a numeric setting: out of range is argparse's usage error (exit 2) naming the flag."""
+    setting = SETTINGS[name_or_setting] if isinstance(name_or_setting, str) else name_or_setting
+
     def parse(text: str):
         try:
-            return SETTINGS[name].check(text, "")  # argparse puts the flag in front
+            return setting.check(text, "")  # argparse puts the flag in front
         except SettingError as exc:
             raise argparse.ArgumentTypeError(str(exc)) from None
     return parse
@@ -34,6 +40,22 @@ def _policy_value(name: str):
         except ValueError as exc:
             raise argparse.ArgumentTypeError(str(exc) if "policy" in str(exc) else f"not a number: {text!r}") from None
     return parse
+
+
+def _check_listen(host: str, port: int) -> None:
+    """Fail with one line, before the model loads, where the server could not listen (uvicorn would log it later)."""
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise SettingError(f"--host {host}: not an address this machine can listen on ({exc})") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise SettingError(f"--host {host} --port {port}: cannot listen there ({exc.strerror})") from None
 
 
 def _writable_output(path: str) -> Path:
@@ -73,6 +95,7 @@ def _serve(args) -> None:
     config = ServingConfig.from_env(max_body_bytes=args.max_body_bytes, max_instances=args.max_instances,
                                     body_timeout_s=args.body_timeout_s,
                                     policy=PolicyConfig(cost_per_contact=args.cost_per_contact, margin=args.margin))
+    _check_listen(args.host, args.port)
     serve(args.model, host=args.host, port=args.port, config=config, workers=args.workers)
 
 
@@ -96,8 +119,8 @@ def main(argv=None) -> int:
     p = sub.add_parser("simulate", help="write simulated campaign data (truth in a separate folder)")
     p.add_argument("--out", default="data/simulated")
     p.add_argument("--truth", default="data/simulated_truth")
-    p.add_argument("--n-history", type=int, default=20000)
-    p.add_argument("--n-new-users", type=int, default=50000)
+    p.add_argument("--n-history", type=_setting(USERS), default=20000)
+    p.add_argument("--n-new-users", type=_setting(USERS), default=50000)
     p.add_argument("--seed", type=int, default=1)
     p.set_defaults(func=_simulate)
 

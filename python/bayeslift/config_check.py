@@ -78,8 +78,8 @@ def load_config_file(path) -> dict:
         raise ConfigError(f"config file {path}: {_yaml_problem(exc)}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path}: YAML syntax error: {exc}") from None
-    if data is None:
-        return {}
+    if data is None:  # Snakemake refuses such a file too
+        raise ConfigError(f"config file {path}: holds no keys; leave it out or give at least one key")
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path}: must hold keys at the top level (a mapping), "
                           f"got a {type(data).__name__}")

@@ -248,8 +248,11 @@ def _beyond_training_range(columns: dict, spec: FeatureSpec) -> list[dict]:
     checked = {c: r for c, r in spec.ranges.items() if columns.get(c) is not None}
     if len(checked) < len(spec.ranges):
         spec = replace(spec, ranges=checked)
-    return [detail(int(i), col, range_message(col, spec))
-            for col, mask in outside_training_range(columns, spec).items() for i in np.flatnonzero(mask)]
+    errors = []
+    for col, mask in outside_training_range(columns, spec).items():
+        problem = range_message(col, spec)
+        errors += [detail(int(i), col, problem) for i in np.flatnonzero(mask)]
+    return errors
 
 
 def feature_bounds(spec: FeatureSpec) -> dict[str, dict]:
