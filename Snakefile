@@ -12,19 +12,14 @@ DEFAULT_CONFIG = Path(workflow.basedir, "config", "config.yaml")
 CONFIG_SCHEMA = Path(workflow.basedir, "config", "config.schema.yaml")
 
 
-def config_error(exc):
-    """Stop before any job with the short message alone (a raised error would add Snakemake's frame lines)."""
-    print(exc, file=sys.stderr)
-    sys.exit(1)
-
-
 # Snakemake has read each --configfile already, but says neither file nor line for a YAML syntax error in
-# the default config, and keeps the later of two equal keys silently: read them all here first.
+# the default config, and keeps the later of two equal keys silently: read them all here first. A problem
+# stops the run before any job with its message alone (sys.exit prints it; a raised error adds frames).
 try:
     for path in [DEFAULT_CONFIG, *workflow.overwrite_configfiles]:
         load_config_file(path)
 except ConfigError as exc:
-    config_error(exc)
+    sys.exit(str(exc))
 
 
 # Resolved from the Snakefile so --directory runs get the same defaults.
@@ -35,7 +30,7 @@ if not workflow.modifier.skip_validation:
     try:
         validate_config(config, load_schema(CONFIG_SCHEMA), set_default=True)
     except ConfigError as exc:
-        config_error(exc)
+        sys.exit(str(exc))
 
 
 include: "rules/common.smk"

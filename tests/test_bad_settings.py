@@ -6,6 +6,7 @@ that nothing was written.
 """
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -166,6 +167,24 @@ def test_yaml_syntax_error(tmp_path):
     check = bayeslift("check-config", str(cfg))
     assert_refused(check, 1, f"config file {cfg}: YAML syntax error at line 4, column 10",
                    "started at line 3, column 9")
+
+
+def test_yaml_syntax_error_in_the_default_config(tmp_path):
+    """The workflow's own config/config.yaml is read by the Snakefile, which names file, line and column."""
+    from conftest import REPO, VENV_BIN
+
+    checkout = tmp_path / "checkout"
+    shutil.copytree(REPO / "config", checkout / "config")
+    shutil.copy(REPO / "Snakefile", checkout / "Snakefile")  # stops before its includes are read
+    default = checkout / "config" / "config.yaml"
+    default.write_text(default.read_text() + "surrogate:\n  epochs: [1\n")
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    proc = subprocess.run([str(VENV_BIN / "snakemake"), "-s", str(checkout / "Snakefile"), "--directory", str(workdir),
+                           "--cores", "1", "-n"], cwd=workdir, env=PROCESS_ENV, capture_output=True, text=True)
+    lines = default.read_text().splitlines()
+    assert_refused(proc, 1, f"config file {default}: YAML syntax error at line {len(lines) + 1}")
+    assert [p.name for p in workdir.iterdir() if p.name != ".snakemake"] == []
 
 
 @pytest.mark.parametrize("text, words", [
