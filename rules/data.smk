@@ -35,9 +35,10 @@ rule prepare:
         "../scripts/prepare.py"
 
 
+
 rule check_score_file:
-    # The users to score against the training spec, before any fit (bayesian_chain waits for the marker):
-    # a bad score file fails in seconds. Earlier predictions, summary and scoring shards go first.
+    # The users to score against the training spec, whenever either changes; scoring waits for it. The
+    # predictions, summary and scoring shards of an earlier run are removed first.
     input:
         users=config["data"]["score"],
         spec=rules.prepare.output.spec,
@@ -49,6 +50,30 @@ rule check_score_file:
         results_dir=results_folder,
     log:
         logs("check_score_file"),
+    threads: 1
+    resources:
+        **rule_resources("check_score_file"),
+    conda:
+        "../envs/python.yaml"
+    script:
+        "../scripts/check_score_file.py"
+
+
+rule check_score_file_before_fit:
+    # The same check once per feature spec, so that a bad score file fails in seconds, before the MCMC
+    # (bayesian_chain waits for it). The score file is read from the config, not declared as input: a new
+    # one must not refit (check_score_file checks it for scoring). ancient() cannot say that: Snakemake
+    # 9 then skips the other reasons (params, code) of every job below a check that reruns.
+    input:
+        spec=rules.prepare.output.spec,
+    output:
+        marker=results("prepared", "score_check_before_fit.json"),
+    params:
+        chunk_size=config["scoring"]["chunk_size"],
+        stale_outputs=[],
+        results_dir=results_folder,
+    log:
+        logs("check_score_file_before_fit"),
     threads: 1
     resources:
         **rule_resources("check_score_file"),

@@ -9,9 +9,8 @@ rule bayesian_chain:
     input:
         train=rules.prepare.output.train,
         spec=rules.prepare.output.spec,
-        # Order only: the score file is checked before the MCMC. ancient(): a new check (a new score file)
-        # does not refit; batch_uplift_shard depends on the marker itself.
-        score_check=ancient(rules.check_score_file.output.marker),
+        # The score file is checked before the MCMC (once per spec: a new score file does not refit).
+        score_check=rules.check_score_file_before_fit.output.marker,
         rlib=R_LIB,
     output:
         fit=results("model", "chains", "chain_{chain}.rds"),

@@ -1,7 +1,9 @@
-"""Snakemake entry of `check_score_file`: the score file checked against the prepared spec before any fit."""
+"""Snakemake entry of `check_score_file` and `check_score_file_before_fit`: the score file checked against
+the prepared spec. The latter declares no score file (a new one must not refit): it reads the config's."""
 from bayeslift.entry import run_step
 from bayeslift.score_check import check_score_file
 
-run_step(snakemake.log[0], check_score_file, snakemake.input.spec, snakemake.input.users, snakemake.output.marker,
+users = snakemake.input.get("users", snakemake.config["data"]["score"])
+run_step(snakemake.log[0], check_score_file, snakemake.input.spec, users, snakemake.output.marker,
          int(snakemake.params.chunk_size), stale_outputs=snakemake.params.stale_outputs,
          results_dir=snakemake.params.results_dir)
