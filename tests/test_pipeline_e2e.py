@@ -131,7 +131,7 @@ def test_wrong_config_key_fails_before_anything_runs(tmp_path):
     cfg.write_text(yaml.safe_dump({"model": {"backend": "rstanarm", "chians": 2}}))
     proc = snakemake(tmp_path, "--configfile", str(cfg), check=False)
     assert proc.returncode != 0
-    assert "chians" in proc.stderr and "Additional properties are not allowed" in proc.stderr
+    assert "config: model.chians: unknown key" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "results").exists()
     cfg.write_text(yaml.safe_dump({"surrogate": {"epochs": "many"}}))
     proc = snakemake(tmp_path, "--configfile", str(cfg), check=False)
