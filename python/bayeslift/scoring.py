@@ -159,11 +159,14 @@ class UniqueIds:
 
 
 def id_lines(path: Path, spec, chunk_size: int, first_chunk: int, stop_offset: int, values: set) -> dict:
-    """Id -> CSV lines where it occurs, for ids in ``values``, in chunks ``first_chunk`` .. up to data row
-    ``stop_offset`` (a whole number of chunks: every chunk but the last is full)."""
+    """Id -> CSV lines where it occurs, for ids in ``values``, from chunk ``first_chunk`` up to data row
+    ``stop_offset`` (counted, not assumed: Parquet batches can be short at row-group ends)."""
     found: dict = {}
     offset = first_chunk * chunk_size
-    for chunk in read_chunks(path, spec, chunk_size, first_chunk, stop_offset // chunk_size):
+    for chunk in read_chunks(path, spec, chunk_size, first_chunk):
+        if offset >= stop_offset:
+            break
+        chunk = chunk.iloc[:stop_offset - offset]
         hit = chunk[spec.id].isin(values).to_numpy()
         for value, line in zip(chunk[spec.id][hit], line_numbers(hit, offset)):
             found.setdefault(value, []).append(int(line))
