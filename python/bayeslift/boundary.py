@@ -72,6 +72,6 @@ def check_table(frame: pd.DataFrame, table: str, spec: FeatureSpec, source: str,
 
 def read_table(path: str | Path, table: str, spec: FeatureSpec, schema: dict | None = None) -> pd.DataFrame:
     """Read a boundary CSV and check it; returns the frame."""
-    frame = read_csv(path)
+    frame = read_csv(path, text_columns=[spec.id, *spec.categorical])
     check_table(frame, table, spec, str(path), schema)
     return frame

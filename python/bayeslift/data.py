@@ -15,7 +15,7 @@ import pandas as pd
 from pandas._libs.parsers import STR_NA_VALUES  # pandas' default NA strings
 
 MAX_ROWS_SHOWN = 5
-#: Largest magnitude ``prepare`` accepts in a numeric feature (on the model's scale, after log1p) or the
+#: Largest magnitude ``prepare`` accepts in a numeric feature (as given; log1p only shrinks it) or the
 #: outcome: far beyond real spend or tenure, yet far below where float32 (XGBoost, the surrogate) or
 #: squaring (standardizing, Stan) overflow.
 MAX_ABS_VALUE = 1e12
@@ -245,13 +245,12 @@ def check_features(frame: pd.DataFrame, spec: FeatureSpec, source: str, offset: 
     return out
 
 
-def check_magnitude(values: np.ndarray, column: str, source: str, scale: str = "") -> None:
-    """Refuse values the model cannot compute with: beyond ``MAX_ABS_VALUE`` or not finite (``scale``:
-    "log1p " when ``values`` were transformed so)."""
+def check_magnitude(values: np.ndarray, column: str, source: str) -> None:
+    """Refuse values the model cannot compute with: beyond ``MAX_ABS_VALUE`` or not finite."""
     with np.errstate(invalid="ignore"):
         bad = ~(np.abs(values) <= MAX_ABS_VALUE)  # NaN and inf compare False: caught too
     if bad.any():
-        raise DataValidationError(f"{source}: column '{column}' has {scale}values beyond +-{MAX_ABS_VALUE:g} (the "
+        raise DataValidationError(f"{source}: column '{column}' has values beyond +-{MAX_ABS_VALUE:g} (the "
                                   f"largest magnitude the model takes) at {_lines(bad)}")
 
 
@@ -309,8 +308,10 @@ def validate_training_frame(frame: pd.DataFrame, spec: FeatureSpec, source: str)
                                       f"{_every_line(frame)}; it cannot inform the model (drop it from "
                                       "columns.categorical)")
     for col in spec.numeric:
+        # Raw values are bounded too: a log1p feature of 1e300 is 690.8 to the model, yet garbage, and it
+        # would stretch the training range that bounds scoring.
+        check_magnitude(features[col].to_numpy(), col, source)
         scaled = model_scale(features[col].to_numpy(), col, spec)
-        check_magnitude(scaled, col, source, "log1p " if col in spec.log1p else "")
         spec.ranges[col] = [float(scaled.min()), float(scaled.max())]
     for col in spec.numeric:
         if features[col].nunique() < 2:
