@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import select
 import socket
 import time
 
 import pytest
 
+from conftest import PROCESS_ENV
 from test_serving import Server, assert_error, details_of, keep_alive_predictions, valid_user
 
 BODY_TIMEOUT_S = 1.0  # short, so a stalled client is cut off quickly
@@ -26,6 +28,22 @@ HUGE_DIGITS = 5000  # past Python's 4,300-digit int-from-text limit
 def server(truth_surrogate_dir):
     srv = Server(truth_surrogate_dir, "--body-timeout-s", str(BODY_TIMEOUT_S), "--max-body-bytes",
                  str(MAX_BODY_BYTES), "--max-instances", str(MAX_INSTANCES))
+    try:
+        yield srv.wait_ready()
+    finally:
+        srv.stop()
+
+
+@pytest.fixture(scope="module")
+def h11_workers(truth_surrogate_dir, tmp_path_factory):
+    """2 worker processes (each imports the protocol class by name) on uvicorn's pure-Python h11 parser, as
+    where httptools is not installed: a stand-in package hides it from the server and its workers."""
+    hide = tmp_path_factory.mktemp("no_httptools")
+    (hide / "httptools").mkdir()
+    (hide / "httptools" / "__init__.py").write_text("raise ImportError('httptools hidden by the test')\n")
+    path = os.pathsep.join(filter(None, [str(hide), PROCESS_ENV.get("PYTHONPATH")]))
+    srv = Server(truth_surrogate_dir, "--body-timeout-s", str(BODY_TIMEOUT_S), "--workers", "2",
+                 env={"PYTHONPATH": path})
     try:
         yield srv.wait_ready()
     finally:
@@ -139,6 +157,46 @@ def test_declared_oversize_body_is_413_at_once(server):
     assert status == 413 and body["error"]["code"] == "body_too_large"
     assert str(MAX_BODY_BYTES) in body["error"]["message"] and waited < BODY_TIMEOUT_S
     assert server.request("POST", "/predict", {"instances": [valid_user()]})[0] == 200
+
+
+# -- headers that never finish (slowloris) ---------------------------------------------------------------
+
+def closed_after(sock: socket.socket, since: float) -> float:
+    """Seconds from ``since`` to the server closing ``sock``, which must send nothing first."""
+    assert sock.recv(65536) == b"", "the server answered instead of closing"
+    return time.monotonic() - since
+
+
+STALLED_HEADS = {"nothing": b"", "half a request line": b"POST /predi",
+                 "headers without their end": (REQUEST_HEAD % 20).removesuffix(b"\r\n")}
+
+
+@pytest.mark.parametrize("which", ["server", "h11_workers"], ids=["httptools, 1 worker", "h11, 2 workers"])
+@pytest.mark.parametrize("head", list(STALLED_HEADS.values()), ids=list(STALLED_HEADS))
+def test_stalled_headers_are_cut_off(request, which, head):
+    """uvicorn times only idle keep-alive: without a header deadline these connections were held forever."""
+    srv = request.getfixturevalue(which)
+    with socket.create_connection(("127.0.0.1", srv.port), timeout=30) as sock:
+        opened = time.monotonic()
+        sock.sendall(head)
+        assert srv.request("POST", "/predict", {"instances": [valid_user()]})[0] == 200  # others are served meanwhile
+        waited = closed_after(sock, opened)
+    assert BODY_TIMEOUT_S * 0.9 <= waited < BODY_TIMEOUT_S + TIMEOUT_SLACK_S
+
+
+def test_next_request_on_keep_alive_has_the_same_header_deadline(server):
+    """Idle time after a response is keep-alive's (30 s); once the next request begins, its headers are timed."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    try:
+        conn.request("POST", "/predict", body=json.dumps({"instances": [valid_user()]}),
+                     headers={"Content-Type": "application/json"})
+        assert conn.getresponse().read() and conn.sock is not None  # kept alive
+        time.sleep(BODY_TIMEOUT_S * 1.5)  # idle longer than the deadline: not counted
+        started = time.monotonic()
+        conn.sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\n")
+        assert closed_after(conn.sock, started) < BODY_TIMEOUT_S + TIMEOUT_SLACK_S
+    finally:
+        conn.close()
 
 
 # -- the training-range bound ----------------------------------------------------------------------------

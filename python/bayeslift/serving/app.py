@@ -12,9 +12,17 @@ import json
 import logging
 import os
 
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
 from ..policy import PolicyConfig
 from .core import PredictionService, Response, ServingConfig, error_response, render
+from .settings import DEFAULT_BODY_TIMEOUT_S
 from .validation import RequestError, detail
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+except ImportError:  # httptools is optional: uvicorn's own fallback is h11
+    HttpToolsProtocol = None
 
 log = logging.getLogger("bayeslift")
 
@@ -95,14 +103,78 @@ def create_app(service: PredictionService):
     return app
 
 
+class _HeaderDeadline:
+    """uvicorn's HTTP protocol, plus a deadline for request headers (uvicorn times only idle keep-alive, so a
+    client that connects and sends nothing, or part of its headers, would hold its connection forever).
+
+    The deadline runs from the connection opening, or on a keep-alive connection from the first byte of the
+    next request (the idle wait before it is keep-alive's), until the headers are complete; then the body
+    has its own (``_read_body``). A late client is disconnected: no request was read, so there is none to
+    answer. The seconds are ``body_timeout_s``, set per process by :func:`_protocol`.
+    """
+
+    timeout_s = DEFAULT_BODY_TIMEOUT_S
+    _header_timer = None
+
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        self._header_timer = self.loop.call_later(self.timeout_s, self._headers_late)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if not self._awaiting_headers():
+            self._cancel_header_timer()
+        elif self._header_timer is None and not self.transport.is_closing():  # the next request has begun
+            self._header_timer = self.loop.call_later(self.timeout_s, self._headers_late)
+
+    def connection_lost(self, exc) -> None:
+        self._cancel_header_timer()
+        super().connection_lost(exc)
+
+    def _awaiting_headers(self) -> bool:
+        # a request's cycle is created when its headers are complete (both h11 and httptools)
+        return self.cycle is None or self.cycle.response_complete
+
+    def _cancel_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if self._awaiting_headers() and not self.transport.is_closing():
+            log.info("closed a connection whose request headers did not arrive within %g s", self.timeout_s)
+            self.transport.close()
+
+
+class H11HeaderDeadline(_HeaderDeadline, H11Protocol):
+    """The pure-Python parser, used when httptools is not installed."""
+
+
+if HttpToolsProtocol is not None:
+    class HttpToolsHeaderDeadline(_HeaderDeadline, HttpToolsProtocol):
+        """httptools' C parser, as uvicorn's "auto" picks it when installed (about 30% more requests/s)."""
+
+
+def _protocol(config: ServingConfig) -> str:
+    """The protocol class for uvicorn (an import string: worker processes import it themselves), with this
+    process's header deadline set."""
+    _HeaderDeadline.timeout_s = config.body_timeout_s
+    name = "H11HeaderDeadline" if HttpToolsProtocol is None else "HttpToolsHeaderDeadline"
+    return f"{__name__}:{name}"
+
+
 WORKER_ENV = "BAYESLIFT_SERVE_WORKER"  # how `serve` hands the model and settings to uvicorn's worker processes
 
 
 def app_from_env():
-    """uvicorn app factory for ``workers > 1``: each worker process verifies and loads the model itself."""
+    """uvicorn app factory for ``workers > 1``: each worker process verifies and loads the model itself (and
+    sets its header deadline: uvicorn loads the app before it accepts a connection)."""
     settings = json.loads(os.environ[WORKER_ENV])
     policy = PolicyConfig(**settings["config"].pop("policy"))
-    return create_app(PredictionService.load(settings["model_dir"], ServingConfig(**settings["config"], policy=policy)))
+    config = ServingConfig(**settings["config"], policy=policy)
+    _protocol(config)
+    return create_app(PredictionService.load(settings["model_dir"], config))
 
 
 def serve(model_dir, host: str = "127.0.0.1", port: int = 8080, config: ServingConfig | None = None,
@@ -116,8 +188,9 @@ def serve(model_dir, host: str = "127.0.0.1", port: int = 8080, config: ServingC
 
     config = config or ServingConfig.from_env()
     options = dict(host=host, port=port, log_level=log_level, access_log=False, lifespan="off",
-                   server_header=False, timeout_keep_alive=30)
-    log.info("serving on http://%s:%d with %d worker(s) (max %d bytes, %d instances per request, body within %g s%s)",
+                   server_header=False, timeout_keep_alive=30, http=_protocol(config))
+    log.info("serving on http://%s:%d with %d worker(s) (max %d bytes, %d instances per request, headers and body "
+             "each within %g s%s)",
              host, port, workers, config.max_body_bytes, config.max_instances, config.body_timeout_s,
              ", bearer token required" if config.api_token else "")
     if workers == 1:

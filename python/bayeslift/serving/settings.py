@@ -64,7 +64,8 @@ SETTINGS = {
     # a one-user request is ~110 bytes: below 1 KiB even small batches would be refused
     "max_body_bytes": Setting("--max-body-bytes", int, 1024, 1 << 30, env="BAYESLIFT_MAX_BODY_BYTES"),
     "max_instances": Setting("--max-instances", int, 1, 10_000_000, env="BAYESLIFT_MAX_INSTANCES"),
-    # how long a client may take to send its body; a stalled one would hold its connection forever
+    # how long a client may take to send its request headers, and then its body (one deadline each); a
+    # stalled one would hold its connection forever
     "body_timeout_s": Setting("--body-timeout-s", float, 0.01, 3600, env="BAYESLIFT_BODY_TIMEOUT_S"),
     "port": Setting("--port", int, 1, 65535),
     "workers": Setting("--workers", int, 1, 64),  # each worker loads its own copy of the model
