@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import re
 import shutil
@@ -72,11 +73,43 @@ def write(frame_or_bytes, path):
     return path
 
 
+BOM = b"\xef\xbb\xbf"  # what Excel's "CSV UTF-8" puts first
+
+
 def latin1_on_line(line: int):
     def mutate(frame):
         lines = frame.to_csv(index=False).encode().splitlines(keepends=True)
         lines[line - 1] = lines[line - 1].replace(b",", b",\xe9", 1)  # a latin-1 e-acute opens field 2
         return b"".join(lines)
+    return mutate
+
+
+def bom_and_latin1_opening_line(line: int):
+    def mutate(frame):
+        lines = frame.to_csv(index=False).encode().splitlines(keepends=True)
+        lines[line - 1] = b"\xe9" + lines[line - 1]
+        return BOM + b"".join(lines)
+    return mutate
+
+
+def parquet_bytes(frame) -> bytes:
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def flipped_page_header(frame) -> bytes:
+    """A Parquet file whose first page header (it starts right after the 4-byte magic) is garbage: the
+    footer reads, the page does not."""
+    data = bytearray(parquet_bytes(frame))
+    data[4:12] = bytes(b ^ 0xFF for b in data[4:12])
+    return bytes(data)
+
+
+def as_text_with(row: int, column: str, value: str):
+    """``column`` as a Parquet string column holding ``value`` at ``row`` (a typed Parquet column cannot mix)."""
+    def mutate(frame):
+        return frame.assign(**{column: frame[column].astype(str).where(frame.index != row, value)})
     return mutate
 
 
@@ -111,6 +144,18 @@ BAD_USERS = {
     "parquet_duplicate_across_chunks": (with_value(11, "customer_id", "u000"),
                                         r"column 'customer_id' has the duplicate id 'u000' at lines 2, 13;"),
     "parquet_null_category": (with_value(2, "channel", None), r"column 'channel' has missing values at line 4$"),
+    # pandas reads past a BOM, so the message's field names must too (before: in field '\ufeffcustomer_id')
+    "latin1_byte_after_a_bom": (bom_and_latin1_opening_line(6), r"line 6 is not valid UTF-8 \(byte 0xe9 at column 1, "
+                                                                r"in field 'customer_id'\); save the file as UTF-8$"),
+    # the same message as the CSV cases: a string column is read value by value
+    "parquet_not_a_number": (as_text_with(10, "recency", "soon"), r"column 'recency' must be numeric; line 12 hold 'soon'$"),
+    "parquet_timestamp_in_a_number": (lambda f: f.assign(tenure=pd.Timestamp("2024-01-31")),
+                                      r"column 'tenure' must be numeric; the Parquet column's type is timestamp\[.+\]$"),
+    "parquet_truncated": (lambda f: parquet_bytes(f)[:-100], r"not a readable Parquet file \(Parquet magic bytes not "
+                                                             r"found in footer\. .+\)$"),
+    "parquet_that_is_a_csv": (lambda f: f.to_csv(index=False).encode(), r"not a readable Parquet file \(Parquet magic"),
+    "parquet_corrupt_page": (flipped_page_header, r"not a readable Parquet file \(.+\)$"),
+    "parquet_empty": (lambda f: b"", r"file is empty$"),
 }
 
 
@@ -140,6 +185,16 @@ def test_check_score_file_finds_the_same_problems(truth_spec_json, users, tmp_pa
         check_score_file(truth_spec_json, src, marker, chunk_size=2)
     assert re.search(message, str(err.value)), str(err.value)
     assert not marker.exists()
+
+
+def test_a_score_file_with_a_byte_order_mark_scores(truth_surrogate_dir, truth_spec_json, users, tmp_path):
+    """Excel's "CSV UTF-8" starts with a BOM: it is not part of the id column's name."""
+    src = write(BOM + users.to_csv(index=False).encode(), tmp_path / "users.csv")
+    assert check_score_file(truth_spec_json, src, tmp_path / "results" / "score_check.json", 5)["rows"] == 12
+    out = tmp_path / "pred.csv"
+    proc = score_cli(truth_surrogate_dir, src, out, chunk_size=5)
+    assert proc.returncode == 0, proc.stderr
+    assert pd.read_csv(out)["customer_id"].tolist() == users["customer_id"].tolist()
 
 
 def test_no_finite_prediction_is_an_error_naming_line_and_column(truth_surrogate_dir, users):

@@ -65,6 +65,13 @@ def latin1_in_channel(frame) -> bytes:
     return b"".join(lines)
 
 
+BOM = b"\xef\xbb\xbf"  # what Excel's "CSV UTF-8" puts first
+
+
+def latin1_in_header_after_bom(frame) -> bytes:
+    return BOM + csv_bytes(frame).replace(b"customer_id", b"cu\xe9stomer_id", 1)
+
+
 def first_web_line(frame) -> int:
     return int(np.flatnonzero(frame["channel"].to_numpy()[4:] == "web")[0]) + 4 + 2
 
@@ -85,6 +92,10 @@ BAD_HISTORIES = {
     "constant_numeric": (lambda f: csv_bytes(f.assign(is_new=1)),
                          r"history.csv: column 'is_new' is constant \(1 on every data line, 2 to 401\)"),
     "latin1_byte": (latin1_in_channel, None),  # message built from the file: see the test
+    # columns are counted after the BOM, as pandas and an editor see the line (before: column 4)
+    "latin1_in_the_header_after_a_bom": (latin1_in_header_after_bom,
+                                         r"history.csv: line 1 is not valid UTF-8 \(byte 0xe9 at column 3\); save the "
+                                         r"file as UTF-8$"),
     "not_a_number": (with_value(3, "recency", "soon"), r"history.csv: column 'recency' must be numeric; line 5 hold 'soon'$"),
     "empty_number": (with_value(0, "tenure", None), r"history.csv: column 'tenure' has missing values at line 2$"),
     "NA_in_a_number": (with_value(12, "recency", "NA"), r"history.csv: column 'recency' has missing values at line 14$"),
@@ -109,6 +120,16 @@ def test_bad_history_exits_non_zero_names_the_problem_and_writes_nothing(history
                    r"field 'channel'\); save the file as UTF-8$")
     assert re.search(message, error.removeprefix("bayeslift error: ")), error
     assert not (tmp_path / "results").exists()
+
+
+def test_a_history_with_a_byte_order_mark_prepares(history, tmp_path):
+    """Excel's "CSV UTF-8" starts with a BOM: it is not part of the id column's name."""
+    proc = run_prepare(tmp_path, BOM + csv_bytes(history))
+    assert proc.returncode == 0, proc.stderr
+    prepared = tmp_path / "results" / "prepared"
+    spec = FeatureSpec.from_json(prepared / "feature_spec.json")
+    ids = [read_prepared(prepared / name, spec)["customer_id"] for name in ("train.csv", "holdout.csv")]
+    assert sorted(ids[0].tolist() + ids[1].tolist()) == sorted(history["customer_id"].tolist())
 
 
 @pytest.mark.parametrize("level", ["NA", "None", "null", "N/A"])

@@ -5,6 +5,7 @@ lines (CSV line numbers, the header being line 1), so a user can open the file a
 """
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 from dataclasses import asdict, dataclass, field
@@ -158,6 +159,8 @@ def utf8_error(path: Path, exc: UnicodeDecodeError | None = None) -> DataValidat
     header = None
     with open(path, "rb") as handle:
         for number, line in enumerate(handle, start=1):
+            if number == 1:  # pandas drops a byte-order mark (Excel's "CSV UTF-8"): so do column numbers and names
+                line = line.removeprefix(codecs.BOM_UTF8)
             try:
                 text = line.decode("utf-8")
                 header = header if header is not None else text

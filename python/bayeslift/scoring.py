@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -86,11 +87,15 @@ def read_chunks(path: Path, spec, chunk_size: int, first_chunk: int = 0, stop_ch
     """
     text = [spec.id, *spec.categorical]
     if path.suffix == ".parquet":
-        for k, batch in enumerate(pq.ParquetFile(path).iter_batches(batch_size=chunk_size)):
+        parquet = open_parquet(path)
+        _check_numeric_types(path, parquet.schema_arrow, spec)
+        for k, batch in enumerate(_parquet_batches(path, parquet, chunk_size)):
             if stop_chunk is not None and k >= stop_chunk:
                 return
             if k >= first_chunk:
-                yield _text_as_strings(batch.to_pandas(), text)
+                with _parquet_errors(path):
+                    frame = batch.to_pandas()
+                yield _text_as_strings(frame, text)
         return
     read_csv(path, nrows=0)  # clear errors for a missing or empty file
     skip = first_chunk * chunk_size
@@ -104,6 +109,46 @@ def read_chunks(path: Path, spec, chunk_size: int, first_chunk: int = 0, stop_ch
         raise DataValidationError(f"{path}: not a readable CSV ({exc})") from None
     except UnicodeDecodeError as exc:
         raise utf8_error(path, exc) from None
+
+
+@contextmanager
+def _parquet_errors(path: Path):
+    """pyarrow's failures on a damaged file (ArrowInvalid for a bad footer, a plain OSError for a corrupt
+    page) as one :class:`DataValidationError` naming the file, on one line (thrift's messages span two)."""
+    try:
+        yield
+    except (pa.ArrowException, OSError) as exc:
+        raise DataValidationError(f"{path}: not a readable Parquet file ({' '.join(str(exc).split())})") from None
+
+
+def open_parquet(path: Path) -> pq.ParquetFile:
+    """The Parquet file at ``path``, or a clear error when it is missing, empty or not Parquet."""
+    if not path.exists():
+        raise DataValidationError(f"{path}: file not found")
+    if path.is_file() and path.stat().st_size == 0:
+        raise DataValidationError(f"{path}: file is empty")
+    with _parquet_errors(path):
+        return pq.ParquetFile(path)
+
+
+def _parquet_batches(path: Path, parquet: pq.ParquetFile, chunk_size: int):
+    """Record batches of ``parquet``; pages are decoded here, so a corrupt one fails here."""
+    batches = parquet.iter_batches(batch_size=chunk_size)
+    while True:
+        with _parquet_errors(path):
+            batch = next(batches, None)
+        if batch is None:
+            return
+        yield batch
+
+
+def _check_numeric_types(path: Path, schema: pa.Schema, spec) -> None:
+    """Refuse dates, times and durations in numeric features: pandas would turn them into counts of
+    microseconds without a word (strings, decimals and booleans are checked value by value, as in a CSV)."""
+    for col in spec.numeric:
+        if col in schema.names and pa.types.is_temporal(schema.field(col).type):
+            raise DataValidationError(f"{path}: column '{col}' must be numeric; the Parquet column's type is "
+                                      f"{schema.field(col).type}")
 
 
 def _text_as_strings(frame: pd.DataFrame, columns) -> pd.DataFrame:
@@ -181,8 +226,7 @@ def unique_ids(path: Path, spec, chunk_size: int, first_chunk: int = 0) -> Uniqu
 
 def _count_rows(path: Path) -> int | None:
     if path.suffix == ".parquet":
-
-        return pq.ParquetFile(path).metadata.num_rows
+        return open_parquet(path).metadata.num_rows
     return None
 
 
