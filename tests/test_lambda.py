@@ -3,14 +3,17 @@ from __future__ import annotations
 
 import base64
 import re
+import shutil
 import subprocess
 import sys
 import copy
 import json
+import logging
 
 import pytest
 
 from bayeslift.serving import lambda_handler as lh
+from test_model_folder import flip_byte
 
 USER = {"customer_id": "c-1", "past_spend": 120.5, "recency": 3, "tenure": 4.2, "is_new": 0, "channel": "web"}
 
@@ -201,13 +204,45 @@ def test_model_loaded_once(handler, monkeypatch):
     assert lh.get_service() is first
 
 
-def test_missing_model_dir_is_500_without_trace(tmp_path, monkeypatch):
-    monkeypatch.setenv("BAYESLIFT_MODEL_DIR", str(tmp_path / "absent"))
+INTERNAL_ERROR = {"error": {"code": "internal_error", "message": "internal server error", "details": []}}
+
+
+@pytest.mark.parametrize("damage, names", [
+    (lambda folder: shutil.rmtree(folder), ["surrogate: model folder not found"]),
+    (lambda folder: flip_byte(folder / "surrogate_nn.pth"), ["surrogate_nn.pth"]),
+    (lambda folder: (folder / "manifest.json").unlink(), ["manifest.json", "no manifest"]),
+], ids=["missing folder", "flipped byte in the weights", "no manifest"])
+def test_bad_model_folder_is_500_and_one_line_in_the_log(truth_surrogate_dir, tmp_path, monkeypatch, caplog, damage,
+                                                        names):
+    """A cold start on a bad model folder: the client gets the plain 500, the log the loader's one-line message
+    (before: a traceback)."""
+    folder = tmp_path / "surrogate"
+    shutil.copytree(truth_surrogate_dir, folder)
+    damage(folder)
+    monkeypatch.setenv("BAYESLIFT_MODEL_DIR", str(folder))
     lh.reset_service()
     try:
         status, payload = parsed(lh.lambda_handler(v2(), None))
-        assert status == 500 and payload == {"error": {"code": "internal_error", "message": "internal server error",
-                                                       "details": []}}
+        assert status == 500 and payload == INTERNAL_ERROR
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == 1 and "Traceback" not in caplog.text
+        line = errors[0]
+        assert line.startswith("bayeslift error: ") and all(name in line for name in names), line
+    finally:
+        lh.reset_service()
+
+
+def test_unexpected_load_failure_keeps_its_traceback(truth_surrogate_dir, monkeypatch, caplog):
+    """Only a user's error is one line: a bug in loading is logged with the traceback a maintainer needs."""
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setenv("BAYESLIFT_MODEL_DIR", str(truth_surrogate_dir))
+    monkeypatch.setattr(lh.PredictionService, "load", broken)
+    lh.reset_service()
+    try:
+        assert parsed(lh.lambda_handler(v2(), None)) == (500, INTERNAL_ERROR)
+        assert "Traceback" in caplog.text and "RuntimeError: a bug" in caplog.text
     finally:
         lh.reset_service()
 

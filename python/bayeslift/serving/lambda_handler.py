@@ -12,6 +12,7 @@ import binascii
 import logging
 import os
 
+from ..entry import USER_ERRORS
 from .core import PredictionService, Response, ServingConfig, error_response, render
 from .settings import SettingError
 from .validation import RequestError
@@ -71,6 +72,11 @@ def _lambda_response(response: Response, method: str = "") -> dict:
     }
 
 
+def _internal_error() -> dict:
+    """The 500 a client gets whatever went wrong at load: the cause is in the log, not in the answer."""
+    return _lambda_response(error_response(RequestError(500, "internal_error", "internal server error")))
+
+
 def lambda_handler(event, context=None) -> dict:
     """API Gateway proxy event -> proxy response with the same status and body as the HTTP server."""
     try:
@@ -82,8 +88,11 @@ def lambda_handler(event, context=None) -> dict:
         return _lambda_response(error_response(exc))
     except SettingError as exc:  # a BAYESLIFT_* variable out of range: the message names it
         log.error("bad serving setting: %s", exc)
-        return _lambda_response(error_response(RequestError(500, "internal_error", "internal server error")))
-    except Exception:
+        return _internal_error()
+    except USER_ERRORS as exc:  # a missing, tampered or truncated model folder: its message names the file
+        log.error("bayeslift error: %s", exc)
+        return _internal_error()
+    except Exception:  # a bug: the traceback is what a maintainer needs
         log.exception("could not load the model or read the event")
-        return _lambda_response(error_response(RequestError(500, "internal_error", "internal server error")))
+        return _internal_error()
     return _lambda_response(service.handle_request(method, path, headers, body), method)
