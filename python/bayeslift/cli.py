@@ -141,7 +141,7 @@ def main(argv=None) -> int:
     p.add_argument("--max-instances", type=_setting("max_instances"), default=None,
                    help="1 to 10^7, default 10000 (env BAYESLIFT_MAX_INSTANCES)")
     p.add_argument("--body-timeout-s", type=_setting("body_timeout_s"), default=None,
-                   help="seconds a client may take to send its body, 0.01 to 3600, default 30 "
+                   help="seconds a client may take to send its headers, then its body, 0.01 to 3600, default 30 "
                         "(env BAYESLIFT_BODY_TIMEOUT_S)")
     p.add_argument("--cost-per-contact", type=_policy_value("cost_per_contact"), default=0.0, help=">= 0")
     p.add_argument("--margin", type=_policy_value("margin"), default=1.0, help="> 0")
