@@ -2,18 +2,23 @@
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
-RUN := PATH=$(CURDIR)/$(VENV)/bin:$$PATH
+# The R package bayeslift (R/bayeslift) is installed into a project library, R/.rlib: the rule scripts find
+# it beside them, and R_LIBS points everything run from here (tests, benchmarks) at it.
+RLIB := R/.rlib
+R_PKG := R/bayeslift
+R_PKG_SOURCES := $(wildcard $(R_PKG)/R/*.R) $(R_PKG)/DESCRIPTION $(R_PKG)/NAMESPACE
+RUN := PATH=$(CURDIR)/$(VENV)/bin:$$PATH R_LIBS=$(CURDIR)/$(RLIB)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 R_DEBS := r-base-core r-base-dev r-cran-brms r-cran-rstanarm r-cran-posterior r-cran-yaml r-cran-jsonlite \
-          r-cran-data.table r-cran-testthat r-cran-loo r-cran-matrixstats r-cran-digest
-R_PKGS := rstanarm brms posterior yaml jsonlite data.table matrixStats digest testthat loo
+          r-cran-data.table r-cran-testthat r-cran-loo r-cran-matrixstats r-cran-digest r-cran-roxygen2
+R_PKGS := rstanarm brms posterior yaml jsonlite data.table matrixStats digest testthat loo roxygen2
 # Debian's BH ships no headers; brms compiles need Boost where BH would put it.
 BH_BOOST := /usr/lib/R/site-library/BH/include/boost
 CORES ?= 2
 
-.PHONY: install r-deps py-deps demo test test-fast bench serve bench-serve lint clean
+.PHONY: install r-deps r-pkg py-deps demo test test-fast r-test r-docs r-check bench serve bench-serve lint clean
 
-install: r-deps py-deps
+install: r-deps r-pkg py-deps
 
 r-deps:
 	@if command -v Rscript >/dev/null && Rscript -e 'for (p in strsplit("$(R_PKGS)", " ")[[1]]) suppressMessages(library(p, character.only = TRUE))' >/dev/null 2>&1; then \
@@ -22,6 +27,30 @@ r-deps:
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y --no-install-recommends $(R_DEBS); \
 	fi
 	@test -e $(BH_BOOST) || { $(SUDO) mkdir -p $(dir $(BH_BOOST)) && $(SUDO) ln -sf /usr/include/boost $(BH_BOOST); }
+
+# Reinstalled whenever a package source changes; SOURCES.md5 is also what the rule scripts compare their
+# `rlib` inputs with (check_installed_sources()), so an edit that was not installed stops the pipeline.
+r-pkg: $(RLIB)/bayeslift/SOURCES.md5
+
+$(RLIB)/bayeslift/SOURCES.md5: $(R_PKG_SOURCES) | r-deps
+	mkdir -p $(RLIB)
+	R CMD INSTALL --no-multiarch --library=$(RLIB) $(R_PKG)
+	(cd $(R_PKG) && md5sum R/*.R) > $@
+
+# NAMESPACE and man/ are generated from the roxygen headers and committed (no roxygen run at install time).
+r-docs:
+	Rscript -e 'roxygen2::roxygenise("$(R_PKG)")'
+
+# The testthat suite against the installed package (no-fit unit tests and one tiny cached fit, ~1-2 min).
+r-test: r-pkg
+	$(RUN) Rscript -e 'testthat::test_dir("$(R_PKG)/tests/testthat", package = "bayeslift", load_package = "installed", stop_on_failure = TRUE)'
+
+# R CMD build + R CMD check --no-manual in a scratch folder (runs the testthat suite once more).
+R_CHECK_DIR ?= /tmp/bayeslift_r_check
+r-check: r-deps
+	rm -rf $(R_CHECK_DIR) && mkdir -p $(R_CHECK_DIR)
+	cd $(R_CHECK_DIR) && R CMD build --no-build-vignettes $(CURDIR)/$(R_PKG) && \
+	  _R_CHECK_FORCE_SUGGESTS_=false R CMD check --no-manual bayeslift_*.tar.gz
 
 py-deps: $(VENV)/.installed
 
@@ -37,7 +66,7 @@ demo: install
 	@$(RUN) bayeslift summary results/summary.json
 	@echo "  report: results/report/index.html (open in a browser)"
 
-test: install
+test: install r-test
 	$(RUN) pytest -q
 
 test-fast: install

@@ -1,12 +1,13 @@
 # Snakemake entry for two rules:
 #   counterfactuals_shard: counterfactual spend for both arms of one shard of the train + holdout users
-#     (whole chunks, contiguous; export_counterfactual_shard() in R/lib/chains.R), saved as RDS;
-#   counterfactuals: the shards gathered in order (gather_counterfactual_shards()), checked against the
+#     (whole chunks, contiguous; bayeslift::export_counterfactual_shard()), saved as RDS;
+#   counterfactuals: the shards gathered in order (bayeslift::gather_counterfactual_shards()), checked against the
 #     boundary schema before anything is written.
-for (f in snakemake@input[["rlib"]]) source(f)
-sink_to_log(snakemake@log[[1]])
+.libPaths(c(file.path(snakemake@scriptdir, ".rlib"), .libPaths()))  # where `make install` puts the package
+library(bayeslift)
 
 shard_main <- function() {
+  check_installed_sources(snakemake@input[["rlib"]])
   spec <- read_feature_spec(snakemake@input[["spec"]])
   train <- read_prepared(snakemake@input[["train"]], spec)
   holdout <- read_prepared(snakemake@input[["holdout"]], spec)
@@ -22,7 +23,7 @@ shard_main <- function() {
   if (nzchar(fail) && identical(as.integer(fail), shard)) stop("BAYESLIFT_FAIL_SHARD=", fail, ": shard ", shard, " fails on purpose")
   model <- readRDS(snakemake@input[["fit"]])
   calibration <- snakemake@input[["calibration"]]
-  if (length(calibration)) {  # model.calibrate_intervals (R/lib/calibration.R)
+  if (length(calibration)) {  # model.calibrate_intervals (bayeslift::calibrate_uplift_intervals())
     model$interval_calibration <- jsonlite::read_json(calibration, simplifyVector = TRUE)
     message(sprintf("per-user uplift intervals scaled by %.3f (parametric-bootstrap calibration)", model$interval_calibration$scale))
   }
@@ -33,6 +34,7 @@ shard_main <- function() {
 }
 
 gather_main <- function() {
+  check_installed_sources(snakemake@input[["rlib"]])
   spec <- read_feature_spec(snakemake@input[["spec"]])
   out <- gather_counterfactual_shards(lapply(unlist(snakemake@input[["shards"]]), readRDS))
   schema <- snakemake@input[["schema"]]
@@ -44,4 +46,4 @@ gather_main <- function() {
                   out$ate$ate_q95, out$ate$n_users))
 }
 
-run_entry(if (snakemake@rule == "counterfactuals_shard") shard_main else gather_main)
+run_entry(if (snakemake@rule == "counterfactuals_shard") shard_main else gather_main, snakemake@log[[1]])

@@ -1,11 +1,13 @@
 # Snakemake entry: calibrate the per-user 90% uplift intervals by parametric bootstrap
 # (model.calibrate_intervals): simulate the training outcomes from the fitted model's posterior-mean
 # parameters, refit the configured model, and find the interval scale that covers 90% of the known
-# uplift. The work is done by calibrate_uplift_intervals() in R/lib/calibration.R.
-for (f in snakemake@input[["rlib"]]) source(f)
-sink_to_log(snakemake@log[[1]])
+# uplift. The work is done by bayeslift::calibrate_uplift_intervals(), each refit by
+# bayeslift::fit_configured_model() (the same candidates as the chain jobs).
+.libPaths(c(file.path(snakemake@scriptdir, ".rlib"), .libPaths()))  # where `make install` puts the package
+library(bayeslift)
 
 main <- function() {
+  check_installed_sources(snakemake@input[["rlib"]])
   spec <- read_feature_spec(snakemake@input[["spec"]])
   m <- snakemake@params[["model"]]
   model <- readRDS(snakemake@input[["fit"]])
@@ -20,4 +22,4 @@ main <- function() {
   write_json_atomic(calibration, snakemake@output[["calibration"]])
 }
 
-run_entry(main)
+run_entry(main, snakemake@log[[1]])

@@ -1,14 +1,16 @@
 # Bench helper of bench/bench_eval.py: the pipeline's Bayesian steps for one train/holdout split, in one
-# process. Fits the default rstanarm hurdle model on the training users (both chains at once), checks the
+# process. Fits the default rstanarm hurdle model on the training users (both chains at once, each seeded as
+# the pipeline's chain jobs seed theirs), checks the
 # MCMC diagnostics (as rule bayesian_model) and exports the counterfactual tables for the train + holdout
-# users (as rule counterfactuals), checked against the boundary schema. Every step is an R/lib function.
+# users (as rule counterfactuals), checked against the boundary schema. Every step is a bayeslift function.
 #
 # Usage: Rscript bench/bayes_fit.R REPO SPEC_JSON TRAIN_CSV HOLDOUT_CSV OUT_DIR ITER SEED
 # Writes OUT_DIR/{surrogate_train_data,surrogate_labels,uplift_summary}.csv, ate.json and diagnostics.json.
 args <- commandArgs(trailingOnly = TRUE)
 if (length(args) != 7) stop("usage: Rscript bench/bayes_fit.R REPO SPEC_JSON TRAIN_CSV HOLDOUT_CSV OUT_DIR ITER SEED")
 repo <- args[1]
-for (f in Sys.glob(file.path(repo, "R", "lib", "*.R"))) source(f)
+.libPaths(c(file.path(repo, "R", ".rlib"), .libPaths()))  # where `make install` puts the package
+library(bayeslift)
 spec <- read_feature_spec(args[2])
 train <- read_prepared(args[3], spec)
 holdout <- read_prepared(args[4], spec)
@@ -17,7 +19,8 @@ iter <- as.integer(args[6])
 seed <- as.integer(args[7])
 
 started <- Sys.time()
-model <- fit_causal_model(train, spec, backend = "rstanarm", chains = 2L, iter = iter, seed = seed, cores = 2L)
+# The default model section with the bench's sampler settings, fitted as the pipeline's chain jobs do.
+model <- fit_configured_model(train, spec, list(backend = "rstanarm", chains = 2L, iter = iter, seed = seed), cores = 2L)
 fit_seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))
 diagnostics <- model_diagnostics(model)
 problems <- diagnostic_problems(diagnostics)

@@ -4,13 +4,15 @@ For every scenario in ``bayeslift.simulate.SCENARIOS``, side by side in one run:
 simulated users, score ``--n-test`` fresh held-out users of the same scenario, and report sqrt-PEHE, ATE
 error (mean predicted uplift - true mean uplift), coverage of the 90% per-user uplift intervals and whether
 the 90% ATE interval covers the true ATE (Bayesian models only: the baselines give no intervals), and fit
-times. Models: the Bayesian hurdle model (rstanarm) as chosen by ``--bayes-models``: the default options,
+times. Models: the Bayesian hurdle model (rstanarm), each variant a config ``model`` section fitted by the pipeline's
+own code (bench/bench_fit.R, ``bayeslift::fit_configured_model()``; ``VARIANT_MODELS``), as chosen by
+``--bayes-models``: the default options,
 splines (``flexible``), ``shrinkage = "horseshoe"``, both (``flexible_horseshoe``), ``shrinkage = "normal"`` at
 its default scale (``normal``, ``flexible_normal``) and at other ``shrinkage_scale`` values (``normal_05``: 0.5,
 ``normal_025``, ``normal_005``), and what ``model: auto`` keeps by PSIS-LOO between a model and the same with
 splines (``auto``: default prior, plus propensity on the confounded scenario; ``auto_horseshoe``: the horseshoe
-prior; ``auto_normal``: the normal prior; ``auto_normal_df5``: the same with 5 spline df, ``flexible_normal_df5``), the no-effect model (``no_effect``) and LOO
-stacks of horseshoe + flexible horseshoe (``stack_horseshoe``) and of those with the no-effect model
+prior; ``auto_normal``: the normal prior; ``auto_normal_df5``: config/accurate.yaml's model section, ``flexible_normal_df5``), the
+LOO stack of the no-effect model, horseshoe and flexible horseshoe
 (``stack_horseshoe_null``, what ``auto_combine: stack`` fits with ``shrinkage: horseshoe``), and the
 latter mixed by pseudo-BMA+ weights instead (``bma_horseshoe_null``, ``auto_combine: pseudo_bma``); the surrogate of each (trained on the
 posterior of the training users with config/config.yaml's surrogate settings); T-/S-learner LightGBM and the
@@ -51,108 +53,38 @@ PIPELINE_CONFIG = REPO / "config" / "config.yaml"
 #: variants that are a config preset's model: their surrogates train with that preset's surrogate section too
 PRESETS = {"auto_normal_df5": REPO / "config" / "accurate.yaml", "flexible_normal_df5": REPO / "config" / "accurate.yaml"}
 
-R_SCRIPT = r"""
-args <- commandArgs(trailingOnly = TRUE)
-for (f in Sys.glob(file.path(args[1], "R", "lib", "*.R"))) source(f)
-spec <- read_feature_spec(args[2])
-train <- read_prepared(args[3], spec)
-users <- read_prepared(args[4], spec)
-iter <- as.integer(args[6])
-wanted <- strsplit(args[9], ",", fixed = TRUE)[[1]]
-options <- list(default = list(), flexible = list(flexible = TRUE), horseshoe = list(shrinkage = "horseshoe"),
-                flexible_horseshoe = list(flexible = TRUE, shrinkage = "horseshoe"), normal = list(shrinkage = "normal"),
-                flexible_normal = list(flexible = TRUE, shrinkage = "normal"),
-                normal_05 = list(shrinkage = "normal", shrinkage_scale = 0.5),
-                normal_025 = list(shrinkage = "normal", shrinkage_scale = 0.25),
-                normal_005 = list(shrinkage = "normal", shrinkage_scale = 0.05),
-                flexible_normal_df5 = list(flexible = TRUE, shrinkage = "normal", spline_df = 5L),
-                no_effect = list(effect = FALSE))
-if (args[7] == "1") options$propensity <- list(propensity = TRUE)
-# `model: auto` keeps the configured model or the same with splines, whichever PSIS-LOO prefers
-# (R/lib/chains.R): "auto" with the default prior (plus propensity on confounded data), "auto_horseshoe" with
-# shrinkage = "horseshoe". Stacks mix their members' posteriors by LOO stacking weights (stack_models()).
-auto <- list(auto = intersect(c("default", "flexible", "propensity"), names(options)),
-             auto_horseshoe = c("horseshoe", "flexible_horseshoe"), auto_normal = c("normal", "flexible_normal"),
-             auto_normal_df5 = c("normal", "flexible_normal_df5"))
-stacks <- list(stack_horseshoe = c("horseshoe", "flexible_horseshoe"),
-               stack_horseshoe_null = c("no_effect", "horseshoe", "flexible_horseshoe"),
-               bma_horseshoe_null = c("no_effect", "horseshoe", "flexible_horseshoe"))
-stack_method <- function(name) if (startsWith(name, "bma_")) "pseudo_bma" else "stack"
-groups <- c(auto, stacks)
-needed <- unique(c(intersect(wanted, names(options)), unlist(groups[intersect(wanted, names(groups))])))
-fit_option <- function(name, data) suppressWarnings(do.call(fit_causal_model, c(list(data, spec, "rstanarm", chains = 2L,
-                                                                                 iter = iter, seed = 1L, cores = 2L), options[[name]])))
-fits <- list(); secs <- list()
-for (name in needed) {
-  t0 <- Sys.time()
-  fits[[name]] <- fit_option(name, train)
-  secs[[name]] <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
-}
-out <- list(chosen = list(), loo = list(), weights = list(), models = list(), calibration = list())
-reported <- list()
-for (name in intersect(wanted, names(options))) reported[[name]] <- name
-for (pick in intersect(wanted, names(auto))) {
-  sel <- suppressWarnings(select_model_by_loo(fits[auto[[pick]]]))
-  out$chosen[[pick]] <- sel$chosen
-  out$loo[[pick]] <- sel$table
-  reported[[pick]] <- sel$chosen
-}
-loos <- list()  # each member's PSIS-LOO, once for every stack it is in
-for (pick in intersect(wanted, names(stacks))) {
-  for (m in setdiff(stacks[[pick]], names(loos))) loos[[m]] <- suppressWarnings(model_loo(fits[[m]]))
-  fits[[pick]] <- stack_models(fits[stacks[[pick]]], stack_weights_by_loo(loos[stacks[[pick]]], stack_method(pick)))
-  out$weights[[pick]] <- as.list(fits[[pick]]$all_weights)
-  reported[[pick]] <- pick
-}
-# --calibrate: each reported model again with its per-user intervals calibrated by parametric bootstrap
-# (model.calibrate_intervals, R/lib/calibration.R): refit as it was fitted on outcomes simulated from it.
-fit_named <- function(name, data) {
-  if (name %in% names(options)) return(fit_option(name, data))
-  members <- lapply(stats::setNames(stacks[[name]], stacks[[name]]), fit_named, data = data)
-  stack_models(members, stack_weights_by_loo(suppressWarnings(lapply(members, model_loo)), stack_method(name)))
-}
-replicates <- as.integer(args[11])  # 0: no calibration
-if (replicates > 0) {
-  for (label in names(reported)) {
-    name <- reported[[label]]
-    calibrated <- paste0(name, "+cal")
-    if (is.null(fits[[calibrated]])) {
-      cal <- calibrate_uplift_intervals(fits[[name]], train, function(d) fit_named(name, d), replicates = replicates)
-      fits[[calibrated]] <- fits[[name]]
-      fits[[calibrated]]$interval_calibration <- cal
-      out$calibration[[calibrated]] <- cal[c("scale", "coverage_before", "seconds")]
-    }
-    secs[[calibrated]] <- (if (label %in% names(groups)) sum(unlist(secs[groups[[label]]])) else secs[[name]]) +
-      fits[[calibrated]]$interval_calibration$seconds
-    reported[[paste0(label, "+cal")]] <- calibrated
-  }
-}
-train$split <- "train"
-users$split <- "holdout"
-for (label in names(reported)) {
-  name <- reported[[label]]
-  a <- ate_posterior(fits[[name]], users)
-  seconds <- if (label %in% names(groups)) sum(unlist(secs[groups[[label]]])) else secs[[name]]
-  out$models[[label]] <- list(fitted = name, seconds = seconds, ate_mean = a$mean, ate_q05 = a$q05, ate_q95 = a$q95,
-                              uplift = a$uplift_mean, lower = unname(a$uplift_q05), upper = unname(a$uplift_q95))
-  # the surrogate's training tables, as rule counterfactuals writes them
-  if (args[10] == "1" && !dir.exists(file.path(args[8], name))) {  # once per fitted model
-    export <- export_counterfactuals(fits[[name]], rbind(train, users))
-    dir.create(file.path(args[8], name), recursive = TRUE)
-    for (key in c("train_data", "labels", "uplift"))
-      write_csv_atomic(export[[key]], file.path(args[8], name, paste0(key, ".csv")))
-  }
-}
-jsonlite::write_json(out, args[5], digits = NA, auto_unbox = TRUE)
-"""
+#: the R side: each variant's model section fitted by the pipeline's own code (bayeslift::fit_configured_model())
+BENCH_FIT_R = REPO / "bench" / "bench_fit.R"
 
-#: Bayesian variants the bench can fit (``--bayes-models``): option sets of ``fit_causal_model()``, the
-#: two ``model: auto`` picks (PSIS-LOO between a model and the same with splines), two LOO stacks (horseshoe +
-#: flexible horseshoe, and the same with the no-effect model) and the latter by pseudo-BMA+ weights.
-BAYES_MODELS = ("default", "flexible", "horseshoe", "flexible_horseshoe", "normal", "flexible_normal", "normal_05",
-                "normal_025", "normal_005", "flexible_normal_df5", "no_effect", "auto", "auto_horseshoe", "auto_normal",
-                "auto_normal_df5", "stack_horseshoe",
-                "stack_horseshoe_null", "bma_horseshoe_null")
+#: Bayesian variants the bench can fit (``--bayes-models``), each as the config's ``model`` section sets it (keys
+#: left out take the package's defaults, which are config/config.yaml's); presets are read from their file.
+VARIANT_MODELS = {
+    "default": {}, "flexible": {"flexible": True}, "horseshoe": {"shrinkage": "horseshoe"},
+    "flexible_horseshoe": {"flexible": True, "shrinkage": "horseshoe"}, "normal": {"shrinkage": "normal"},
+    "flexible_normal": {"flexible": True, "shrinkage": "normal"},
+    "normal_05": {"shrinkage": "normal", "shrinkage_scale": 0.5},
+    "normal_025": {"shrinkage": "normal", "shrinkage_scale": 0.25},
+    "normal_005": {"shrinkage": "normal", "shrinkage_scale": 0.05},
+    "flexible_normal_df5": {"flexible": True, "shrinkage": "normal", "spline_df": 5},
+    "auto": {"auto": True}, "auto_horseshoe": {"auto": True, "shrinkage": "horseshoe"},
+    "auto_normal": {"auto": True, "shrinkage": "normal"},
+    "auto_normal_df5": "accurate.yaml",
+    "stack_horseshoe_null": {"auto": True, "auto_combine": "stack", "shrinkage": "horseshoe"},
+    "bma_horseshoe_null": {"auto": True, "auto_combine": "pseudo_bma", "shrinkage": "horseshoe"},
+}
+BAYES_MODELS = tuple(VARIANT_MODELS)
+
+
+def variant_model_section(variant, iter_, with_propensity):
+    """The ``model`` section of ``variant``: the bench's sampler settings, then the variant's keys (a preset's
+    ``model`` section for ``auto_normal_df5``); ``auto`` adds the propensity covariate on confounded data."""
+    keys = VARIANT_MODELS[variant]
+    if isinstance(keys, str):
+        keys = yaml.safe_load((REPO / "config" / keys).read_text())["model"]
+    section = {"backend": "rstanarm", "chains": 2, "iter": iter_, "seed": 1, **keys}
+    if variant == "auto" and with_propensity:
+        section["propensity"] = True
+    return section
 
 
 def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config, models, with_surrogate=True,
@@ -166,11 +98,11 @@ def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config, m
         spec.to_json(tmp / "spec.json")
         train.to_csv(tmp / "train.csv", index=False)
         users.to_csv(tmp / "users.csv", index=False)
-        (tmp / "fit.R").write_text(R_SCRIPT)
-        proc = subprocess.run(["Rscript", str(tmp / "fit.R"), str(REPO), str(tmp / "spec.json"), str(tmp / "train.csv"),
-                               str(tmp / "users.csv"), str(tmp / "out.json"), str(iter_), "1" if with_propensity else "0",
-                               str(tmp / "export"), ",".join(models), "1" if with_surrogate else "0",
-                               str(calibrate)],
+        sections = {m: variant_model_section(m, iter_, with_propensity) for m in models}
+        (tmp / "variants.json").write_text(json.dumps(sections))
+        proc = subprocess.run(["Rscript", str(BENCH_FIT_R), str(REPO), str(tmp / "spec.json"), str(tmp / "train.csv"),
+                               str(tmp / "users.csv"), str(tmp / "variants.json"), str(tmp / "out.json"),
+                               str(tmp / "export") if with_surrogate else "", str(calibrate)],
                               capture_output=True, text=True)
         if proc.returncode:
             raise RuntimeError(proc.stderr[-3000:])
@@ -181,11 +113,11 @@ def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config, m
             if not with_surrogate:
                 continue
             config = surrogate_config(name)
-            key = (res["fitted"], repr(config))
+            key = (res["export"], repr(config))
             if key in trained:
                 res["surrogate"] = trained[key]
                 continue
-            export = tmp / "export" / res["fitted"]
+            export = tmp / "export" / res["export"]
             t0 = time.perf_counter()
             try:
                 train_surrogate_model(export / "train_data.csv", export / "labels.csv", export / "uplift.csv",
@@ -271,7 +203,7 @@ def bench_scenario(name, n_train, n_test, iter_, learners, seed, surrogate_confi
             rows.append({"model": label,
                          **metrics(np.asarray(res["uplift"]), true, np.asarray(res["lower"]), np.asarray(res["upper"]),
                                    res["ate_q05"], res["ate_q95"]), "fit_s": res["seconds"],
-                         "interval_scale": calibration.get(res["fitted"], {}).get("scale")})
+                         "interval_scale": calibration.get(res["export"], {}).get("scale")})
             sur = res["surrogate"]
             if sur is not None:
                 rows.append({"model": label.replace("bayes_", "surrogate_", 1),

@@ -5,7 +5,7 @@
    splits where the model's Qini gain beats the random ranking's on the same split) for every baseline,
    random, the Bayesian hurdle model and its surrogate. On each of the first ``--bayes-splits`` splits the
    pipeline's model steps run on the whole 70%: rstanarm fit (2 chains), MCMC diagnostics and counterfactual
-   export for train + holdout users (bench/bayes_fit.R on R/lib), then the surrogate trained on the training
+   export for train + holdout users (bench/bayes_fit.R on the bayeslift R package), then the surrogate trained on the training
    users' posterior (``train_surrogate_model``, settings of config/config.yaml) and scoring of the 30%.
 2. Simulator: sqrt-PEHE of every model (Bayesian and surrogate included) on fresh simulated users with
    known uplift.

@@ -31,8 +31,7 @@ def r_session():
     import rpy2.robjects as ro
 
     ro.r('options(browser = "false")')  # rpy2 looks interactive: rstan would try to open a progress page
-    for path in sorted((REPO / "R" / "lib").glob("*.R")):
-        ro.r["source"](str(path))
+    ro.r(f'.libPaths(c("{REPO / "R" / ".rlib"}", .libPaths())); library(bayeslift)')  # `make install`'s library
     return ro.r
 
 

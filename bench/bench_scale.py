@@ -1,6 +1,6 @@
 """Scale benchmark (issue 6), side by side in one run:
 
-1. surrogate rows/s (UpliftScorer.predict) vs R posterior_epred rows/s (spend_epred through Rscript on a
+1. surrogate rows/s (UpliftScorer.predict) vs R posterior_epred rows/s (expected_outcome through Rscript on a
    fitted tiny model), and their ratio;
 2. `bayeslift score` CSV -> CSV for 1M and 10M users: wall time and the child's peak RSS
    (resource.getrusage(RUSAGE_CHILDREN)), goal 10M <= 60 s and <= 2 GiB;
@@ -63,7 +63,7 @@ def pipeline(work: Path, shards: int) -> float:
 def r_epred_rows_per_s(run_dir: Path, n: int = 20_000) -> float:
     res = run_dir / "results"
     script = f"""
-      for (f in Sys.glob("{REPO}/R/lib/*.R")) source(f)
+      .libPaths(c("{REPO}/R/.rlib", .libPaths())); library(bayeslift)
       fit <- readRDS("{res}/model/fit.rds")
       spec <- fit$spec
       u <- as.data.frame(data.table::fread("{res}/prepared/holdout.csv",

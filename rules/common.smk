@@ -3,7 +3,7 @@ from pathlib import Path
 
 RESULTS = "results"
 LOGS = "logs"
-R_LIB = sorted(str(p) for p in Path(workflow.basedir, "R", "lib").glob("*.R"))
+R_LIB = sorted(str(p) for p in Path(workflow.basedir, "R", "bayeslift", "R").glob("*.R"))  # the R package's sources
 BOUNDARY_SCHEMA = str(Path(workflow.basedir, "python", "bayeslift", "boundary.yaml"))
 SIMULATED = {
     "history": "data/simulated/history.csv",

@@ -11,6 +11,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 SHARED_DATA = REPO.parent / "shared" / "data"
+# The R package bayeslift as `make install` installs it (R/.rlib): for rpy2's embedded R, started after this
+# runs, and for every Rscript a test starts.
+R_LIBRARY = REPO / "R" / ".rlib"
+os.environ["R_LIBS"] = os.pathsep.join(filter(None, [str(R_LIBRARY), os.environ.get("R_LIBS")]))
 # The environment before any test imports rpy2, which sets R_HOME and LD_LIBRARY_PATH in os.environ;
 # a child Python inheriting that LD_LIBRARY_PATH loads mismatched system libraries (seen: `import ssl` fails).
 PROCESS_ENV = {**os.environ, "PATH": f"{VENV_BIN}:{os.environ['PATH']}"}

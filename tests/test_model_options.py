@@ -1,6 +1,6 @@
 """Model options of the causal hurdle model (issue 7), recovered on simulated scenarios with known truth.
 
-R's functions (R/lib/model_options.R) are called through rpy2 on small rstanarm fits, reused across tests
+The R package bayeslift's functions are called through rpy2 on small rstanarm fits, reused across tests
 through module-scoped fixtures (about 2-3 minutes in all on 2 cores). Tolerances: tests/model_constants.py.
 """
 from __future__ import annotations
@@ -27,8 +27,7 @@ SEEDS = {"linear": 7, "nonlinear": 7, "no_effect": 3, "confounded": 5}
 
 @pytest.fixture(scope="module")
 def r(tmp_path_factory):
-    for path in sorted((REPO / "R" / "lib").glob("*.R")):
-        ro.r["source"](str(path))
+    ro.r("library(bayeslift)")  # internals as bayeslift:::name
     tmp = tmp_path_factory.mktemp("model_options")
     spec = FeatureSpec.from_columns(COLUMNS)
     spec.levels = {"channel": sorted(CHANNELS)}
@@ -147,7 +146,7 @@ def test_config_shrinkage_scale_sets_the_interaction_prior(r, configured, expect
     out = r["r"](f"""local({{
       m <- list(backend = "rstanarm", seed = 1, iter = 200, adapt_delta = 0.95, algorithm = "sampling",
                 shrinkage = "normal", shrinkage_scale = {configured})
-      fit <- suppressWarnings(fit_configured_chain(mo_data[["no_effect"]][1:600, ], mo_spec, m, 1))
+      fit <- suppressWarnings(fit_candidates(mo_data[["no_effect"]][1:600, ], mo_spec, m, chain = 1))$model
       lapply(list(fit$buy, fit$amount), function(part)
         split(rstanarm::prior_summary(part)$prior$scale, grepl(":", names(part$coefficients)[-1], fixed = TRUE)))
     }})""")
@@ -158,15 +157,15 @@ def test_config_shrinkage_scale_sets_the_interaction_prior(r, configured, expect
 
 @pytest.mark.parametrize("configured, expected_df", [("5", 5), ("NULL", 3)])
 def test_config_spline_df_sizes_the_flexible_candidate_only(r, configured, expected_df):
-    # model.spline_df reaches the splines of auto's flexible candidate (null: fit_hurdle_options()'s 3);
+    # model.spline_df reaches the splines of auto's flexible candidate (null: fit_causal_model()'s 3);
     # the plain candidate stays linear. Per numeric feature with splines: df columns, and as many again
     # interacting with the treatment, in each part.
     out = r["r"](f"""local({{
       m <- list(backend = "rstanarm", seed = 1, iter = 200, adapt_delta = 0.95, algorithm = "sampling",
                 auto = TRUE, auto_combine = "pick", spline_df = {configured})
-      fits <- suppressWarnings(fit_configured_chain(mo_data[["nonlinear"]][1:600, ], mo_spec, m, 1))
+      fits <- suppressWarnings(fit_candidates(mo_data[["nonlinear"]][1:600, ], mo_spec, m, chain = 1))
       n_spline <- function(part) sum(grepl("splines::ns(", names(part$coefficients), fixed = TRUE))
-      list(smooth = length(spline_features(mo_data[["nonlinear"]][1:600, ], mo_spec)),
+      list(smooth = length(bayeslift:::spline_features(mo_data[["nonlinear"]][1:600, ], mo_spec)),
            flexible = sapply(list(fits$flexible$buy, fits$flexible$amount), n_spline),
            default = sapply(list(fits$default$buy, fits$default$amount), n_spline))
     }})""")
@@ -211,7 +210,7 @@ def test_overlap_diagnostics_warn_without_overlap(r):
       set.seed(1); t <- rep(0:1, each = 200)
       ps <- ifelse(t == 1, runif(400, 0.9, 0.999), runif(400, 0.001, 0.1))
       w <- NULL
-      o <- withCallingHandlers(propensity_overlap(ps, t), warning = function(w_) { w <<- conditionMessage(w_); invokeRestart("muffleWarning") })
+      o <- withCallingHandlers(bayeslift:::propensity_overlap(ps, t), warning = function(w_) { w <<- conditionMessage(w_); invokeRestart("muffleWarning") })
       list(o$share_outside_support, o$share_extreme, length(o$warnings), w)
     })""")
     assert out[0][0] > 0.5 and out[1][0] > 0.3 and out[2][0] == 2
@@ -219,7 +218,7 @@ def test_overlap_diagnostics_warn_without_overlap(r):
 
 
 def test_posterior_predictive_checks_pass_on_a_well_specified_fit(r, linear_fits):
-    out = r["r"]('posterior_predictive_checks(mo_fits[["lin_default"]], mo_data[["linear"]], ndraws = 100)')
+    out = r["r"]('bayeslift:::posterior_predictive_checks(mo_fits[["lin_default"]], mo_data[["linear"]], ndraws = 100)')
     stats = list(out.rx2("stat"))
     p = np.array(out.rx2("p_value"))
     observed = np.array(out.rx2("observed"))
@@ -228,20 +227,21 @@ def test_posterior_predictive_checks_pass_on_a_well_specified_fit(r, linear_fits
     assert np.all((p >= PPC_P_BOUNDS[0]) & (p <= PPC_P_BOUNDS[1])), dict(zip(stats, p))
 
 
-def test_fit_auto_model_keeps_the_choice_and_default_calls_unchanged(r, linear_fits):
+def test_default_fit_has_every_option_off_and_predicts_draws_by_users(r, linear_fits):
     out = r["r"]("""local({
       m <- mo_fits[["lin_default"]]
-      c(is.null(m$options), all(dim(spend_epred(m, mo_data$linear[1:5, ])) == c(500, 5)))
+      c(identical(m$options, list(flexible = FALSE, shrinkage = "none", propensity = FALSE, effect = TRUE)),
+        is.null(m$propensity_model), all(dim(expected_outcome(m, mo_data$linear[1:5, ])) == c(500, 5)))
     })""")
     assert all(out)
 
 
 def test_variational_fit_recovers_linear_ate_and_reports_pareto_k(r, linear_fits):
     check_ate(fit(r, "lin_fullrank", "linear", 'algorithm = "fullrank"'), r["truth"]["linear"])
-    out = r["r"]("""local({ m <- mo_fits[["lin_fullrank"]]; v <- variational_diagnostics(m)
-      list(is_variational(m), v$parts$buy$pareto_k, v$parts$amount$pareto_k, v$parts$buy$n_draws,
-           length(variational_problems(v, pareto_k_max = Inf)), length(variational_problems(v, pareto_k_max = 0)),
-           is_variational(mo_fits[["lin_default"]])) })""")
+    out = r["r"]("""local({ m <- mo_fits[["lin_fullrank"]]; v <- bayeslift:::variational_diagnostics(m)
+      list(bayeslift:::is_variational(m), v$parts$buy$pareto_k, v$parts$amount$pareto_k, v$parts$buy$n_draws,
+           length(bayeslift:::variational_problems(v, pareto_k_max = Inf)), length(bayeslift:::variational_problems(v, pareto_k_max = 0)),
+           bayeslift:::is_variational(mo_fits[["lin_default"]])) })""")
     variational, k_buy, k_amount, n_draws, none, every, default_variational = (x[0] for x in out)
     assert variational and not default_variational
     assert np.isfinite(k_buy) and np.isfinite(k_amount) and n_draws == VARIATIONAL_DRAWS
@@ -251,9 +251,9 @@ def test_variational_fit_recovers_linear_ate_and_reports_pareto_k(r, linear_fits
 def test_fit_on_stratified_subsample_recovers_ate_of_every_user(r):
     out = r["r"](f"""local({{
       d <- mo_data[["linear"]]
-      rows <- stratified_subsample(cbind(d, bl_row = seq_len(nrow(d))), mo_spec, {SUBSAMPLE_N}, seed = 1)$bl_row
+      rows <- bayeslift:::stratified_subsample(cbind(d, bl_row = seq_len(nrow(d))), mo_spec, {SUBSAMPLE_N}, seed = 1)$bl_row
       set.seed(42); before <- .Random.seed
-      again <- stratified_subsample(cbind(d, bl_row = seq_len(nrow(d))), mo_spec, {SUBSAMPLE_N}, seed = 1)$bl_row
+      again <- bayeslift:::stratified_subsample(cbind(d, bl_row = seq_len(nrow(d))), mo_spec, {SUBSAMPLE_N}, seed = 1)$bl_row
       key <- function(x) paste(x[[mo_spec$treatment]], x[[mo_spec$outcome]] > 0)
       list(rows = rows, same = identical(rows, again), rng_kept = identical(before, .Random.seed),
            full = as.numeric(table(key(d))), sub = as.numeric(table(key(d[rows, ]))))
@@ -275,11 +275,11 @@ def test_scenarios_are_all_named():
 
 
 def test_stack_draw_rows_split_draws_by_weight(r):
-    sizes = r["r"]("lengths(stack_draw_rows(1000, c(0.5, 0.3, 0.2), c(1000, 1000, 1000)))")
+    sizes = r["r"]("lengths(bayeslift:::stack_draw_rows(1000, c(0.5, 0.3, 0.2), c(1000, 1000, 1000)))")
     assert list(sizes) == [500, 300, 200]
-    sizes = r["r"]("lengths(stack_draw_rows(10, c(0.26, 0.26, 0.48), c(10, 10, 10)))")  # largest remainders
+    sizes = r["r"]("lengths(bayeslift:::stack_draw_rows(10, c(0.26, 0.26, 0.48), c(10, 10, 10)))")  # largest remainders
     assert list(sizes) == [3, 2, 5]
-    rows = r["r"]("stack_draw_rows(4, c(0.5, 0.5), c(400, 400))")
+    rows = r["r"]("bayeslift:::stack_draw_rows(4, c(0.5, 0.5), c(400, 400))")
     assert list(rows[0]) == [1, 400] and list(rows[1]) == [1, 400]  # spread over every chain's draws
 
 

@@ -34,8 +34,7 @@ def fitted(request, tmp_path_factory):
     spec = prepare_training_data(tmp / "history.csv", columns_for(kind), 0.3, 1, tmp / "train.csv",
                                  tmp / "holdout.csv", tmp / "spec.json")
     ro.r('options(browser = "false")')
-    for path in sorted((REPO / "R" / "lib").glob("*.R")):
-        ro.r["source"](str(path))
+    ro.r("library(bayeslift)")
     out = ro.r(f"""
       local({{
         spec <- read_feature_spec("{tmp / 'spec.json'}")
@@ -54,7 +53,7 @@ def fitted(request, tmp_path_factory):
         list(ate = c(a$mean, a$q05, a$q95), ids = as.character(users[[spec$id]]),
              problems = diagnostic_problems(model_diagnostics(model), rhat_max = 1.05, ess_bulk_min = 100,
                                             ess_tail_min = 100),
-             parts = names(model_stanfits(model)))
+             parts = names(bayeslift:::model_stanfits(model)))
       }})
     """)
     ids = np.array(out.rx2("ids")).astype(np.int64)
@@ -108,7 +107,7 @@ def test_model_options_fit_the_type(fitted):
         a <- ate_posterior(model, users)
         scales <- rstanarm::prior_summary(model$outcome)$prior$scale
         inter <- grepl(":", names(model$outcome$coefficients)[-1], fixed = TRUE)
-        list(ate = c(a$mean, a$q05, a$q95), parts = names(model_stanfits(model)), chosen = model$selection$chosen,
+        list(ate = c(a$mean, a$q05, a$q95), parts = names(bayeslift:::model_stanfits(model)), chosen = model$selection$chosen,
              interaction_scales = unique(scales[inter]), ids = as.character(users[[spec$id]]),
              problems = diagnostic_problems(model_diagnostics(model), rhat_max = 1.05, ess_bulk_min = 100,
                                             ess_tail_min = 100))

@@ -93,12 +93,12 @@ def test_model_auto_stacks_or_picks_candidates_by_loo(tiny_pipeline, tmp_path):
     assert ate["ate_q05"] <= true_ate <= ate["ate_q95"], (ate, true_ate)
     # auto_combine: pick and pseudo_bma on the same chain jobs' fits (one pipeline run serves all three)
     other = subprocess.run(["Rscript", "-e", f"""
-      for (f in Sys.glob("{REPO}/R/lib/*.R")) source(f)
+      library(bayeslift)
       chains <- lapply(Sys.glob("{tmp_path}/results/model/chains/chain_*.rds"), readRDS)
-      m <- suppressWarnings(combine_and_select_candidates(
+      m <- suppressWarnings(choose_model(
         lapply(chains, function(c) structure(c[c("default", "flexible")], class = "bayeslift_candidates")), "pick"))
       cat(m$selection$method, m$selection$chosen, paste(m$selection$table$model, collapse = ","), "\n")
-      b <- suppressWarnings(combine_and_select_candidates(chains, "pseudo_bma"))
+      b <- suppressWarnings(choose_model(chains, "pseudo_bma"))
       cat(b$selection$method, class(b), sum(unlist(b$selection$weights)),
           names(which.max(unlist(b$selection$weights))), b$selection$table$model[which.max(b$selection$table$elpd)])"""],
                            env=PROCESS_ENV, capture_output=True, text=True, check=True)
@@ -200,9 +200,9 @@ def test_brms_backend_with_a_user_formula(tiny_pipeline, tmp_path):
     assert diag["chains"] == chains and diag["parts"]["hurdle"]["n_draws"] == chains * 400 // 2
     res = tmp_path / "results/model"
     script = f"""
-      for (f in Sys.glob("{REPO}/R/lib/*.R")) source(f)
+      library(bayeslift)
       fit <- readRDS("{res}/fit.rds")
-      parts <- lapply(Sys.glob("{res}/chains/chain_*.rds"), function(p) as.matrix(readRDS(p)$fit))
+      parts <- lapply(Sys.glob("{res}/chains/chain_*.rds"), function(p) as.matrix(readRDS(p)$model$fit))
       stacked <- do.call(rbind, parts)  # draws_matrix attributes (chains) differ: compare the values
       cat(brms::nchains(fit$fit), isTRUE(all.equal(as.matrix(fit$fit), stacked, check.attributes = FALSE)), "\\n")
     """

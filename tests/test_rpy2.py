@@ -22,8 +22,7 @@ from rpy2.robjects.conversion import localconverter  # noqa: E402
 
 @pytest.fixture(scope="module")
 def r():
-    for path in sorted((REPO / "R" / "lib").glob("*.R")):
-        ro.r["source"](str(path))
+    ro.r("library(bayeslift)")
     return ro.r
 
 
@@ -97,8 +96,8 @@ def test_tiny_seeded_fit_through_rpy2_is_reproducible(r, tiny_pipeline):
       local({{
         spec <- read_feature_spec("{res / 'prepared/feature_spec.json'}")
         fit <- function() fit_causal_model(py_train, spec, "rstanarm", chains = 2, iter = 300, seed = 5)
-        a <- spend_epred(fit(), py_train[1:10, ])
-        b <- spend_epred(fit(), py_train[1:10, ])
+        a <- expected_outcome(fit(), py_train[1:10, ])
+        b <- expected_outcome(fit(), py_train[1:10, ])
         c(identical(a, b), dim(a), all(a > 0))
       }})""")
     identical, n_draws, n_users, positive = list(out)

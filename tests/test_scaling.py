@@ -73,14 +73,14 @@ def test_chains_are_fitted_as_jobs_and_combined(tiny_pipeline):
         assert part["n_draws"] == chains * per_chain
         assert 0.99 < part["rhat_max"] < 1.05  # R-hat needs >= 2 chains: computed across the chain jobs
     script = f"""
-      for (f in Sys.glob("{REPO}/R/lib/*.R")) source(f)
+      library(bayeslift)
       fit <- readRDS("{res}/fit.rds")
-      chains <- lapply(Sys.glob("{res}/chains/chain_*.rds"), readRDS)
+      chains <- lapply(Sys.glob("{res}/chains/chain_*.rds"), function(p) readRDS(p)$model)
       m <- as.matrix(fit$buy)
       stacked <- do.call(rbind, lapply(chains, function(f) as.matrix(f$buy)))
       spec <- fit$spec
       users <- data.table::fread("{tiny_pipeline}/results/prepared/holdout.csv", colClasses = setNames(rep("character", length(spec$categorical)), spec$categorical))
-      e <- spend_epred(fit, as.data.frame(users)[1:7, ])
+      e <- expected_outcome(fit, as.data.frame(users)[1:7, ])
       cat(nrow(m), fit$buy$stanfit@sim$chains, fit$amount$stanfit@sim$chains, isTRUE(all.equal(unname(m), unname(stacked))), dim(e), "\\n")
     """
     proc = subprocess.run(["Rscript", "-e", script], env=PROCESS_ENV, capture_output=True, text=True)

@@ -1,9 +1,64 @@
-# Export the surrogate's training tables from the posterior, a chunk of users at a time, so memory
-# holds draws x chunk rather than draws x all users.
+# Counterfactuals: the expected outcome per posterior draw with the treatment set to 1, then 0, and the
+# surrogate's training tables summarised from them.
 
-#' Posterior summaries of counterfactual spend and uplift for every user.
+#' Counterfactual expected outcome for both arms
 #'
-#' @param model a `bayeslift_model`.
+#' @param model a fitted model ([fit_causal_model()], [choose_model()]) or a `bayeslift_stack`.
+#' @param users a data.frame of users (features; the treatment column is overwritten).
+#' @return a list of two draws x users numeric matrices, `treated` and `control`. When the model carries an
+#'   interval calibration (`model$interval_calibration$scale`, [calibrate_uplift_intervals()]), each user's uplift draws
+#'   are scaled about their median and `treated` is control + calibrated uplift (kept within the outcome's
+#'   range: spend >= 0, probabilities <= 1, which can only raise the lowest uplift draws); the posterior's own treated
+#'   draws are kept as `treated_posterior` (the ATE is summarised from them, not calibrated).
+#' @export
+counterfactual_draws <- function(model, users) {
+  if (!is.data.frame(users)) stop("counterfactual_draws: users must be a data.frame", call. = FALSE)
+  arm <- function(t) {
+    nd <- users
+    nd[[model$spec$treatment]] <- t
+    expected_outcome(model, nd)
+  }
+  out <- list(treated = arm(1L), control = arm(0L))
+  scale <- model$interval_calibration$scale
+  if (!is.null(scale)) {
+    out$treated_posterior <- out$treated
+    treated <- out$control + scale_uplift_draws(out$treated - out$control, scale)
+    # Widened intervals must not reach impossible outcomes: spend >= 0, probabilities in [0, 1].
+    type <- outcome_type(model$spec)
+    if (type != "gaussian") treated <- pmax(treated, 0)
+    if (type == "binary") treated <- pmin(treated, 1)
+    out$treated <- treated
+  }
+  out
+}
+
+# The posterior's treated draws of counterfactual_draws(), before any interval calibration.
+posterior_treated <- function(draws) if (is.null(draws$treated_posterior)) draws$treated else draws$treated_posterior
+
+#' Posterior of the sample average treatment effect, and per-user uplift summaries
+#'
+#' @param model a fitted model or stack.
+#' @param users a data.frame of users (features; the treatment column is overwritten).
+#' @return a list: `mean`, `q05`, `q95` (numbers: the ATE over `users`, never interval-calibrated) and
+#'   `uplift_mean`, `uplift_q05`, `uplift_q95` (vectors, one value per user; the 90% interval calibrated when
+#'   the model carries an interval calibration).
+#' @export
+ate_posterior <- function(model, users) {
+  d <- counterfactual_draws(model, users)
+  u <- d$treated - d$control
+  draws <- rowMeans(posterior_treated(d) - d$control)  # the ATE is never interval-calibrated
+  list(mean = mean(draws), q05 = unname(stats::quantile(draws, 0.05)), q95 = unname(stats::quantile(draws, 0.95)),
+       uplift_mean = colMeans(u), uplift_q05 = matrixStats::colQuantiles(u, probs = 0.05),
+       uplift_q95 = matrixStats::colQuantiles(u, probs = 0.95))
+}
+
+
+#' Posterior summaries of counterfactual outcomes and uplift for every user
+#'
+#' The tables rule `counterfactuals` writes, a chunk of users at a time, so memory holds draws x chunk rather
+#' than draws x users.
+#'
+#' @param model a fitted model or stack.
 #' @param users data.frame of users with the id, features and a `split` column ("train"/"holdout").
 #' @param chunk_size users per chunk.
 #' @param margin,cost the contact policy (`policy.margin`, `policy.cost_per_contact`): the uplift summary's
@@ -14,9 +69,11 @@
 #'   sample average uplift over draws, plus the mean spend under each arm, and `interval_scale` when the model's
 #'   per-user intervals are calibrated), and `draw_sums` (per-draw spend sums over the users under each arm,
 #'   which `export_counterfactual_shard()` adds up across chunks).
+#' @export
 export_counterfactuals <- function(model, users, chunk_size = 2000L, margin = 1, cost = 0) {
-  if (!is.numeric(margin) || length(margin) != 1 || !(margin > 0)) stop("export_counterfactuals: margin must be one number > 0")
-  if (!is.numeric(cost) || length(cost) != 1 || !(cost >= 0)) stop("export_counterfactuals: cost must be one number >= 0")
+  if (!is.numeric(margin) || length(margin) != 1 || !(margin > 0)) stop("export_counterfactuals: margin must be one number > 0", call. = FALSE)
+  if (!is.numeric(cost) || length(cost) != 1 || !(cost >= 0)) stop("export_counterfactuals: cost must be one number >= 0", call. = FALSE)
+  if (!is.data.frame(users) || is.null(users$split)) stop("export_counterfactuals: users must be a data.frame with a split column", call. = FALSE)
   spec <- model$spec
   n <- nrow(users)
   starts <- seq(1L, n, by = chunk_size)
@@ -63,12 +120,8 @@ export_counterfactuals <- function(model, users, chunk_size = 2000L, margin = 1,
        draw_sums = list(treated = sum_treated, control = sum_control))
 }
 
-#' Sample ATE posterior summary from per-draw sums of expected spend over users.
-#'
-#' @param sum_treated,sum_control per-draw sums over users of E[spend] under each arm (length = draws).
-#' @param n number of users summed.
-#' @return a list: ate_mean, ate_median, ate_q05, ate_q95, prob_positive, mean_spend_if_treated,
-#'   mean_spend_if_control, n_users, n_draws.
+# Sample ATE posterior summary from per-draw sums over `n` users of E[spend] under each arm: a list of
+# ate_mean, ate_median, ate_q05, ate_q95, prob_positive, mean_spend_if_treated, mean_spend_if_control, n_users, n_draws.
 ate_summary <- function(sum_treated, sum_control, n) {
   ate_draws <- (sum_treated - sum_control) / n
   list(

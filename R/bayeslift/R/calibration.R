@@ -9,44 +9,15 @@
 # uplift draws. It repairs the interval width, not the bias of a misspecified model (a model that cannot
 # represent the truth cannot see that in its own simulated world).
 
-#' Posterior-mean parameters of the outcome model, per user, under the treatment values in `newdata`.
-#'
-#' @param model a `bayeslift_model` or `bayeslift_stack` (members' parameters averaged by weight).
-#' @param newdata users (raw scale; the treatment column is the arm).
-#' @return a list: `type` ("spend", "binary", "gaussian"), `p` (P(outcome > 0), or P(1) for binary),
-#'   `mu` (log-scale mean of a buyer's spend, or the Gaussian mean) and `sigma` (one number).
-point_outcome_parts <- function(model, newdata) {
-  type <- outcome_type(model$spec)
-  if (inherits(model, "bayeslift_stack")) {
-    parts <- lapply(model$members, point_outcome_parts, newdata = newdata)
-    mix <- function(key) Reduce(`+`, Map(function(p, w) if (is.null(p[[key]])) NULL else w * p[[key]], parts, model$weights))
-    return(list(type = type, p = mix("p"), mu = mix("mu"), sigma = mix("sigma")))
-  }
-  nd <- model_newdata(model, newdata)
-  # The linear predictor is linear in the coefficients: its posterior mean is the posterior-mean model's.
-  lin <- function(fit, ...) colMeans((if (model$backend == "brms") brms::posterior_linpred else rstanarm::posterior_linpred)(fit, newdata = nd, ...))
-  if (model$backend == "brms") {
-    sigma <- if (type == "binary") NULL else mean(colMeans(brms::posterior_linpred(model$fit, newdata = nd, dpar = "sigma", transform = TRUE)))
-    switch(type,
-           spend = list(type = type, p = 1 - colMeans(brms::posterior_linpred(model$fit, newdata = nd, dpar = "hu", transform = TRUE)),
-                        mu = lin(model$fit, dpar = "mu"), sigma = sigma),
-           binary = list(type = type, p = stats::plogis(lin(model$fit))),
-           gaussian = list(type = type, mu = lin(model$fit), sigma = sigma))
-  } else {
-    sigma_of <- function(fit) mean(as.matrix(fit, pars = "sigma")[, 1])
-    switch(type,
-           spend = list(type = type, p = stats::plogis(lin(model$buy)), mu = lin(model$amount), sigma = sigma_of(model$amount)),
-           binary = list(type = type, p = stats::plogis(lin(model$outcome))),
-           gaussian = list(type = type, mu = lin(model$outcome), sigma = sigma_of(model$outcome)))
-  }
-}
+# point_outcome_parts() (generics.R): each back-end's posterior-mean parameters of the outcome model per user,
+# list(type, p = P(outcome > 0) or P(1), mu = log-scale mean of a buyer's spend or the Gaussian mean, sigma).
 
-#' Expected outcome of `point_outcome_parts()`: P(buy) exp(mu + sigma^2 / 2) for spend, p, or mu.
+# Expected outcome of point_outcome_parts(): P(buy) exp(mu + sigma^2 / 2) for spend, p, or mu.
 point_expected_outcome <- function(parts) {
   switch(parts$type, spend = parts$p * exp(parts$mu + parts$sigma^2 / 2), binary = parts$p, gaussian = parts$mu)
 }
 
-#' One outcome per user drawn from `point_outcome_parts()` (the caller sets the seed).
+# One outcome per user drawn from point_outcome_parts() (the caller sets the seed).
 simulate_point_outcome <- function(parts) {
   n <- max(length(parts$p), length(parts$mu))
   switch(parts$type,
@@ -55,10 +26,8 @@ simulate_point_outcome <- function(parts) {
          gaussian = stats::rnorm(n, parts$mu, parts$sigma))
 }
 
-#' Per user, the factor the 90% interval's half-width (on the side of the truth, about the median) must be
-#' multiplied by to reach the true uplift: <= 1 means covered.
-#'
-#' @param uplift draws x users matrix. @param truth the users' true uplift.
+# Per user, the factor the 90% interval's half-width (on the side of the truth, about the median) must be
+# multiplied by to reach the true uplift: <= 1 means covered. `uplift`: draws x users; `truth`: per user.
 interval_scale_needed <- function(uplift, truth) {
   q <- matrixStats::colQuantiles(uplift, probs = c(0.05, 0.5, 0.95), drop = FALSE)
   up <- truth >= q[, 2]
@@ -67,20 +36,18 @@ interval_scale_needed <- function(uplift, truth) {
   ifelse(gap <= 0, 0, gap / pmax(half, .Machine$double.eps))
 }
 
-#' Scale uplift draws about each user's posterior median: every quantile interval's half-widths are
-#' multiplied by `scale`; the median stays.
-#'
-#' @param uplift draws x users matrix. @param scale one positive number.
+# Scale uplift draws (draws x users) about each user's posterior median: every quantile interval's half-widths
+# are multiplied by `scale` (one positive number); the median stays.
 scale_uplift_draws <- function(uplift, scale) {
   med <- matrixStats::colMedians(uplift)
   sweep(sweep(uplift, 2, med) * scale, 2, med, `+`)
 }
 
-#' Calibrate the model's 90% per-user uplift intervals by parametric bootstrap.
+#' Calibrate the model's 90% per-user uplift intervals by parametric bootstrap
 #'
-#' @param model the fitted `bayeslift_model` or `bayeslift_stack`.
+#' @param model the fitted model or stack.
 #' @param data the data it was fitted on (raw scale, with the outcome).
-#' @param refit function(data) -> a model fitted exactly as `model` was (e.g. `fit_configured_model()`).
+#' @param refit function(data) -> a model fitted exactly as `model` was (e.g. `function(d) fit_configured_model(d, spec, model_config)`).
 #' @param replicates bootstrap data sets (each costs one refit). One is not enough: per-user coverage within one
 #'   data set moves with that set's shared (ATE) error, so the scale one replicate asks for varies widely (0.37
 #'   to 1.51 over 4 replicates of the horseshoe on 3,000 linear users); the needed scales are pooled, which
@@ -91,10 +58,12 @@ scale_uplift_draws <- function(uplift, scale) {
 #' @return a list: `scale` (multiply each user's uplift half-widths by it), `level`, `replicates`,
 #'   `coverage_before` (of the refits' uplift intervals, per replicate), `scale_per_replicate`, `users`,
 #'   `seconds`.
+#' @export
 calibrate_uplift_intervals <- function(model, data, refit, replicates = 4L, max_users = 2000L, seed = 1L, level = 0.9) {
-  if (!identical(level, 0.9)) stop("calibrate_uplift_intervals: only the 90% interval is exported, so level must be 0.9")
+  if (!identical(level, 0.9)) stop("calibrate_uplift_intervals: only the 90% interval is exported, so level must be 0.9", call. = FALSE)
   replicates <- as.integer(replicates)
-  if (is.na(replicates) || replicates < 1L) stop("calibrate_uplift_intervals: replicates must be a positive integer")
+  if (is.na(replicates) || replicates < 1L) stop("calibrate_uplift_intervals: replicates must be a positive integer", call. = FALSE)
+  if (!is.function(refit)) stop("calibrate_uplift_intervals: refit must be a function(data) returning a fitted model", call. = FALSE)
   started <- Sys.time()
   spec <- model$spec
   arm <- function(frame, t) { frame[[spec$treatment]] <- t; frame }

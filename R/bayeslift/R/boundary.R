@@ -1,12 +1,8 @@
 # Checks for the tables R hands to Python, against the declaration in python/bayeslift/boundary.yaml.
 # python/bayeslift/boundary.py implements the same rules; tests feed both the same bad files.
 
-#' Declared columns of a boundary table, with `id` and `features` resolved against the spec.
-#'
-#' @param table table name in the schema (e.g. "surrogate_labels").
-#' @param spec feature spec.
-#' @param schema_path path of boundary.yaml.
-#' @return a list of column declarations (name, type, optional allowed/min/max).
+# Declared columns of a boundary table (e.g. "surrogate_labels"), with `id` and `features` resolved against
+# the spec: a list of column declarations (name, type, optional allowed/min/max).
 boundary_columns <- function(table, spec, schema_path) {
   schema <- yaml::read_yaml(schema_path)
   out <- list()
@@ -32,7 +28,9 @@ boundary_lines <- function(mask) {
   sprintf("line%s %s%s", if (length(idx) > 1) "s" else "", shown, more)
 }
 
-#' Stop with a message naming file, column and lines if `frame` breaks the declared table.
+#' Stop with a message naming file, column and lines if a table breaks its declaration
+#'
+#' The declaration is `python/bayeslift/boundary.yaml`; `bayeslift/boundary.py` checks the same rules.
 #'
 #' @param frame a data.frame.
 #' @param table table name in the schema.
@@ -40,6 +38,7 @@ boundary_lines <- function(mask) {
 #' @param source file name used in messages.
 #' @param schema_path path of boundary.yaml.
 #' @return `frame`, invisibly.
+#' @export
 check_boundary_table <- function(frame, table, spec, source, schema_path) {
   cols <- boundary_columns(table, spec, schema_path)
   want <- vapply(cols, function(c) c$name, character(1))

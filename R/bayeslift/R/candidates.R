@@ -1,0 +1,146 @@
+# The config's `model` section -> the candidate fits. One mapping (model_candidates()) serves every caller:
+# the pipeline's chain jobs (fit_candidates(chain = k), then choose_model() in rule bayesian_model), the
+# interval calibration's refits and the benchmarks (fit_configured_model()), and the tests.
+
+AUTO_COMBINE <- c("pick", "stack", "pseudo_bma")
+
+# The section's value of `key`, or `default` when the key is absent (R users may pass a partial section).
+config_value <- function(m, key, default) if (is.null(m[[key]])) default else m[[key]]
+
+#' The candidate models a config's `model` section describes
+#'
+#' Without `auto`, one candidate: the configured model. With `auto: true`, the configured model (`default`)
+#' and the same with splines (`flexible`), and with `auto_combine: stack` or `pseudo_bma` first the no-effect
+#' model (`no_effect`: no treatment terms, no other option). Keys left out take [fit_causal_model()]'s defaults.
+#'
+#' @param model_config the config's `model` section as a list (`snakemake@params[["model"]]`: backend, chains,
+#'   iter, seed, adapt_delta, algorithm, flexible, shrinkage, shrinkage_scale, spline_df, propensity, auto,
+#'   auto_combine, brms = list(formula, cache_dir), ...).
+#' @return a named list of candidates, simplest first, each a named list of [fit_causal_model()] arguments
+#'   (no data, spec, seed or chains: [fit_candidates()] adds them).
+#' @export
+model_candidates <- function(model_config) {
+  m <- check_model_config(model_config)
+  backend <- config_value(m, "backend", "rstanarm")
+  args <- list(backend = backend)
+  for (key in c("iter", "adapt_delta", "algorithm", "flexible", "shrinkage", "propensity"))
+    if (!is.null(m[[key]])) args[[key]] <- m[[key]]
+  if (!is.null(args$iter)) args$iter <- as.integer(args$iter)
+  # shrinkage_scale is the normal prior's sd; the other priors have no such scale
+  if (identical(m$shrinkage, "normal") && !is.null(m$shrinkage_scale)) args$shrinkage_scale <- m$shrinkage_scale
+  args <- c(args, Filter(Negate(is.null), backend_config_args(backend)(m)))
+  if (!isTRUE(m$auto)) return(list(model = args))
+  out <- list(default = args, flexible = utils::modifyList(args, list(flexible = TRUE)))
+  if (config_value(m, "auto_combine", "pick") %in% c("stack", "pseudo_bma"))
+    out <- c(list(no_effect = utils::modifyList(args, list(effect = FALSE, flexible = FALSE, shrinkage = "none",
+                                                           propensity = FALSE))), out)
+  out
+}
+
+# Stop on the values of the model section that no candidate can be built from.
+check_model_config <- function(m) {
+  if (!is.list(m)) stop("model_candidates: model_config must be a list (the config's model section)", call. = FALSE)
+  if (!is.null(m$auto_combine) && !m$auto_combine %in% AUTO_COMBINE)
+    stop("model_candidates: auto_combine must be one of pick, stack, pseudo_bma, not '", m$auto_combine, "'", call. = FALSE)
+  if (!is.null(m$chains) && (!is.numeric(m$chains) || m$chains < 1))
+    stop("model_candidates: chains must be a positive whole number", call. = FALSE)
+  if (!is.null(m$auto) && !is.logical(m$auto)) stop("model_candidates: auto must be true or false", call. = FALSE)
+  m
+}
+
+# Chains the section's algorithm runs: the configured chains for NUTS, one for variational inference.
+configured_chains <- function(m) {
+  if (config_value(m, "algorithm", "sampling") == "sampling") as.integer(config_value(m, "chains", 2L)) else 1L
+}
+
+#' Fit the candidate models a config's `model` section describes
+#'
+#' @param data training data.frame (see [configured_training_rows()] for `fit_subsample`).
+#' @param spec feature spec.
+#' @param model_config the config's `model` section (see [model_candidates()]).
+#' @param chain NULL: every configured chain, up to `cores` at once (forked processes), combined per
+#'   candidate; or one 1-based chain number (the job of rule `bayesian_chain`), seeded `seed + chain`.
+#' @param cores chains fitted at once when `chain` is NULL.
+#' @return a named list of fitted models, one per candidate of [model_candidates()] (one-chain fits when
+#'   `chain` is given), class `bayeslift_candidates`; [choose_model()] turns it into one model.
+#' @export
+fit_candidates <- function(data, spec, model_config, chain = NULL, cores = 1L) {
+  candidates <- model_candidates(model_config)
+  seed <- as.integer(config_value(model_config, "seed", 1L))
+  if (is.null(chain)) {
+    n_chains <- configured_chains(model_config)
+    chains <- parallel::mclapply(seq_len(n_chains), function(k) fit_candidates(data, spec, model_config, chain = k),
+                                 mc.cores = max(1L, min(as.integer(cores), n_chains)))
+    failed <- vapply(chains, inherits, logical(1), "try-error")
+    if (any(failed)) stop("fit_candidates: chain ", which(failed)[1], " failed: ", chains[[which(failed)[1]]], call. = FALSE)
+    return(combine_candidate_chains(chains))
+  }
+  if (!is.numeric(chain) || length(chain) != 1 || chain < 1) stop("fit_candidates: chain must be NULL or a positive whole number", call. = FALSE)
+  fits <- lapply(candidates, function(args) do.call(fit_causal_model_chain, c(list(data, spec, chain_id = chain, seed = seed), args)))
+  structure(fits, class = "bayeslift_candidates")
+}
+
+# Each candidate's chains combined: a list of one-chain bayeslift_candidates (one per chain) -> one
+# bayeslift_candidates of multi-chain models.
+combine_candidate_chains <- function(chains) {
+  if (!length(chains) || !all(vapply(chains, inherits, logical(1), "bayeslift_candidates")))
+    stop("combine_candidate_chains: chains must be fit_candidates() results, one per chain", call. = FALSE)
+  nm <- names(Filter(function(x) inherits(x, "bayeslift_model"), chains[[1]]))  # not e.g. fit_seconds
+  structure(stats::setNames(lapply(nm, function(k) combine_chain_fits(lapply(chains, `[[`, k))), nm),
+            class = "bayeslift_candidates")
+}
+
+#' One model from the candidates: the only one, the one PSIS-LOO prefers, or their mixture
+#'
+#' @param candidates a `bayeslift_candidates` of multi-chain models ([fit_candidates()]), or a list of
+#'   one-chain `bayeslift_candidates` (the pipeline's chain jobs), whose chains are combined first.
+#' @param combine "pick" ([select_model_by_loo()]), or "stack" / "pseudo_bma" ([stack_models()] with
+#'   [stack_weights_by_loo()]): the config's `model.auto_combine`.
+#' @return a fitted model, or a `bayeslift_stack`; with several candidates it has `selection` (method, chosen
+#'   name or "stack", the LOO table, and for a mixture the weights).
+#' @export
+choose_model <- function(candidates, combine = "pick") {
+  if (!is.character(combine) || length(combine) != 1 || !combine %in% AUTO_COMBINE)
+    stop("choose_model: combine must be one of pick, stack, pseudo_bma", call. = FALSE)
+  if (!inherits(candidates, "bayeslift_candidates")) candidates <- combine_candidate_chains(candidates)
+  candidates <- Filter(function(x) inherits(x, "bayeslift_model"), unclass(candidates))
+  if (length(candidates) == 1) return(candidates[[1]])
+  sel <- select_model_by_loo(candidates)
+  if (combine != "pick") {
+    model <- stack_models(candidates, stack_weights_by_loo(sel$loos, combine))
+    model$selection <- list(method = combine, chosen = "stack", weights = as.list(model$all_weights), table = sel$table)
+    return(model)
+  }
+  model <- candidates[[sel$chosen]]
+  model$selection <- list(method = "pick", chosen = sel$chosen, table = sel$table)
+  model
+}
+
+#' Fit the model a config's `model` section describes, every chain in this process
+#'
+#' What the pipeline's chain jobs and rule `bayesian_model` do together: [fit_candidates()] then
+#' [choose_model()]. The interval calibration's refits and the benchmarks use it.
+#'
+#' @inheritParams fit_candidates
+#' @return a fitted multi-chain model, or a `bayeslift_stack` (`auto_combine: stack` / `pseudo_bma`).
+#' @export
+fit_configured_model <- function(data, spec, model_config, cores = 1L) {
+  choose_model(fit_candidates(data, spec, model_config, cores = cores), config_value(model_config, "auto_combine", "pick"))
+}
+
+#' The training rows a configured fit uses
+#'
+#' All of them, or the stratified subsample (arm x outcome > 0) of `model.fit_subsample`, seeded by
+#' `model.seed`, so every chain job and the interval calibration get the same users.
+#'
+#' @param train training data.frame.
+#' @param spec feature spec.
+#' @param model_config the config's `model` section.
+#' @return a data.frame: `train`, or `fit_subsample` of its rows in their order.
+#' @export
+configured_training_rows <- function(train, spec, model_config) {
+  n <- model_config$fit_subsample
+  if (is.null(n) || n >= nrow(train)) return(train)
+  message(sprintf("fitting on a stratified subsample of %d of %d users (model.fit_subsample)", n, nrow(train)))
+  stratified_subsample(train, spec, n, seed = config_value(model_config, "seed", 1L))
+}

@@ -1,0 +1,4 @@
+library(testthat)
+library(bayeslift)
+
+test_check("bayeslift")

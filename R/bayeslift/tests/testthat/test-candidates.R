@@ -1,0 +1,76 @@
+# The config's model section -> candidate fits (model_candidates()), for each combination of its keys.
+
+pipeline_model <- list(backend = "rstanarm", chains = 2L, iter = 2000L, seed = 1L, adapt_delta = 0.95, algorithm = "sampling",
+                       fit_subsample = NULL, flexible = FALSE, shrinkage = "none", shrinkage_scale = NULL, spline_df = 3L,
+                       propensity = FALSE, auto = FALSE, auto_combine = "pick", calibrate_intervals = FALSE,
+                       calibration_replicates = 4L, brms = list(formula = NULL, cache_dir = ".cache/brms"))
+section <- function(...) utils::modifyList(pipeline_model, list(...))
+
+test_that("the default section is one candidate: the configured model", {
+  c <- model_candidates(pipeline_model)
+  expect_named(c, "model")
+  expect_equal(c$model, list(backend = "rstanarm", iter = 2000L, adapt_delta = 0.95, algorithm = "sampling",
+                             flexible = FALSE, shrinkage = "none", propensity = FALSE, spline_df = 3L))
+})
+
+test_that("model options reach the candidate; shrinkage_scale only with the normal prior", {
+  c <- model_candidates(section(flexible = TRUE, shrinkage = "normal", shrinkage_scale = 0.25, spline_df = 5L, propensity = TRUE))$model
+  expect_true(c$flexible && c$propensity)
+  expect_equal(c[c("shrinkage", "shrinkage_scale", "spline_df")], list(shrinkage = "normal", shrinkage_scale = 0.25, spline_df = 5L))
+  expect_null(model_candidates(section(shrinkage = "horseshoe", shrinkage_scale = 0.25))$model$shrinkage_scale)
+})
+
+test_that("auto: the configured model and the same with splines, simplest first", {
+  c <- model_candidates(section(auto = TRUE, shrinkage = "normal", spline_df = 5L))
+  expect_named(c, c("default", "flexible"))
+  expect_false(c$default$flexible)
+  expect_true(c$flexible$flexible)
+  expect_equal(c$flexible$spline_df, 5L)
+  expect_equal(c$default$shrinkage, "normal")
+  expect_equal(c$flexible$shrinkage, "normal")
+})
+
+test_that("auto with stack or pseudo_bma adds the no-effect model first, with no other option", {
+  for (combine in c("stack", "pseudo_bma")) {
+    c <- model_candidates(section(auto = TRUE, auto_combine = combine, shrinkage = "horseshoe", propensity = TRUE))
+    expect_named(c, c("no_effect", "default", "flexible"))
+    expect_equal(c$no_effect[c("effect", "flexible", "shrinkage", "propensity")],
+                 list(effect = FALSE, flexible = FALSE, shrinkage = "none", propensity = FALSE))
+    expect_equal(c$default$shrinkage, "horseshoe")
+  }
+  expect_named(model_candidates(section(auto = FALSE, auto_combine = "stack")), "model")  # auto_combine needs auto
+})
+
+test_that("brms candidates carry the brms section's formula and cache, rstanarm ones do not", {
+  f <- list("spend ~ campaign * recency", "hu ~ campaign")
+  c <- model_candidates(section(backend = "brms", brms = list(formula = f, cache_dir = "/tmp/brms")))$model
+  expect_equal(c$formula, c("spend ~ campaign * recency", "hu ~ campaign"))
+  expect_equal(c$cache_dir, "/tmp/brms")
+  expect_null(c$spline_df)
+  expect_null(model_candidates(section(backend = "brms"))$model$formula)
+  r <- model_candidates(section(brms = list(formula = f, cache_dir = "/tmp/brms")))$model
+  expect_null(r$formula)
+  expect_null(r$cache_dir)
+})
+
+test_that("variational sections fit one chain; partial sections take fit_causal_model()'s defaults", {
+  expect_equal(configured_chains(section(algorithm = "meanfield")), 1L)
+  expect_equal(configured_chains(section(chains = 3L)), 3L)
+  expect_equal(model_candidates(list()), list(model = list(backend = "rstanarm")))
+  expect_equal(configured_chains(list()), 2L)
+})
+
+test_that("a section no candidate can be built from is refused with the key named", {
+  expect_error(model_candidates(section(auto = TRUE, auto_combine = "best")), "auto_combine must be one of pick, stack, pseudo_bma")
+  expect_error(model_candidates("rstanarm"), "model_config must be a list")
+  expect_error(model_candidates(section(backend = "sklearn")), "backend must be one of rstanarm, brms")
+  expect_error(model_candidates(section(chains = 0)), "chains must be a positive whole number")
+})
+
+test_that("configured_training_rows keeps every row unless fit_subsample asks for fewer", {
+  spec <- test_spec()
+  expect_identical(configured_training_rows(test_users, spec, pipeline_model), test_users)
+  sub <- suppressMessages(configured_training_rows(test_users, spec, section(fit_subsample = 100L)))
+  expect_equal(nrow(sub), 100)
+  expect_identical(sub, suppressMessages(configured_training_rows(test_users, spec, section(fit_subsample = 100L))))
+})
