@@ -48,7 +48,8 @@ read_prepared <- function(path, spec) {
   if (!is.character(path) || length(path) != 1 || !file.exists(path))
     stop("read_prepared: no file at ", paste(path, collapse = ", "), call. = FALSE)
   classes <- stats::setNames(rep("character", length(spec$categorical)), spec$categorical)
-  as.data.frame(data.table::fread(path, colClasses = classes))
+  # Only an empty field is missing: prepare checked every value, and a category spelt "NA" is a category.
+  as.data.frame(data.table::fread(path, colClasses = classes, na.strings = ""))
 }
 
 #' Run a Snakemake entry script's `main()` with its output in the rule's log

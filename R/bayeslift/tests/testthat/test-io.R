@@ -22,3 +22,12 @@ test_that("an edited source that was not reinstalled is named (make install's re
   expect_error(check_installed_sources(edited), paste0("differs from R/bayeslift/R/", basename(edited), ": run `make install`"))
   expect_true(check_installed_sources(character(0)))
 })
+
+test_that("read_prepared keeps a category spelt NA (prepare allows it; only an empty field is missing)", {
+  path <- tempfile(fileext = ".csv")
+  writeLines(c("customer_id,campaign,spend,recency,past_spend,is_new,channel",
+               "a,1,0,3,1.5,0,NA", "b,0,2.5,4,0,1,web"), path)
+  d <- read_prepared(path, test_spec())
+  expect_identical(d$channel, c("NA", "web"))
+  expect_false(anyNA(d))
+})
