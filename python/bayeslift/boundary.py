@@ -1,6 +1,6 @@
 """Checks for the tables R hands to Python, against the one declaration in ``boundary.yaml``.
 
-R/lib/boundary.R implements the same rules; tests feed both the same bad files.
+R/bayeslift/R/boundary.R implements the same rules; tests feed both the same bad files.
 """
 from __future__ import annotations
 
