@@ -69,7 +69,7 @@ rule check_score_file_before_fit:
     output:
         marker=results("prepared", "score_check_before_fit.json"),
     params:
-        chunk_size=config["scoring"]["chunk_size"],
+        # no chunk_size: a params change would refit every chain (the script reads the config's)
         stale_outputs=[],
         results_dir=results_folder,
     log:

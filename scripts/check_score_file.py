@@ -5,5 +5,5 @@ from bayeslift.score_check import check_score_file
 
 users = snakemake.input.get("users", snakemake.config["data"]["score"])
 run_step(snakemake.log[0], check_score_file, snakemake.input.spec, users, snakemake.output.marker,
-         int(snakemake.params.chunk_size), stale_outputs=snakemake.params.stale_outputs,
+         int(snakemake.params.get("chunk_size", snakemake.config["scoring"]["chunk_size"])), stale_outputs=snakemake.params.stale_outputs,
          results_dir=snakemake.params.results_dir)

@@ -104,10 +104,21 @@ def test_huge_integer_in_an_ignored_field_is_ignored(server):
 
 @pytest.mark.parametrize("literal, problem", [("NaN", "got NaN"), ("-Infinity", "got -Infinity"),
                                               ("1e400", "must be a string or an integer"),
-                                              ("true", "got boolean"), ("[1]", "got array"), ("null", "got null")])
+                                              ("true", "got boolean"), ("[1]", "got array"), ("null", "got null"),
+                                              ('""', "id is empty")])
 def test_bad_id_is_422_on_the_id_field(server, literal, problem):
     error = assert_error(server.request("POST", "/predict", body_with("customer_id", literal, others=2)), 422)
     assert details_of(error) == {(2, "customer_id")} and problem in error["details"][0]["problem"]
+
+
+def test_content_length_of_thousands_of_digits_is_413_not_500(server):
+    """int() of a 5,000-digit length would raise: the declared length is too large whatever its digits say."""
+    head = (f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {'0' * (HUGE_DIGITS - 1)}1\r\n\r\n").encode()
+    _, answer = raw_exchange(server.port, head)
+    status, _, body = parse_raw(answer)
+    assert status == 413 and body["error"]["code"] == "body_too_large", answer[:300]
+    assert server.request("GET", "/health")[0] == 200
 
 
 # -- HEAD answers like GET, without a body ----------------------------------------------------------------
@@ -155,7 +166,8 @@ def test_declared_oversize_body_is_413_at_once(server):
     waited, answer = raw_exchange(server.port, REQUEST_HEAD % (MAX_BODY_BYTES * 1000))
     status, _, body = parse_raw(answer)
     assert status == 413 and body["error"]["code"] == "body_too_large"
-    assert str(MAX_BODY_BYTES) in body["error"]["message"] and waited < BODY_TIMEOUT_S
+    # answered at once: had the server waited for the body, the answer would be a 408, not this 413
+    assert str(MAX_BODY_BYTES) in body["error"]["message"]
     assert server.request("POST", "/predict", {"instances": [valid_user()]})[0] == 200
 
 
@@ -180,6 +192,19 @@ def test_stalled_headers_are_cut_off(request, which, head):
         opened = time.monotonic()
         sock.sendall(head)
         assert srv.request("POST", "/predict", {"instances": [valid_user()]})[0] == 200  # others are served meanwhile
+        waited = closed_after(sock, opened)
+    assert BODY_TIMEOUT_S * 0.9 <= waited < BODY_TIMEOUT_S + TIMEOUT_SLACK_S
+
+
+def test_trickled_headers_are_cut_off_at_one_deadline(server):
+    """A byte every half deadline: a timer reset by each packet would hold this connection for ever."""
+    head = REQUEST_HEAD % 20
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        opened = time.monotonic()
+        for k in range(len(head)):
+            if select.select([sock], [], [], BODY_TIMEOUT_S / 2)[0]:
+                break  # the server closed the connection
+            sock.sendall(head[k:k + 1])
         waited = closed_after(sock, opened)
     assert BODY_TIMEOUT_S * 0.9 <= waited < BODY_TIMEOUT_S + TIMEOUT_SLACK_S
 

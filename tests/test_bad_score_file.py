@@ -151,6 +151,8 @@ BAD_USERS = {
     "parquet_not_a_number": (as_text_with(10, "recency", "soon"), r"column 'recency' must be numeric; line 12 hold 'soon'$"),
     "parquet_timestamp_in_a_number": (lambda f: f.assign(tenure=pd.Timestamp("2024-01-31")),
                                       r"column 'tenure' must be numeric; the Parquet column's type is timestamp\[.+\]$"),
+    "parquet_boolean_in_a_number": (lambda f: f.assign(is_new=f["is_new"] > 0),
+                                    r"column 'is_new' must be numeric; the Parquet column's type is bool$"),
     "parquet_truncated": (lambda f: parquet_bytes(f)[:-100], r"not a readable Parquet file \(Parquet magic bytes not "
                                                              r"found in footer\. .+\)$"),
     "parquet_that_is_a_csv": (lambda f: f.to_csv(index=False).encode(), r"not a readable Parquet file \(Parquet magic"),

@@ -101,6 +101,11 @@ def scaler_with(folder: Path, **changes) -> bytes:
     return pickle.dumps({**read_pickle(folder, "spend_scaler.pkl"), **changes})
 
 
+def spec_without_ranges(folder: Path) -> dict:
+    columns = read_pickle(folder, "feature_columns.pkl")
+    return {**columns, "spec": {k: v for k, v in columns["spec"].items() if k != "ranges"}}
+
+
 def truncate(folder: Path, name: str, keep: int) -> None:
     replace_file(folder, name, (folder / name).read_bytes()[:keep])
 
@@ -151,7 +156,12 @@ CASES = [
      ["surrogate_nn.pth", "system", "must not"]),
     ("pth-wrong-shapes", lambda f, _: replace_file(f, "surrogate_nn.pth", checkpoint_with(
         f, lambda c: c["spend_net"].__setitem__("net.0.weight", torch.zeros(3, 2)))),
-     ["surrogate_nn.pth", "spend_net weights do not fit", "size mismatch"]),
+     ["surrogate_nn.pth", "spend_net weights have shapes"]),
+    ("pth-huge-hidden", lambda f, _: replace_file(f, "surrogate_nn.pth", checkpoint_with(
+        f, lambda c: c["model_args"].__setitem__("hidden", 10**9))),
+     ["surrogate_nn.pth", "spend_net weights have shapes"]),
+    ("pth-oversized", lambda f, _: os.truncate(f / "surrogate_nn.pth", (1 << 30) + 1),
+     ["surrogate_nn.pth", "over 1073741824 bytes"]),
     ("pth-nan-weights", lambda f, _: replace_file(f, "surrogate_nn.pth", checkpoint_with(
         f, lambda c: c["interval_net"]["net.2.bias"].fill_(float("nan")))),
      ["surrogate_nn.pth", "interval_net has non-finite weights"]),
@@ -165,6 +175,8 @@ CASES = [
     ("columns-wrong-order", lambda f, _: replace_file(f, "feature_columns.pkl", pickle.dumps(
         {**read_pickle(f, "feature_columns.pkl"), "columns": ["received_campaign"]})),
      ["feature_columns.pkl", "column order does not match"]),
+    ("columns-without-ranges", lambda f, _: replace_file(f, "feature_columns.pkl", pickle.dumps(spec_without_ranges(f))),
+     ["feature_columns.pkl", "training ranges must be [min, max] for exactly the numeric features"]),
     ("scaler-malicious", lambda f, m: replace_file(f, "spend_scaler.pkl", pickle.dumps({"mean": RunsShell(m)})),
      ["spend_scaler.pkl", "system", "not plain data"]),
     ("scaler-old-sklearn", lambda f, _: replace_file(f, "spend_scaler.pkl", old_sklearn_scaler()),

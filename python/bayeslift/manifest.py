@@ -27,6 +27,7 @@ SCALER = "spend_scaler.pkl"
 #: Every file of a surrogate folder besides the manifest; the loader reads each, so each must be listed.
 SURROGATE_FILES = (CHECKPOINT, FEATURE_COLUMNS, SCALER)
 MAX_MANIFEST_BYTES = 1 << 20  # a real manifest is a few KB; refuse to parse a huge one
+MAX_MODEL_FILE_BYTES = 1 << 30  # a surrogate's files are KBs to MBs; never read gigabytes to hash them
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 RETRAIN = ("written by an older bayeslift or not by bayeslift; retrain (snakemake --forcerun surrogate_model) "
            "to rebuild the model folder")
@@ -93,7 +94,7 @@ def _read_regular_file(path: Path, what: str, limit: int | None = None) -> bytes
         if not stat.S_ISREG(opened.st_mode):
             raise ManifestError(f"{path}: the {what} is not a regular file")
         if limit is not None and opened.st_size > limit:
-            raise ManifestError(f"{path}: the {what} is over {limit} bytes; not a bayeslift manifest")
+            raise ManifestError(f"{path}: the {what} is over {limit} bytes; not written by bayeslift")
         return fh.read()
 
 
@@ -148,7 +149,7 @@ def read_verified(directory: str | Path, required: tuple[str, ...] = SURROGATE_F
     contents = {}
     for name in required:
         target = directory / name
-        data = _read_regular_file(target, "model file listed in the manifest")
+        data = _read_regular_file(target, "model file listed in the manifest", MAX_MODEL_FILE_BYTES)
         actual, expected = hashlib.sha256(data).hexdigest(), manifest["files"][name]
         if actual != expected:
             raise ManifestError(f"{target}: sha256 {actual[:12]}... does not match the manifest's {expected[:12]}...")

@@ -143,10 +143,12 @@ def _parquet_batches(path: Path, parquet: pq.ParquetFile, chunk_size: int):
 
 
 def _check_numeric_types(path: Path, schema: pa.Schema, spec) -> None:
-    """Refuse dates, times and durations in numeric features: pandas would turn them into counts of
-    microseconds without a word (strings, decimals and booleans are checked value by value, as in a CSV)."""
+    """Refuse dates, times, durations and booleans in numeric features: pandas would turn them into counts of
+    microseconds or 0/1 without a word, where a CSV's "True" and JSON's true are refused (strings and
+    decimals are checked value by value, as in a CSV)."""
     for col in spec.numeric:
-        if col in schema.names and pa.types.is_temporal(schema.field(col).type):
+        kind = schema.field(col).type if col in schema.names else None
+        if kind is not None and (pa.types.is_temporal(kind) or pa.types.is_boolean(kind)):
             raise DataValidationError(f"{path}: column '{col}' must be numeric; the Parquet column's type is "
                                       f"{schema.field(col).type}")
 

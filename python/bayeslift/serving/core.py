@@ -150,7 +150,7 @@ class PredictionService:
 
     def _metadata(self) -> dict:
         spec = self.spec
-        bounds = feature_bounds(spec)  # from the training range; older models without one give only log1p's 0
+        bounds = feature_bounds(spec)  # from the training range (the loader requires one per numeric feature)
         features = [{"name": c, "type": "number", "log1p": c in spec.log1p,
                      **({"minimum": 0} if c in spec.log1p else {}), **bounds.get(c, {})} for c in spec.numeric]
         features += [{"name": c, "type": "string", "allowed": list(spec.levels.get(c, []))}

@@ -163,11 +163,13 @@ def _categorical_column(values: list, field: str, levels: list[str] | None, erro
 
 
 def _id_column(values: list, field: str, errors: list) -> list | None:
-    if set(map(type, values)) <= {str, int}:
+    if set(map(type, values)) <= {str, int} and "" not in values:
         return values
     for i, v in enumerate(values):
         if v is MISSING:
             errors.append(detail(i, field, "required field is missing"))
+        elif v == "":  # as in a CSV, where an empty id is a missing one
+            errors.append(detail(i, field, "id is empty"))
         elif isinstance(v, _HugeInt):
             errors.append(detail(i, field, f"an integer id may have at most {sys.get_int_max_str_digits()} "
                                            f"digits, got {_kind(v)}; send a long id as a string"))

@@ -135,6 +135,10 @@ def _feature_spec(path: Path, columns) -> FeatureSpec:
         raise ModelArtifactError(f"{path}: incomplete feature spec ({exc}); {RETRAIN}") from None
     if not spec.numeric or any(c not in spec.levels for c in spec.categorical):
         raise ModelArtifactError(f"{path}: feature spec lacks numeric features or a categorical's levels; {RETRAIN}")
+    # The scoring bound needs a training range for every numeric feature, and only for those.
+    if set(spec.ranges) != set(spec.numeric) or any(low > high for low, high in spec.ranges.values()):
+        raise ModelArtifactError(f"{path}: feature spec's training ranges must be [min, max] for exactly the numeric "
+                                 f"features {spec.numeric}; {RETRAIN}")
     expected = ["received_campaign", *spec.numeric,
                 *(f"{c}={level}" for c in spec.categorical for level in spec.levels[c])]
     if columns["columns"] != expected:
@@ -193,6 +197,13 @@ def _torch_load(path: Path, data: bytes) -> dict:
 
 
 def _network(path: Path, state, n_inputs: int, hidden: int, n_outputs: int, name: str) -> SimpleNN:
+    # Shapes are compared before the network is built: a tampered `hidden` must not allocate gigabytes.
+    expected = {"net.0.weight": (hidden, n_inputs), "net.0.bias": (hidden,), "net.2.weight": (n_outputs, hidden),
+                "net.2.bias": (n_outputs,)}
+    shapes = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)} if isinstance(state, dict) else {}
+    if shapes != expected:
+        raise ModelArtifactError(f"{path}: {name} weights have shapes {reprlib.repr(shapes)}, not the {expected} of "
+                                 "its model_args")
     net = SimpleNN(n_inputs, hidden, n_outputs)
     try:
         net.load_state_dict(state)
