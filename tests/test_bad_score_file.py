@@ -233,7 +233,8 @@ def test_remove_stale_outputs_stays_inside_the_results_folder(tmp_path):
     (results / "uplift_predictions.csv").symlink_to(outside)
     remove_stale_outputs([results / "uplift_predictions.csv", results / "summary.json"], results)
     assert outside.read_text() == "mine" and not (results / "uplift_predictions.csv").is_symlink()
-    for path in [outside, results, results / ".." / "keep.csv"]:
+    (results / "linked").symlink_to(tmp_path)  # a subfolder linked out of the results
+    for path in [outside, results, results / ".." / "keep.csv", results / "linked" / "keep.csv"]:
         with pytest.raises(ValueError, match="refusing to remove a path outside"):
             remove_stale_outputs([path], results)
     assert outside.exists() and results.exists()

@@ -6,7 +6,6 @@ plus unique ids across the whole file, so sharded scoring need not compare ids a
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -15,6 +14,7 @@ from pathlib import Path
 
 from .data import DataValidationError, FeatureSpec, validate_score_frame
 from .io import write_text_atomic
+from .manifest import sha256_file
 from .scoring import read_chunks, unique_ids
 
 log = logging.getLogger("bayeslift")
@@ -36,18 +36,10 @@ def check_score_file(spec_json, users, out_json, chunk_size: int, stale_outputs=
     if rows == 0:
         raise DataValidationError(f"{users}: no users to score")
     marker = {"file": str(users), "rows": rows, "columns": columns, "bytes": users.stat().st_size,
-              "sha256": _sha256(users)}
+              "sha256": sha256_file(users)}
     write_text_atomic(json.dumps(marker, indent=2), out_json)
     log.info("checked %d users in %s", rows, users)
     return marker
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(1 << 24):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def remove_stale_outputs(paths, results_dir) -> list[Path]:
@@ -58,7 +50,9 @@ def remove_stale_outputs(paths, results_dir) -> list[Path]:
     removed = []
     for path in map(Path, paths):
         target = Path(os.path.abspath(path))  # abspath, not resolve: a link is judged by where it lies
-        if root not in target.parents:
+        # the folder holding it must resolve inside the results too: a linked subfolder could lead anywhere
+        if root not in target.parents or Path(os.path.realpath(root)) not in [
+                Path(os.path.realpath(target.parent)), *Path(os.path.realpath(target.parent)).parents]:
             raise ValueError(f"{path}: refusing to remove a path outside {root}")
         if target.is_symlink() or target.is_file():
             target.unlink()

@@ -178,6 +178,8 @@ class UniqueIds:
 
     def add(self, ids: pd.Series, offset: int) -> None:
         """Ids of the chunk after ``offset`` data rows; raises on the first id seen twice, naming its lines."""
+        if len(ids) == 0:
+            return
         hashes = pd.util.hash_pandas_object(ids, index=False).to_numpy()
         suspects = ids.duplicated(keep=False).to_numpy() | self._seen(hashes)
         if suspects.any():
