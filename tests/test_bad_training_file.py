@@ -19,6 +19,7 @@ from bayeslift.prepare import read_prepared
 from bayeslift.simulate import COLUMNS, simulate_history
 
 from conftest import PROCESS_ENV, REPO, snakemake
+from test_bad_score_file import with_value as frame_with_value
 
 PREPARE = """
 import json, sys
@@ -50,12 +51,9 @@ def csv_bytes(frame) -> bytes:
 
 
 def with_value(row: int, column: str, value):
-    def mutate(frame):
-        frame = frame.copy()
-        frame[column] = frame[column].astype(object)
-        frame.loc[row, column] = value
-        return csv_bytes(frame)
-    return mutate
+    """The score-file cases' edit, written out as the history's CSV bytes."""
+    edit = frame_with_value(row, column, value)
+    return lambda frame: csv_bytes(edit(frame))
 
 
 def latin1_in_channel(frame) -> bytes:

@@ -9,7 +9,6 @@ import json
 import os
 import pickle
 import shutil
-import socket
 import stat
 import subprocess
 import zipfile
@@ -20,6 +19,7 @@ import pytest
 import torch
 
 from conftest import PROCESS_ENV, VENV_BIN
+from test_serving import free_port
 from bayeslift.data import DataValidationError
 from bayeslift.simulate import simulate_new_users
 from bayeslift.summary import write_summary
@@ -221,12 +221,6 @@ def test_score_refuses_bad_model_folder(tamper, expected, truth_surrogate_dir, u
     assert_refused(proc, expected)
     assert not marker.exists(), "the model folder ran code"
     assert not out_dir.exists() or not any(out_dir.iterdir())
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_serve_refuses_malicious_folder_before_listening(truth_surrogate_dir, tmp_path):
