@@ -10,7 +10,8 @@
 2. Simulator: sqrt-PEHE of every model (Bayesian and surrogate included) on fresh simulated users with
    known uplift.
 
-Writes bench/results/bench_eval.json and prints a table.
+Writes bench/results/bench_eval.json (``--out``; with the run: command, date, machine, load, bench/runinfo.py)
+and prints a table.
 """
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+
+import runinfo
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "python"))
@@ -158,8 +161,9 @@ def main(argv=None):
     ap.add_argument("--sim-test", type=int, default=5000)
     ap.add_argument("--n-jobs", type=int, default=1)
     ap.add_argument("--work-dir", default=None, help="keep every split's fit outputs here (default: a temp dir)")
-    ap.add_argument("--out", default=str(REPO / "bench" / "results" / "bench_eval.json"))
+    ap.add_argument("--out", default=runinfo.default_out("bench_eval"), help="the output file (JSON)")
     a = ap.parse_args(argv)
+    run = runinfo.start("bench_eval", a)
     pd.set_option("display.width", 160)
     surrogate = SurrogateConfig(**yaml.safe_load(PIPELINE_CONFIG.read_text())["surrogate"])
     surrogate.epochs = a.surrogate_epochs
@@ -183,9 +187,8 @@ def main(argv=None):
         else:
             print(f"{a.hillstrom} not found: Hillstrom part skipped")
     out["seconds"] = time.time() - t0
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(out, indent=2, default=str))
-    print(f"\n{out['seconds']:.0f} s; wrote {a.out}")
+    print(f"\n{out['seconds']:.0f} s")
+    runinfo.write_output(a.out, out, run)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Pipeline benchmark: fit time per back-end, surrogate vs R posterior_epred rows/s, fidelity R^2.
 
 Everything runs side by side in one process on the same simulated users (R through rpy2), so the
-ratios are comparable even on a noisy shared machine. Prints figures; asserts nothing.
+ratios are comparable even on a noisy shared machine. Prints figures and writes bench/results/bench_pipeline.json
+(``--out``: one row per back-end, the settings and the run, bench/runinfo.py); asserts nothing.
 
     python bench/bench_pipeline.py --n 20000 --backends rstanarm brms
 """
@@ -23,6 +24,8 @@ from bayeslift.scoring import UpliftScorer
 from bayeslift.simulate import COLUMNS, simulate_history
 from bayeslift.surrogate import SurrogateConfig, train_surrogate_model
 from bayeslift.surrogate.train import r_squared
+
+import runinfo
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,7 +53,7 @@ def run_backend(r, backend: str, work: Path, args) -> dict:
       problems <- diagnostic_problems(model_diagnostics(model))
       users <- holdout[seq_len(min(nrow(holdout), {args.r_users})), ]
       t0 <- Sys.time()
-      draws <- counterfactual_draws(model, users)
+      draws <- counterfactual_draws(model, users); n_draws <- nrow(draws$treated)
       post_mean <- colMeans(draws$treated) - colMeans(draws$control)
       epred_seconds <- as.numeric(difftime(Sys.time(), t0, units = "secs"))
       cf <- export_counterfactuals(model, rbind(train, holdout))
@@ -61,6 +64,7 @@ def run_backend(r, backend: str, work: Path, args) -> dict:
     fit_seconds = float(r["fit_seconds"][0])
     epred_seconds = float(r["epred_seconds"][0])
     n_r_users = int(r("nrow(users)")[0])
+    n_draws = int(r["n_draws"][0])
     r_uplift = np.array(r["post_mean"])
     problems = list(r["problems"])
 
@@ -88,6 +92,10 @@ def run_backend(r, backend: str, work: Path, args) -> dict:
         "r_epred_rows_per_s": r_rows_per_s,
         "surrogate_rows_per_s": nn_rows_per_s,
         "speedup": nn_rows_per_s / r_rows_per_s,
+        "draws": n_draws,
+        "r_users": n_r_users,
+        "surrogate_users": len(big),
+        "surrogate_hidden": scorer.surrogate.spend_net.net[0].out_features,
         "surrogate_train_s": train_seconds,
         "fidelity_r2_holdout": manifest["fidelity"]["holdout"]["r2_uplift"],
         "r2_same_users_vs_r": r_squared(r_uplift, surrogate_uplift),
@@ -101,7 +109,9 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=["rstanarm", "brms"])
     parser.add_argument("--r-users", type=int, default=2000, help="users R predicts for the rows/s figure")
     parser.add_argument("--surrogate-rows", type=int, default=1_000_000, help="users the surrogate scores for rows/s")
+    parser.add_argument("--out", default=runinfo.default_out("bench_pipeline"), help="the output file (JSON)")
     args = parser.parse_args()
+    run = runinfo.start("bench_pipeline", args)
     logging.basicConfig(level=logging.WARNING)
     torch.set_num_threads(1)  # as batch scoring does
     r = r_session()
@@ -115,6 +125,8 @@ def main() -> None:
     print(f"\nbayeslift pipeline benchmark: {args.n} simulated users (70% fit), 2 chains x {args.iter} iterations, 2 cores")
     with pd.option_context("display.float_format", "{:,.4g}".format, "display.width", 200):
         print(table.T.to_string())
+    runinfo.write_output(args.out, {"settings": {"n": args.n, "fitted_share": 0.7, "chains": 2, "iter": args.iter,
+                                                 "cores": 2}, "rows": rows}, run)
 
 
 if __name__ == "__main__":

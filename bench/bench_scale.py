@@ -12,6 +12,10 @@
 
     python bench/bench_scale.py [--users 1000000 10000000] [--skip-pipeline] [--work DIR]
                                 [--fit-users 64000] [--fit-variants default accurate ...] [--fit-only] [--fit-surrogate]
+                                [--out FILE]
+
+Writes bench/results/bench_scale.json (``--out``; the figures and the run, bench/runinfo.py), also after the fits
+alone, so that a run stopped later keeps them.
 """
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import yaml
+
+import runinfo
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -60,7 +66,7 @@ def pipeline(work: Path, shards: int) -> float:
     return seconds
 
 
-def r_epred_rows_per_s(run_dir: Path, n: int = 20_000) -> float:
+def r_epred_rows_per_s(run_dir: Path, n: int = 20_000) -> tuple[float, int]:
     res = run_dir / "results"
     script = f"""
       .libPaths(c("{REPO}/R/.rlib", .libPaths())); library(bayeslift)
@@ -77,10 +83,10 @@ def r_epred_rows_per_s(run_dir: Path, n: int = 20_000) -> float:
         raise SystemExit(proc.stderr[-3000:])
     rate, draws = proc.stdout.split()
     print(f"  R counterfactual_draws (both arms, {draws} draws): {float(rate):,.0f} users/s")
-    return float(rate)
+    return float(rate), int(draws)
 
 
-def surrogate_rows_per_s(run_dir: Path, n: int = 1_000_000) -> float:
+def surrogate_rows_per_s(run_dir: Path, n: int = 1_000_000) -> tuple[float, int]:
     import torch
 
     from bayeslift.scoring import UpliftScorer
@@ -91,7 +97,7 @@ def surrogate_rows_per_s(run_dir: Path, n: int = 1_000_000) -> float:
     users, _ = simulate_new_users(n, seed=3)
     t0 = time.perf_counter()
     scorer.predict(users)
-    return n / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - t0), scorer.surrogate.spend_net.net[0].out_features
 
 
 # Model settings of each end-to-end fit; every one also has diagnostics.on_fail: warn, so that a failed check
@@ -188,13 +194,16 @@ def main() -> None:
     ap.add_argument("--fit-only", action="store_true", help="only the end-to-end fits (item 4)")
     ap.add_argument("--fit-surrogate", action="store_true",
                     help="also train each fit's surrogate (its variant's surrogate settings), timed on its own")
+    ap.add_argument("--out", default=runinfo.default_out("bench_scale"), help="the output file (JSON)")
     args = ap.parse_args()
+    run = runinfo.start("bench_scale", args)
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_scale_"))
     work.mkdir(parents=True, exist_ok=True)
-    out = {"machine": {"cpus": os.cpu_count()}}
+    out = {}
     if args.fit_users:
+        out["fit_users"] = args.fit_users
         out["fits"] = {v: bayesian_fit(work, args.fit_users, v, args.fit_surrogate) for v in args.fit_variants}
-        (work / "bench_scale.json").write_text(json.dumps(out, indent=2))
+        runinfo.write_output(args.out, out, run)
     if args.fit_only:
         print(json.dumps(out, indent=2))
         return
@@ -206,8 +215,8 @@ def main() -> None:
             print(f"tiny pipeline, shards={shards}: {out[f'pipeline_shards_{shards}_s']:.1f} s")
     run_dir = work / "pipeline_1"
 
-    out["r_epred_users_per_s"] = r_epred_rows_per_s(run_dir)
-    out["surrogate_users_per_s"] = surrogate_rows_per_s(run_dir)
+    out["r_epred_users_per_s"], out["r_draws"] = r_epred_rows_per_s(run_dir)
+    out["surrogate_users_per_s"], out["surrogate_hidden"] = surrogate_rows_per_s(run_dir)
     out["surrogate_vs_r"] = out["surrogate_users_per_s"] / out["r_epred_users_per_s"]
     print(f"surrogate {out['surrogate_users_per_s']:,.0f} users/s vs R {out['r_epred_users_per_s']:,.0f} users/s:"
           f" {out['surrogate_vs_r']:,.0f}x")
@@ -224,7 +233,7 @@ def main() -> None:
               f"peak RSS {peak / 2**20:,.0f} MiB")
         dst.unlink(missing_ok=True)
     print(json.dumps(out, indent=2))
-    (work / "bench_scale.json").write_text(json.dumps(out, indent=2))
+    runinfo.write_output(args.out, out, run)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ Starts the real server as a subprocess, then drives it from a second process (ke
 one event loop). Bounded: a fixed number of requests per scenario and a time cap on each.
 Uses results/surrogate when present, else trains the small truth surrogate the tests use.
 
-    python bench/bench_serve.py [--model DIR] [--requests 2000] [--big-requests 200] [--time-cap 20]
+    python bench/bench_serve.py [--model DIR] [--requests 2000] [--big-requests 200] [--time-cap 20] [--out FILE]
+
+Writes bench/results/bench_serve.json (``--out``): the rows, the model served and the run (bench/runinfo.py).
 """
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+import runinfo
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -31,6 +35,17 @@ def build_truth_surrogate(out: Path) -> Path:
     from bayeslift.surrogate.truth import train_truth_surrogate
 
     return train_truth_surrogate(out, source="simulator truth (bench)")
+
+
+def model_facts(model: Path, asked: str) -> dict:
+    """What was served: the folder asked for, whether the truth surrogate stood in, width and training source."""
+    from bayeslift.scoring import UpliftScorer
+
+    scorer = UpliftScorer.load(model)
+    training = scorer.manifest.get("training_config") or {}
+    return {"asked": asked, "truth_surrogate": not (Path(asked) / "manifest.json").exists(),
+            "hidden": scorer.surrogate.spend_net.net[0].out_features, "epochs": training.get("epochs"),
+            "source": training.get("source", "a Bayesian model's posterior"), "created": scorer.manifest.get("created")}
 
 
 def free_port() -> int:
@@ -118,7 +133,9 @@ def main() -> None:
     parser.add_argument("--big-requests", type=int, default=300, help="1,000-user requests per scenario")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="server worker counts to compare")
     parser.add_argument("--time-cap", type=float, default=20.0, help="seconds per scenario at most")
+    parser.add_argument("--out", default=runinfo.default_out("bench_serve"), help="the output file (JSON)")
     args = parser.parse_args()
+    run = runinfo.start("bench_serve", args)
 
     from bayeslift.simulate import simulate_new_users
 
@@ -127,6 +144,7 @@ def main() -> None:
     if not (model / "manifest.json").exists():
         print(f"{model} not found; training the small truth surrogate ...", flush=True)
         model = build_truth_surrogate(Path(tmp.name) / "surrogate")
+    served = model_facts(model, args.model)
 
     users, _ = simulate_new_users(1000, seed=7)
     records = json.loads(users.to_json(orient="records", double_precision=15))
@@ -154,9 +172,10 @@ def main() -> None:
             finally:
                 server.terminate()
                 server.wait(timeout=20)
-        print(json.dumps({"cpu_count": os.cpu_count(), "load_average": os.getloadavg(), "results": rows}, indent=1))
+        runinfo.write_output(args.out, {"model": served, "rows": rows}, run)
     finally:
         tmp.cleanup()
+
 
 if __name__ == "__main__":
     main()
