@@ -196,14 +196,14 @@ def main() -> None:
                     help="also train each fit's surrogate (its variant's surrogate settings), timed on its own")
     ap.add_argument("--out", default=runinfo.default_out("bench_scale"), help="the output file (JSON)")
     args = ap.parse_args()
-    run = runinfo.start("bench_scale", args)
+    bench_run = runinfo.start("bench_scale", args)  # not `run`: that is the subprocess helper above
     work = args.work or Path(tempfile.mkdtemp(prefix="bench_scale_"))
     work.mkdir(parents=True, exist_ok=True)
     out = {}
     if args.fit_users:
         out["fit_users"] = args.fit_users
         out["fits"] = {v: bayesian_fit(work, args.fit_users, v, args.fit_surrogate) for v in args.fit_variants}
-        runinfo.write_output(args.out, out, run)
+        runinfo.write_output(args.out, out, bench_run)
     if args.fit_only:
         print(json.dumps(out, indent=2))
         return
@@ -233,7 +233,7 @@ def main() -> None:
               f"peak RSS {peak / 2**20:,.0f} MiB")
         dst.unlink(missing_ok=True)
     print(json.dumps(out, indent=2))
-    runinfo.write_output(args.out, out, run)
+    runinfo.write_output(args.out, out, bench_run)
 
 
 if __name__ == "__main__":
