@@ -1,30 +1,38 @@
-"""Accuracy benchmark over the simulator's scenarios (make bench-accuracy).
+"""Accuracy benchmark over two suites of scenarios with a known truth (make bench-accuracy).
 
-For every scenario in ``bayeslift.simulate.SCENARIOS``, side by side in one run: fit on ``--n-train``
-simulated users, score ``--n-test`` fresh held-out users of the same scenario, and report sqrt-PEHE, ATE
-error (mean predicted uplift - true mean uplift), coverage of the 90% per-user uplift intervals and whether
-the 90% ATE interval covers the true ATE (Bayesian models only: the baselines give no intervals), and fit
-times. Models: the Bayesian hurdle model (rstanarm), each variant a config ``model`` section fitted by the pipeline's
-own code (bench/bench_fit.R, ``bayeslift::fit_configured_model()``; ``VARIANT_MODELS``), as chosen by
-``--bayes-models``: the default options,
-splines (``flexible``), ``shrinkage = "horseshoe"``, both (``flexible_horseshoe``), ``shrinkage = "normal"`` at
-its default scale (``normal``, ``flexible_normal``) and at other ``shrinkage_scale`` values (``normal_05``: 0.5,
-``normal_025``, ``normal_005``), and what ``model: auto`` keeps by PSIS-LOO between a model and the same with
-splines (``auto``: default prior, plus propensity on the confounded scenario; ``auto_horseshoe``: the horseshoe
-prior; ``auto_normal``: the normal prior; ``auto_normal_df5``: config/accurate.yaml's model section, ``flexible_normal_df5``), the
-LOO stack of the no-effect model, horseshoe and flexible horseshoe
-(``stack_horseshoe_null``, what ``auto_combine: stack`` fits with ``shrinkage: horseshoe``), and the
-latter mixed by pseudo-BMA+ weights instead (``bma_horseshoe_null``, ``auto_combine: pseudo_bma``); the surrogate of each (trained on the
-posterior of the training users with config/config.yaml's surrogate settings); T-/S-learner LightGBM and the
-linear interaction model of ``bayeslift.baselines``; causalml's X-learner and DR-learner when causalml
-imports (it is not a dependency: ``--causalml-path`` points at a throwaway install, e.g.
-``pip install --target /tmp/causalml_target causalml``). ``--replications`` repeats every scenario on
-fresh samples and averages: the coverage of per-user intervals from one training sample moves with that
-sample's ATE error, so it is judged over repeated samples; the summary also gives the share of samples in
-which each model had the lowest sqrt-PEHE (``best_share``) and in which its coverage fell within 85-97%
-(``coverage_in_band``).
+Suites (``--suite``): ``simulator``, the scenarios of ``bayeslift.simulate.SCENARIOS`` (simulated features);
+``hillstrom``, the semi-synthetic scenarios of bench/semisynthetic.py (real Hillstrom covariates, simulated
+hurdle outcomes: linear, thresholds, interaction, no_effect, confounded, probability_only; the generator is
+apart from the model code and its scenarios are fixed); ``all``, both. For every scenario and training size
+(``--sizes``, several in one run), side by side: fit on that many users, score ``--n-test`` held-out users of
+the same scenario (fresh simulated users; for hillstrom, rows of the file's held-out pool), and report
+sqrt-PEHE, ATE error (mean predicted uplift - true mean uplift), coverage of the 90% per-user uplift intervals
+and whether the 90% ATE interval covers the true ATE (models with a posterior only: the other baselines give
+no intervals), and fit times.
 
-Writes bench/results/bench_accuracy.json and prints a table.
+Models: the Bayesian hurdle model (rstanarm), each variant a config ``model`` section fitted by the
+pipeline's own code (bench/bench_fit.R, ``bayeslift::fit_configured_model()``; ``VARIANT_MODELS``, all routed
+through ``variant_model_section``), as chosen by ``--bayes-models``: the default options, splines
+(``flexible``), ``shrinkage = "horseshoe"``, both (``flexible_horseshoe``), ``shrinkage = "normal"`` at its
+default scale (``normal``, ``flexible_normal``) and at other ``shrinkage_scale`` values (``normal_05``: 0.5,
+``normal_025``, ``normal_005``), and what ``shape: auto`` keeps by PSIS-LOO between a model and the same with
+splines (``auto``: default prior, plus propensity on the confounded scenarios; ``auto_horseshoe``;
+``auto_normal``; ``auto_normal_df5``: the accurate preset's model section, ``flexible_normal_df5``), the LOO
+stack of the no-effect model, horseshoe and flexible horseshoe (``stack_horseshoe_null``, ``combine: stack``
+with horseshoe), and the latter mixed by pseudo-BMA+ weights (``bma_horseshoe_null``); the surrogate of each
+(trained on the posterior of the training users with config/config.yaml's surrogate settings). Peers
+(bench/bench_peers.py): T-/S-learner LightGBM and the linear interaction model of ``bayeslift.baselines``;
+causalml's X- and DR-learner; stochtree's BCF on spend (``bcf_stochtree``) and as a two-part model
+(``bcf_hurdle_stochtree``), with its posterior intervals. causalml and stochtree are not dependencies:
+``--causalml-path`` and ``--stochtree-path`` point at throwaway installs (``pip install --target
+/tmp/causalml_target causalml``, ``... /tmp/stochtree_target stochtree``). ``--replications`` repeats every
+scenario on fresh samples and averages: the coverage of per-user intervals from one training sample moves
+with that sample's ATE error, so it is judged over repeated samples; the summary also gives the share of
+samples in which each model had the lowest sqrt-PEHE (``best_share``) and in which its coverage fell within
+85-97% (``coverage_in_band``).
+
+Writes bench/results/bench_accuracy.json (``--out``; with the run: command, date, machine, load,
+bench/runinfo.py) and prints a table.
 """
 from __future__ import annotations
 
@@ -34,7 +42,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -43,21 +53,49 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "python"))
 
-from bayeslift.baselines import make_baseline  # noqa: E402
-from bayeslift.data import FeatureSpec  # noqa: E402
+import runinfo  # noqa: E402
+import semisynthetic  # noqa: E402
+from bayeslift import simulate  # noqa: E402
+from bayeslift.data import FeatureSpec, validate_training_frame  # noqa: E402
 from bayeslift.scoring import UpliftScorer  # noqa: E402
-from bayeslift.simulate import CHANNELS, COLUMNS, SCENARIOS, simulate_history  # noqa: E402
 from bayeslift.surrogate import SurrogateConfig, SurrogateFidelityError, train_surrogate_model  # noqa: E402
+from bench_peers import BCF_VARIANTS, causalml_learners, metrics, peer_rows, stochtree_bcf  # noqa: E402
 
 PIPELINE_CONFIG = REPO / "config" / "config.yaml"
 #: variants that are a config preset's model: their surrogates train with that preset's surrogate section too
-PRESETS = {"auto_normal_df5": REPO / "config" / "accurate.yaml", "flexible_normal_df5": REPO / "config" / "accurate.yaml"}
+PRESETS = {"auto_normal_df5": REPO / "config" / "presets" / "accurate.yaml",
+           "flexible_normal_df5": REPO / "config" / "presets" / "accurate.yaml"}
 
 #: the R side: each variant's model section fitted by the pipeline's own code (bayeslift::fit_configured_model())
 BENCH_FIT_R = REPO / "bench" / "bench_fit.R"
 
-#: Bayesian variants the bench can fit (``--bayes-models``), each as the config's ``model`` section sets it (keys
-#: left out take the package's defaults, which are config/config.yaml's); presets are read from their file.
+#: ids of held-out users start here (training users' at 1)
+HELD_OUT_ID = 10**6
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A family of scenarios with a known truth: its column layout and ``draw(n, seed, scenario, held_out) ->
+    (history, truth)``."""
+
+    scenarios: tuple
+    columns: dict
+    draw: Callable
+
+
+SUITES = {
+    "simulator": Suite(tuple(simulate.SCENARIOS), simulate.COLUMNS,
+                       lambda n, seed, name, held_out: simulate.simulate_history(
+                           n, seed=seed, scenario=name, id_start=HELD_OUT_ID if held_out else 1)),
+    "hillstrom": Suite(tuple(semisynthetic.SCENARIOS), semisynthetic.COLUMNS,
+                       lambda n, seed, name, held_out: semisynthetic.simulate_history(
+                           n, seed=seed, scenario=name, id_start=HELD_OUT_ID if held_out else 1,
+                           pool="holdout" if held_out else "train")),
+}
+
+#: Bayesian variants the bench can fit (``--bayes-models``), each as the config's ``model`` section sets it, in
+#: the flat keys (keys left out take the package's defaults, which are config/config.yaml's); a preset's model
+#: is read from its file (``PRESETS``). ``variant_model_section`` turns each into the section the R side reads.
 VARIANT_MODELS = {
     "default": {}, "flexible": {"flexible": True}, "horseshoe": {"shrinkage": "horseshoe"},
     "flexible_horseshoe": {"flexible": True, "shrinkage": "horseshoe"}, "normal": {"shrinkage": "normal"},
@@ -68,23 +106,47 @@ VARIANT_MODELS = {
     "flexible_normal_df5": {"flexible": True, "shrinkage": "normal", "spline_df": 5},
     "auto": {"auto": True}, "auto_horseshoe": {"auto": True, "shrinkage": "horseshoe"},
     "auto_normal": {"auto": True, "shrinkage": "normal"},
-    "auto_normal_df5": "accurate.yaml",
+    "auto_normal_df5": "preset",
     "stack_horseshoe_null": {"auto": True, "auto_combine": "stack", "shrinkage": "horseshoe"},
     "bma_horseshoe_null": {"auto": True, "auto_combine": "pseudo_bma", "shrinkage": "horseshoe"},
 }
 BAYES_MODELS = tuple(VARIANT_MODELS)
 
+#: where each flat key goes in the grouped model section (effect / combine / inference)
+_EFFECT_KEYS = ("spline_df", "shrinkage", "shrinkage_scale", "propensity")
+_INFERENCE_KEYS = ("algorithm", "chains", "iter", "adapt_delta", "seed", "fit_subsample")
+
+
+def _grouped(flat):
+    """A flat model section (flexible, auto, auto_combine, shrinkage, iter, ...) in the grouped layout."""
+    out = {k: v for k, v in flat.items() if k not in (*_EFFECT_KEYS, *_INFERENCE_KEYS, "flexible", "auto",
+                                                       "auto_combine")}
+    effect = {k: flat[k] for k in _EFFECT_KEYS if k in flat}
+    if flat.get("auto"):
+        effect["shape"] = "auto"
+    elif flat.get("flexible"):
+        effect["shape"] = "flexible"
+    inference = {k: flat[k] for k in _INFERENCE_KEYS if k in flat}
+    if "auto_combine" in flat:
+        out["combine"] = flat["auto_combine"]
+    return {**out, **({"effect": effect} if effect else {}), **({"inference": inference} if inference else {})}
+
 
 def variant_model_section(variant, iter_, with_propensity):
-    """The ``model`` section of ``variant``: the bench's sampler settings, then the variant's keys (a preset's
-    ``model`` section for ``auto_normal_df5``); ``auto`` adds the propensity covariate on confounded data."""
+    """The ``model`` section of ``variant`` as the R side reads it: the bench's sampler settings, then the
+    variant's keys (a preset's ``model`` section, ``PRESETS``, for ``auto_normal_df5``); ``auto`` adds the
+    propensity covariate on confounded data."""
+    bench = {"backend": "rstanarm", "chains": 2, "iter": iter_, "seed": 1}
     keys = VARIANT_MODELS[variant]
-    if isinstance(keys, str):
-        keys = yaml.safe_load((REPO / "config" / keys).read_text())["model"]
-    section = {"backend": "rstanarm", "chains": 2, "iter": iter_, "seed": 1, **keys}
+    if keys == "preset":
+        section = _grouped(bench)
+        for group, value in (yaml.safe_load(PRESETS[variant].read_text())["model"] or {}).items():
+            section[group] = {**section.get(group, {}), **value} if isinstance(value, dict) else value
+        return section
+    section = {**bench, **keys}
     if variant == "auto" and with_propensity:
         section["propensity"] = True
-    return section
+    return _grouped(section)
 
 
 def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config, models, with_surrogate=True,
@@ -142,52 +204,17 @@ def variant_surrogate_config(variant):
     return SurrogateConfig(**settings)
 
 
-def causalml_learners(path):
-    if path:
-        sys.path.insert(0, path)
-    try:
-        from causalml.inference.meta import BaseDRRegressor, BaseXRegressor
-        from lightgbm import LGBMRegressor
-    except Exception as exc:  # noqa: BLE001 - optional
-        print(f"causalml unavailable ({type(exc).__name__}: {exc}); X-/DR-learner skipped")
-        return {}
-
-    def lgbm():
-        return LGBMRegressor(n_estimators=200, learning_rate=0.05, num_leaves=15, min_child_samples=20, verbose=-1,
-                             n_jobs=1, random_state=0)
-    return {"x_learner_causalml": lambda: BaseXRegressor(learner=lgbm()),
-            "dr_learner_causalml": lambda: BaseDRRegressor(learner=lgbm())}
-
-
-def metrics(pred, true, lower=None, upper=None, ate_lo=None, ate_hi=None):
-    out = {"sqrt_pehe": float(np.sqrt(np.mean((pred - true) ** 2))), "ate_error": float(np.mean(pred) - np.mean(true))}
-    out["coverage_90"] = float(np.mean((lower <= true) & (true <= upper))) if lower is not None else None
-    out["ate_covered"] = bool(ate_lo <= true.mean() <= ate_hi) if ate_lo is not None else None
-    return out
-
-
-def bench_scenario(name, n_train, n_test, iter_, learners, seed, surrogate_config, bayes=BAYES_MODELS,
-                   with_surrogate=True, calibrate=0):
-    hist, _ = simulate_history(n_train, seed=seed, scenario=name)
-    users, truth = simulate_history(n_test, seed=seed + 1000, scenario=name, id_start=10**6)
-    spec = FeatureSpec.from_columns(COLUMNS)
-    spec.levels = {"channel": sorted(CHANNELS)}
+def bench_scenario(suite, name, n_train, n_test, iter_, seed, surrogate_config, bayes=BAYES_MODELS,
+                   with_surrogate=True, calibrate=0, peers=None):
+    """Every model on one sample of scenario ``name`` of ``suite`` (a ``SUITES`` key): one row per model.
+    ``peers``: keyword arguments of ``bench_peers.peer_rows`` (learners, bcf, bcf_variants, bcf_draws)."""
+    s = SUITES[suite]
+    hist, _ = s.draw(n_train, seed, name, False)
+    users, truth = s.draw(n_test, seed + 1000, name, True)
+    spec = FeatureSpec.from_columns(s.columns)
+    validate_training_frame(hist, spec, f"{suite} {name} training sample")  # levels and ranges, as prepare does
     true = truth["true_uplift"].to_numpy()
-    X, t, y = hist[spec.features], hist["campaign"].to_numpy(), hist["spend"].to_numpy()
-    rows = []
-    for base in ("t_lightgbm", "s_lightgbm", "linear_interaction"):
-        t0 = time.perf_counter()
-        m = make_baseline(base, n_jobs=1, categorical=spec.categorical, log1p=spec.log1p).fit(X, t, y)
-        sec = time.perf_counter() - t0
-        rows.append({"model": base, **metrics(m.predict(users[spec.features]), true), "fit_s": sec})
-    Xn = pd.get_dummies(X, columns=spec.categorical, dtype=float)
-    Un = pd.get_dummies(users[spec.features], columns=spec.categorical, dtype=float).reindex(columns=Xn.columns, fill_value=0.0)
-    for lname, make in learners.items():
-        t0 = time.perf_counter()
-        m = make()
-        m.fit(X=Xn.to_numpy(), treatment=t, y=y)
-        sec = time.perf_counter() - t0
-        rows.append({"model": lname, **metrics(np.asarray(m.predict(Un.to_numpy())).ravel(), true), "fit_s": sec})
+    rows = peer_rows(spec, hist, users, true, seed=seed, **{"learners": {}, **(peers or {})})
     if bayes:
         out = bayes_models(spec, hist, users, iter_, name == "confounded", surrogate_config, bayes, with_surrogate,
                            calibrate)
@@ -208,27 +235,30 @@ def bench_scenario(name, n_train, n_test, iter_, learners, seed, surrogate_confi
             if sur is not None:
                 rows.append({"model": label.replace("bayes_", "surrogate_", 1),
                              **metrics(sur["uplift"], true, sur["lower"], sur["upper"]), "fit_s": sur["seconds"]})
-    return pd.DataFrame(rows).assign(scenario=name, true_ate=float(true.mean()))
+    return pd.DataFrame(rows).assign(suite=suite, size=n_train, scenario=name, true_ate=float(true.mean()))
 
 
 #: the issue's goal for the coverage of 90% per-user intervals
 COVERAGE_BAND = (0.85, 0.97)
+#: what one benchmark cell is (the summary's groups), as far as a table has these columns
+CELL = ("suite", "size", "scenario")
 
 
 def summarize(table):
-    """Mean over replications per scenario and model (the model's name without the LOO pick), with the
-    standard error of sqrt-PEHE and of coverage across replications (NaN with one replication), the share
-    of replications in which the model had the lowest sqrt-PEHE of all models but surrogates (``best_share``)
-    and the median and in-band share of its per-sample coverage: one sample's coverage is bimodal (a
-    training sample's ATE error moves every interval together), so a mean in the band can hide samples
-    far outside it."""
+    """Mean over replications per cell (suite, training size, scenario) and model (the model's name without the
+    LOO pick), with the standard error of sqrt-PEHE and of coverage across replications (NaN with one
+    replication), the share of replications in which the model had the lowest sqrt-PEHE of all models but
+    surrogates (``best_share``) and the median and in-band share of its per-sample coverage: one sample's
+    coverage is bimodal (a training sample's ATE error moves every interval together), so a mean in the band
+    can hide samples far outside it."""
+    cell = [c for c in CELL if c in table.columns]
     t = table.assign(model=table["model"].str.replace(r" \(.*\)$", "", regex=True))
     fitted = ~t["model"].str.startswith("surrogate_")
-    lowest = t[fitted].groupby(["scenario", "replication"])["sqrt_pehe"].transform("min")
+    lowest = t[fitted].groupby([*cell, "replication"])["sqrt_pehe"].transform("min")
     t["best"] = (t["sqrt_pehe"] <= lowest.reindex(t.index)).astype(float).where(fitted)
     lo, hi = COVERAGE_BAND
     t["in_band"] = t["coverage_90"].between(lo, hi).astype(float).where(t["coverage_90"].notna())
-    g = t.groupby(["scenario", "model"], sort=False)
+    g = t.groupby([*cell, "model"], sort=False)
     out = g.agg(sqrt_pehe=("sqrt_pehe", "mean"), ate_error_rmse=("ate_error", lambda e: float(np.sqrt(np.mean(e ** 2)))),
                 best_share=("best", "mean"), coverage_90=("coverage_90", "mean"),
                 coverage_median=("coverage_90", "median"), coverage_in_band=("in_band", "mean"),
@@ -239,51 +269,87 @@ def summarize(table):
     return out.reset_index()
 
 
-def main(argv=None):
+def suite_scenarios(suites, wanted):
+    """(suite, scenario) pairs to run: every scenario of each suite, or those of ``wanted`` it has."""
+    pairs = [(s, name) for s in suites for name in SUITES[s].scenarios if wanted is None or name in wanted]
+    unknown = sorted(set(wanted or ()) - {name for _, name in pairs})
+    if unknown:
+        raise SystemExit(f"--scenarios {unknown} are in none of the suites {suites}; they have "
+                         + "; ".join(f"{s}: {', '.join(SUITES[s].scenarios)}" for s in suites))
+    return pairs
+
+
+def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--n-train", type=int, default=3000)
-    ap.add_argument("--n-test", type=int, default=2000)
+    ap.add_argument("--suite", choices=[*SUITES, "all"], default="all", help="scenario suite(s) to run")
+    ap.add_argument("--sizes", "--n-train", dest="sizes", nargs="+", type=int, default=[3000],
+                    help="training users per sample; several sizes run side by side")
+    ap.add_argument("--n-test", type=int, default=2000, help="held-out users scored per sample")
     ap.add_argument("--iter", type=int, default=400, help="MCMC iterations per chain (2 chains)")
     ap.add_argument("--seed", type=int, default=101)
-    ap.add_argument("--replications", type=int, default=1,
-                    help="independent training samples per scenario (seeds seed + k + 1000 r); coverage is a "
-                         "property of repeated samples, one sample's ATE error moves every user's coverage")
-    ap.add_argument("--scenarios", nargs="*", default=list(SCENARIOS))
+    ap.add_argument("--replications", type=int, nargs="+", default=[1],
+                    help="independent training samples per scenario (seeds seed + k + 1000 r), one count for "
+                         "every size or one per --sizes entry; coverage is a property of repeated samples, one "
+                         "sample's ATE error moves every user's coverage")
+    ap.add_argument("--scenarios", nargs="*", default=None, help="scenario names (default: every one of the suites)")
     ap.add_argument("--bayes-models", nargs="*", default=list(BAYES_MODELS), choices=BAYES_MODELS,
                     help="Bayesian variants to fit (none: --no-bayes)")
     ap.add_argument("--causalml-path", default="/tmp/causalml_target",
                     help="extra sys.path entry holding a throwaway causalml install ('' for none)")
+    ap.add_argument("--stochtree-path", default="/tmp/stochtree_target",
+                    help="extra sys.path entry holding a throwaway stochtree install ('' for none)")
+    ap.add_argument("--bcf", nargs="*", default=list(BCF_VARIANTS), choices=BCF_VARIANTS,
+                    help="stochtree BCF peers: on spend (direct) and two-part (hurdle); none: --bcf")
+    ap.add_argument("--bcf-draws", type=int, default=500, help="retained MCMC draws of each BCF fit")
     ap.add_argument("--no-bayes", action="store_true")
     ap.add_argument("--no-surrogate", action="store_true", help="skip training the surrogate of each Bayesian model")
     ap.add_argument("--calibrate", type=int, default=0, metavar="REPLICATES",
                     help="also report each Bayesian model with its per-user intervals calibrated by parametric "
                          "bootstrap (model.calibrate_intervals) on this many replicates (one more fit each)")
-    ap.add_argument("--out", default=str(REPO / "bench" / "results" / "bench_accuracy.json"))
+    ap.add_argument("--out", default=runinfo.default_out("bench_accuracy"), help="the output file (JSON)")
     args = ap.parse_args(argv)
-    learners = causalml_learners(args.causalml_path)
+    if len(args.replications) not in (1, len(args.sizes)):
+        ap.error(f"--replications takes one count or one per size ({len(args.sizes)}), got {args.replications}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    run = runinfo.start("bench_accuracy", args)
+    suites = list(SUITES) if args.suite == "all" else [args.suite]
+    pairs = suite_scenarios(suites, args.scenarios)
+    peers = {"learners": causalml_learners(args.causalml_path), "bcf_variants": args.bcf,
+             "bcf": stochtree_bcf(args.stochtree_path) if args.bcf else None, "bcf_draws": args.bcf_draws}
     bayes = [] if args.no_bayes else args.bayes_models
+    reps = dict(zip(args.sizes, args.replications * len(args.sizes) if len(args.replications) == 1
+                    else args.replications))
     tables = []
-    for rep in range(args.replications):
-        for k, name in enumerate(args.scenarios):
-            t0 = time.perf_counter()
-            tables.append(bench_scenario(name, args.n_train, args.n_test, args.iter, learners,
-                                         args.seed + k + 1000 * rep, variant_surrogate_config, bayes,
-                                         with_surrogate=not args.no_surrogate,
-                                         calibrate=args.calibrate).assign(replication=rep))
-            print(f"{name} (replication {rep + 1}/{args.replications}): {time.perf_counter() - t0:.0f} s", flush=True)
-            print(tables[-1].drop(columns=["scenario", "replication"]).to_string(index=False), flush=True)
+    for rep in range(max(reps.values())):
+        for size in [size for size in args.sizes if rep < reps[size]]:
+            for suite in suites:
+                names = [name for s, name in pairs if s == suite]
+                for k, name in enumerate(SUITES[suite].scenarios):
+                    if name not in names:
+                        continue
+                    t0 = time.perf_counter()
+                    tables.append(bench_scenario(suite, name, size, args.n_test, args.iter, args.seed + k + 1000 * rep,
+                                                 variant_surrogate_config, bayes, with_surrogate=not args.no_surrogate,
+                                                 calibrate=args.calibrate, peers=peers).assign(replication=rep))
+                    print(f"{suite} {name} at {size} users (replication {rep + 1}/{reps[size]}): "
+                          f"{time.perf_counter() - t0:.0f} s", flush=True)
+                    print(tables[-1].drop(columns=["suite", "size", "scenario", "replication"]).to_string(index=False),
+                          flush=True)
     table = pd.concat(tables, ignore_index=True)
-    cols = ["scenario", "replication", "true_ate", "model", "sqrt_pehe", "ate_error", "coverage_90", "ate_covered", "fit_s",
-            "interval_scale"]
+    cols = [*CELL, "replication", "true_ate", "model", "sqrt_pehe", "ate_error", "coverage_90", "ate_covered",
+            "fit_s", "interval_scale"]
     table = table.reindex(columns=cols)
     summary = summarize(table)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"args": vars(args), "rows": table.to_dict(orient="records"),
-                                          "summary": summary.to_dict(orient="records")}, indent=1))
-    with pd.option_context("display.width", 200, "display.max_rows", 500, "display.float_format", "{:.3f}".format):
+    with pd.option_context("display.width", 200, "display.max_rows", 1000, "display.float_format", "{:.3f}".format):
         print(table.to_string(index=False))
-        print(f"\nmean over {args.replications} replication(s):")
+        print(f"\nmean over the replications ({', '.join(f'{n} at {size} users' for size, n in reps.items())}):")
         print(summary.to_string(index=False))
+    runinfo.write_output(args.out, {"rows": table.to_dict(orient="records"),
+                                    "summary": summary.to_dict(orient="records")}, run)
 
 
 if __name__ == "__main__":
