@@ -62,7 +62,7 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 demo: install
-	$(RUN) snakemake --cores $(CORES)
+	$(RUN) snakemake --cores $(CORES) --config presets=demo
 	@$(RUN) bayeslift summary results/summary.json
 	@echo "  report: results/report/index.html (open in a browser)"
 
@@ -105,7 +105,7 @@ bench-scale: install
 	$(RUN) python bench/bench_scale.py $(BENCH_SCALE_ARGS)
 
 # Accuracy benchmark (issue 7): every simulator scenario, 10 samples each, the default model and
-# config/accurate.yaml's (bench variant auto_normal_df5) and their surrogates vs the baselines, on held-out
+# the accurate preset's (bench variant auto_normal_df5) and their surrogates vs the baselines, on held-out
 # users: the README's table (~55 min). BENCH_ACCURACY_ARGS overrides, e.g. "--bayes-models default horseshoe".
 BENCH_ACCURACY_ARGS ?= --seed 101 --replications 10 --bayes-models default auto_normal_df5
 # causalml's X-/DR-learners are peers of the benchmark only: a throwaway install outside the venv.

@@ -4,7 +4,8 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
-from bayeslift.config_check import ConfigError, load_config_file, load_schema, validate_config
+from bayeslift.config_check import ConfigError
+from bayeslift.config_layers import checked_config, resolve_config
 
 min_version("9.0")
 
@@ -12,25 +13,28 @@ DEFAULT_CONFIG = Path(workflow.basedir, "config", "config.yaml")
 CONFIG_SCHEMA = Path(workflow.basedir, "config", "config.schema.yaml")
 
 
-# Snakemake has read each --configfile already, but says neither file nor line for a YAML syntax error in
-# the default config, and keeps the later of two equal keys silently: read them all here first. A problem
-# stops the run before any job with its message alone (sys.exit prints it; a raised error adds frames).
+# Snakemake has merged the --configfile files over the defaults already, but says neither file nor line for
+# a YAML syntax error in the default config, keeps the later of two equal keys silently and knows no presets
+# or renamed keys: the config is built again here, layer by layer (bayeslift.config_layers). A problem stops
+# the run before any job with its message alone (sys.exit prints it; a raised error adds frames).
 try:
-    for path in [DEFAULT_CONFIG, *workflow.overwrite_configfiles]:
-        load_config_file(path)
+    _layers = (workflow.overwrite_configfiles, workflow.config_settings.config)
+    if workflow.modifier.skip_validation:
+        _resolved = resolve_config(DEFAULT_CONFIG, *_layers)
+    else:
+        _resolved = checked_config(DEFAULT_CONFIG, CONFIG_SCHEMA, *_layers)
 except ConfigError as exc:
     sys.exit(str(exc))
+for _note in _resolved.notes:
+    print(_note, file=sys.stderr)
 
 
 # Resolved from the Snakefile so --directory runs get the same defaults.
 configfile: str(DEFAULT_CONFIG)
 
 
-if not workflow.modifier.skip_validation:
-    try:
-        validate_config(config, load_schema(CONFIG_SCHEMA), set_default=True)
-    except ConfigError as exc:
-        sys.exit(str(exc))
+config.clear()
+config.update(_resolved)
 
 
 include: "rules/common.smk"

@@ -1,5 +1,5 @@
 # Snakemake entry: fit one MCMC chain (wildcard `chain`) of every candidate model the config's `model`
-# section describes, or the one variational fit (model.algorithm meanfield/fullrank); `bayesian_model`
+# section describes, or the one variational fit (model.inference.algorithm meanfield/fullrank); `bayesian_model`
 # combines the chains. The work is done by bayeslift::fit_candidates().
 .libPaths(c(file.path(snakemake@scriptdir, ".rlib"), .libPaths()))  # where `make install` puts the package
 library(bayeslift)
@@ -11,8 +11,9 @@ main <- function() {
   # Same seed in every chain job: the chains must share a subsample to be combined.
   train <- configured_training_rows(read_prepared(snakemake@input[["train"]], spec), spec, m)
   chain <- as.integer(snakemake@wildcards[["chain"]])
+  inf <- m$inference
   message(sprintf("fitting %s chain %d of %s on %d users: %s, %d iterations, seed %d", m$backend, chain,
-                  paste(names(model_candidates(m)), collapse = ", "), nrow(train), m$algorithm, m$iter, m$seed + chain))
+                  paste(names(model_candidates(m)), collapse = ", "), nrow(train), inf$algorithm, inf$iter, inf$seed + chain))
   started <- Sys.time()
   candidates <- fit_candidates(train, spec, m, chain = chain)
   candidates$fit_seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))

@@ -23,7 +23,7 @@ shard_main <- function() {
   if (nzchar(fail) && identical(as.integer(fail), shard)) stop("BAYESLIFT_FAIL_SHARD=", fail, ": shard ", shard, " fails on purpose")
   model <- readRDS(snakemake@input[["fit"]])
   calibration <- snakemake@input[["calibration"]]
-  if (length(calibration)) {  # model.calibrate_intervals (bayeslift::calibrate_uplift_intervals())
+  if (length(calibration)) {  # model.intervals.calibrate (bayeslift::calibrate_uplift_intervals())
     model$interval_calibration <- jsonlite::read_json(calibration, simplifyVector = TRUE)
     message(sprintf("per-user uplift intervals scaled by %.3f (parametric-bootstrap calibration)", model$interval_calibration$scale))
   }

@@ -1,5 +1,5 @@
 # Snakemake entry: calibrate the per-user 90% uplift intervals by parametric bootstrap
-# (model.calibrate_intervals): simulate the training outcomes from the fitted model's posterior-mean
+# (model.intervals.calibrate): simulate the training outcomes from the fitted model's posterior-mean
 # parameters, refit the configured model, and find the interval scale that covers 90% of the known
 # uplift. The work is done by bayeslift::calibrate_uplift_intervals(), each refit by
 # bayeslift::fit_configured_model() (the same candidates as the chain jobs).
@@ -10,13 +10,14 @@ main <- function() {
   check_installed_sources(snakemake@input[["rlib"]])
   spec <- read_feature_spec(snakemake@input[["spec"]])
   m <- snakemake@params[["model"]]
+  replicates <- snakemake@params[["intervals"]][["replicates"]]
   model <- readRDS(snakemake@input[["fit"]])
   train <- configured_training_rows(read_prepared(snakemake@input[["train"]], spec), spec, m)
   cores <- as.integer(snakemake@threads)
   message(sprintf("calibrating uplift intervals: %d replicate(s), each a refit of the configured model on %d users (%d cores)",
-                  m$calibration_replicates, nrow(train), cores))
+                  replicates, nrow(train), cores))
   refit <- function(data) suppressMessages(fit_configured_model(data, spec, m, cores = cores))
-  calibration <- calibrate_uplift_intervals(model, train, refit, replicates = m$calibration_replicates, seed = m$seed)
+  calibration <- calibrate_uplift_intervals(model, train, refit, replicates = replicates, seed = m$inference$seed)
   message(sprintf("interval scale %.3f (%.0f s): per-user uplift half-widths are multiplied by it", calibration$scale,
                   calibration$seconds))
   write_json_atomic(calibration, snakemake@output[["calibration"]])

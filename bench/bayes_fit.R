@@ -20,7 +20,8 @@ seed <- as.integer(args[7])
 
 started <- Sys.time()
 # The default model section with the bench's sampler settings, fitted as the pipeline's chain jobs do.
-model <- fit_configured_model(train, spec, list(backend = "rstanarm", chains = 2L, iter = iter, seed = seed), cores = 2L)
+model <- fit_configured_model(train, spec, list(backend = "rstanarm", inference = list(chains = 2L, iter = iter, seed = seed)),
+                              cores = 2L)
 fit_seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))
 diagnostics <- model_diagnostics(model)
 problems <- diagnostic_problems(diagnostics)

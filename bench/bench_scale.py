@@ -7,7 +7,7 @@
 3. wall time of the tiny pipeline unsharded vs `shards: 3`;
 4. a Bayesian fit end to end on --fit-users (64,000, the Hillstrom experiment's size) simulated users:
    prepare -> chains -> combine -> counterfactual export (snakemake to results/counterfactuals/ate.json),
-   with the default back-end and iterations, each approximate option and config/accurate.yaml (FIT_VARIANTS), reporting
+   with the default back-end and iterations, each approximate option and the accurate preset (FIT_VARIANTS), reporting
    wall time, posterior ATE vs the true sample ATE and sqrt-PEHE of the posterior-mean uplift vs the truth.
 
     python bench/bench_scale.py [--users 1000000 10000000] [--skip-pipeline] [--work DIR]
@@ -20,6 +20,7 @@ alone, so that a run stopped later keeps them.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import resource
@@ -32,9 +33,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 import runinfo
+from bayeslift.config_check import merge_config
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -100,16 +101,17 @@ def surrogate_rows_per_s(run_dir: Path, n: int = 1_000_000) -> tuple[float, int]
     return n / (time.perf_counter() - t0), scorer.surrogate.spend_net.net[0].out_features
 
 
-# Model settings of each end-to-end fit; every one also has diagnostics.on_fail: warn, so that a failed check
-# is reported rather than stopping the timing. brms compiles once into the repository's .cache/brms.
+# Config keys of each end-to-end fit, over the demo preset (the simulator's columns); every one also has
+# model.checks.on_fail: warn, so that a failed check is reported rather than stopping the timing. brms
+# compiles once into the repository's .cache/brms.
 FIT_VARIANTS = {
     "default": {},
-    "fullrank": {"algorithm": "fullrank"},
-    "meanfield": {"algorithm": "meanfield"},
-    "subsample_10000": {"fit_subsample": 10_000},
-    "brms_fullrank": {"backend": "brms", "algorithm": "fullrank"},
-    "brms_default": {"backend": "brms"},
-    "accurate": "config/accurate.yaml",  # the preset's model and surrogate sections
+    "fullrank": {"model": {"inference": {"algorithm": "fullrank"}}},
+    "meanfield": {"model": {"inference": {"algorithm": "meanfield"}}},
+    "subsample_10000": {"model": {"inference": {"fit_subsample": 10_000}}},
+    "brms_fullrank": {"model": {"backend": "brms", "inference": {"algorithm": "fullrank"}}},
+    "brms_default": {"model": {"backend": "brms"}},
+    "accurate": {"presets": ["demo", "accurate"]},  # the preset's model and surrogate sections
 }
 
 
@@ -126,15 +128,11 @@ def bayesian_fit(work: Path, n: int, variant: str, with_surrogate: bool = False)
     run_dir = work / f"fit_{n}_{variant}"
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir()
-    options = FIT_VARIANTS[variant]
-    preset = yaml.safe_load((REPO / options).read_text()) if isinstance(options, str) else {"model": options}
-    model = {**preset["model"]}
-    if model.get("backend") == "brms":
-        model["brms"] = {"cache_dir": str(REPO / ".cache" / "brms")}
+    settings = merge_config({"presets": ["demo"], "data": {"train": str(history_csv)},
+                             "model": {"checks": {"on_fail": "warn"}}}, copy.deepcopy(FIT_VARIANTS[variant]))
+    if settings["model"].get("backend") == "brms":
+        settings["model"]["brms"] = {"cache_dir": str(REPO / ".cache" / "brms")}
     cfg = run_dir / "fit.yaml"
-    settings = {"data": {"train": str(history_csv)}, "model": model, "diagnostics": {"on_fail": "warn"}}
-    if "surrogate" in preset:
-        settings["surrogate"] = preset["surrogate"]
     cfg.write_text(json.dumps(settings))
 
     def snakemake(target):
@@ -147,7 +145,7 @@ def bayesian_fit(work: Path, n: int, variant: str, with_surrogate: bool = False)
     uplift = pd.read_csv(res / "counterfactuals" / "uplift_summary.csv").merge(truth, on="customer_id")
     ate = json.loads((res / "counterfactuals" / "ate.json").read_text())
     diagnostics = json.loads((res / "model" / "diagnostics.json").read_text())
-    out = {"model": model, "seconds": seconds, "fit_seconds": diagnostics["fit_seconds"],
+    out = {"settings": FIT_VARIANTS[variant], "seconds": seconds, "fit_seconds": diagnostics["fit_seconds"],
            "n_fitted": diagnostics["n_users"], "ate": ate["ate_mean"], "ate_q05": ate["ate_q05"],
            "ate_q95": ate["ate_q95"], "true_ate": float(truth["true_uplift"].mean()),
            "sqrt_pehe": float(np.sqrt(np.mean((uplift["uplift_mean"] - uplift["true_uplift"]) ** 2))),

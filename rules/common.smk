@@ -33,8 +33,11 @@ def logs(name):
 
 # Scatter/gather (issue 6): MCMC chains and shards of users as separate jobs.
 SHARDS = int(config.get("shards", 1))
-# Variational inference (model.algorithm meanfield/fullrank) is one job: ADVI has no chains.
-CHAINS = int(config["model"]["chains"]) if config["model"]["algorithm"] == "sampling" else 1
+# What the chain jobs fit, as their params: a change of model.checks or model.intervals must not refit them.
+MODEL_FIT = {k: v for k, v in config["model"].items() if k not in ("checks", "intervals")}
+# Variational inference (model.inference.algorithm meanfield/fullrank) is one job: ADVI has no chains.
+INFERENCE = config["model"]["inference"]
+CHAINS = int(INFERENCE["chains"]) if INFERENCE["algorithm"] == "sampling" else 1
 
 wildcard_constraints:
     chain=r"[1-9][0-9]*",
@@ -75,8 +78,8 @@ def rule_resources(rule_name):
 
 
 def interval_calibration_input(wildcards):
-    """The interval scale the counterfactuals apply, when model.calibrate_intervals asks for one."""
-    if not config["model"]["calibrate_intervals"]:
+    """The interval scale the counterfactuals apply, when model.intervals.calibrate asks for one."""
+    if not config["model"]["intervals"]["calibrate"]:
         return {}
     return {"calibration": results("model", "interval_calibration.json")}
 

@@ -15,7 +15,7 @@ rule bayesian_chain:
     output:
         fit=results("model", "chains", "chain_{chain}.rds"),
     params:
-        model=config["model"],
+        model=MODEL_FIT,
     log:
         logs("bayesian_chain_{chain}"),
     threads: 1
@@ -38,8 +38,8 @@ rule bayesian_model:
         diagnostics=results("model", "diagnostics.json"),
         parameters=results("model", "diagnostics_parameters.csv"),
     params:
-        model=config["model"],
-        diagnostics=config["diagnostics"],
+        model=MODEL_FIT,
+        checks=config["model"]["checks"],
     log:
         logs("bayesian_model"),
     threads: 1
@@ -60,7 +60,8 @@ rule interval_calibration:
     output:
         calibration=results("model", "interval_calibration.json"),
     params:
-        model=config["model"],
+        model=MODEL_FIT,
+        intervals=config["model"]["intervals"],
     log:
         logs("interval_calibration"),
     # Each replicate refits every chain; they run side by side.

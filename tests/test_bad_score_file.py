@@ -344,7 +344,7 @@ def test_failed_rescore_leaves_no_earlier_predictions_and_does_not_refit(tiny_pi
     assert not (res / "uplift_predictions.csv").exists() and not (res / "summary.json").exists()
     # A model change made together with the new score file still refits (nothing masks it; see data.smk).
     both = tmp_path / "both.yaml"
-    both.write_text(yaml.safe_dump({"data": {"score": "new.csv"}, "model": {"iter": 400}}))
+    both.write_text(yaml.safe_dump({"data": {"score": "new.csv"}, "model": {"inference": {"iter": 400}}}))
     planned = _run(work, both, "-n")
     assert planned.returncode == 0 and "rule bayesian_chain:" in planned.stdout, planned.stdout[-3000:]
     # 3. Fixed: only scoring runs again; the fit is untouched throughout (a new score file never refits).

@@ -43,8 +43,7 @@ def test_pipeline_on_hillstrom_sample(hillstrom_csv, tmp_path):
     tiny = tmp_path / "tiny.yaml"
     tiny.write_text(
         f"hillstrom: {{raw: {hillstrom_csv}, treatment: any, sample_n: {SAMPLE_N}, seed: 2}}\n"
-        "model: {chains: 2, iter: 300}\n"
-        "diagnostics: {on_fail: warn}\n"
+        "model: {inference: {chains: 2, iter: 300}, checks: {on_fail: warn}}\n"
         "surrogate: {epochs: 20, hidden: 32, fidelity_floor: 0.0}\n"
         "evaluation: {n_jobs: 1, n_bootstrap: 30, n_folds: 3, outcome_model: linear}\n"
     )

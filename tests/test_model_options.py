@@ -128,7 +128,7 @@ def test_normal_shrinkage_of_interactions_recovers_ate(r):
 
 
 def test_tighter_normal_shrinkage_scale_pulls_users_toward_the_average_effect(r):
-    # No true heterogeneity: a smaller prior sd of the treatment x feature terms (model.shrinkage_scale)
+    # No true heterogeneity: a smaller prior sd of the treatment x feature terms (model.effect.shrinkage_scale)
     # must shrink the spread of per-user uplift and its error, and leave the average effect alone.
     truth = r["truth"]["no_effect"]["true_uplift"]
     wide = fit(r, "none_normal_wide", "no_effect", 'shrinkage = "normal", shrinkage_scale = 0.5')
@@ -141,11 +141,11 @@ def test_tighter_normal_shrinkage_scale_pulls_users_toward_the_average_effect(r)
 
 @pytest.mark.parametrize("configured, expected", [("0.05", 0.05), ("NULL", 0.1)])
 def test_config_shrinkage_scale_sets_the_interaction_prior(r, configured, expected):
-    # model.shrinkage_scale goes from the config's model section to the prior of every treatment x feature
+    # model.effect.shrinkage_scale goes from the config's model section to the prior of every treatment x feature
     # term of both parts, main effects keeping 2.5; null leaves rstanarm's default, 0.1.
     out = r["r"](f"""local({{
-      m <- list(backend = "rstanarm", seed = 1, iter = 200, adapt_delta = 0.95, algorithm = "sampling",
-                shrinkage = "normal", shrinkage_scale = {configured})
+      m <- list(backend = "rstanarm", inference = list(seed = 1, iter = 200, adapt_delta = 0.95, algorithm = "sampling"),
+                effect = list(shrinkage = "normal", shrinkage_scale = {configured}))
       fit <- suppressWarnings(fit_candidates(mo_data[["no_effect"]][1:600, ], mo_spec, m, chain = 1))$model
       lapply(list(fit$buy, fit$amount), function(part)
         split(rstanarm::prior_summary(part)$prior$scale, grepl(":", names(part$coefficients)[-1], fixed = TRUE)))
@@ -157,12 +157,12 @@ def test_config_shrinkage_scale_sets_the_interaction_prior(r, configured, expect
 
 @pytest.mark.parametrize("configured, expected_df", [("5", 5), ("NULL", 3)])
 def test_config_spline_df_sizes_the_flexible_candidate_only(r, configured, expected_df):
-    # model.spline_df reaches the splines of auto's flexible candidate (null: fit_causal_model()'s 3);
+    # model.effect.spline_df reaches the splines of shape auto's flexible candidate (null: fit_causal_model()'s 3);
     # the plain candidate stays linear. Per numeric feature with splines: df columns, and as many again
     # interacting with the treatment, in each part.
     out = r["r"](f"""local({{
-      m <- list(backend = "rstanarm", seed = 1, iter = 200, adapt_delta = 0.95, algorithm = "sampling",
-                auto = TRUE, auto_combine = "pick", spline_df = {configured})
+      m <- list(backend = "rstanarm", inference = list(seed = 1, iter = 200, adapt_delta = 0.95, algorithm = "sampling"),
+                effect = list(shape = "auto", spline_df = {configured}), combine = "pick")
       fits <- suppressWarnings(fit_candidates(mo_data[["nonlinear"]][1:600, ], mo_spec, m, chain = 1))
       n_spline <- function(part) sum(grepl("splines::ns(", names(part$coefficients), fixed = TRUE))
       list(smooth = length(bayeslift:::spline_features(mo_data[["nonlinear"]][1:600, ], mo_spec)),

@@ -92,7 +92,7 @@ def test_surrogate_follows_the_type(fitted):
 
 
 def test_model_options_fit_the_type(fitted):
-    # The pipeline's options on a binary / Gaussian outcome: model: auto (PSIS-LOO between the linear model
+    # The pipeline's options on a binary / Gaussian outcome: effect shape auto (PSIS-LOO between the linear model
     # and the same with splines), shrinkage: normal, spline_df 5, through fit_configured_model() as the
     # pipeline's rules call it. One regression, the interaction prior in place, the true ATE recovered.
     tmp = fitted["dir"]
@@ -101,8 +101,8 @@ def test_model_options_fit_the_type(fitted):
         spec <- read_feature_spec("{tmp / 'spec.json'}")
         train <- read_prepared("{tmp / 'train.csv'}", spec)
         users <- rbind(train, read_prepared("{tmp / 'holdout.csv'}", spec))
-        m <- list(backend = "rstanarm", chains = {CHAINS}, iter = {ITER}, seed = 1, adapt_delta = 0.95,
-                  algorithm = "sampling", auto = TRUE, auto_combine = "pick", shrinkage = "normal", spline_df = 5)
+        m <- list(backend = "rstanarm", inference = list(chains = {CHAINS}, iter = {ITER}, seed = 1, adapt_delta = 0.95,
+                  algorithm = "sampling"), effect = list(shape = "auto", shrinkage = "normal", spline_df = 5), combine = "pick")
         model <- suppressWarnings(fit_configured_model(train, spec, m, cores = 2))
         a <- ate_posterior(model, users)
         scales <- rstanarm::prior_summary(model$outcome)$prior$scale

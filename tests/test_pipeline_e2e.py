@@ -59,17 +59,16 @@ def test_diagnostics_are_checked_and_recorded(tiny_pipeline):
 
 
 def test_model_auto_stacks_or_picks_candidates_by_loo(tiny_pipeline, tmp_path):
-    """The preset config/accurate.yaml (model: auto, shrinkage: normal, spline_df: 5), here with auto_combine:
+    """The preset accurate (effect shape auto, shrinkage normal, spline_df 5), here with model.combine
     stack: the no-effect, default and flexible chains are fitted as jobs, their posteriors mixed by LOO stacking
     weights, every member that carries weight checked, and the exported ATE covers the truth; on the same chains
-    auto_combine: pick keeps the default model (linear truth) and pseudo_bma mixes all three with most weight
+    combine pick keeps the default model (linear truth) and pseudo_bma mixes all three with most weight
     on the best LOO."""
     cfg = tmp_path / "stack.yaml"
     cfg.write_text(yaml.safe_dump({"data": {"train": str(tiny_pipeline / "data/simulated/history.csv"),
                                             "score": str(tiny_pipeline / "data/simulated/new_users.csv")},
-                                   "model": {"auto_combine": "stack"}}))
-    snakemake(tmp_path, "results/counterfactuals/ate.json", "--configfile", str(REPO / "config/test.yaml"),
-              str(REPO / "config/accurate.yaml"), str(cfg))
+                                   "presets": ["demo", "accurate"], "model": {"combine": "stack"}}))
+    snakemake(tmp_path, "results/counterfactuals/ate.json", "--configfile", str(REPO / "config/test.yaml"), str(cfg))
     chain = subprocess.run(["Rscript", "-e", f"""
       c <- readRDS("{tmp_path}/results/model/chains/chain_1.rds")
       spline <- grep("splines::ns(", names(c$flexible$buy$coefficients), fixed = TRUE, value = TRUE)
@@ -91,7 +90,7 @@ def test_model_auto_stacks_or_picks_candidates_by_loo(tiny_pipeline, tmp_path):
     users = pd.read_csv(tmp_path / "results/counterfactuals/uplift_summary.csv")
     true_ate = truth.set_index("customer_id").loc[users["customer_id"], "true_uplift"].mean()
     assert ate["ate_q05"] <= true_ate <= ate["ate_q95"], (ate, true_ate)
-    # auto_combine: pick and pseudo_bma on the same chain jobs' fits (one pipeline run serves all three)
+    # combine: pick and pseudo_bma on the same chain jobs' fits (one pipeline run serves all three)
     other = subprocess.run(["Rscript", "-e", f"""
       library(bayeslift)
       chains <- lapply(Sys.glob("{tmp_path}/results/model/chains/chain_*.rds"), readRDS)
@@ -119,7 +118,7 @@ def test_failed_diagnostics_stop_the_pipeline(tiny_pipeline, tmp_path):
     cfg = tmp_path / "strict.yaml"
     cfg.write_text(yaml.safe_dump({"data": {"train": str(tiny_pipeline / "data/simulated/history.csv"),
                                             "score": str(tiny_pipeline / "data/simulated/new_users.csv")},
-                                   "model": {"iter": 200}, "diagnostics": {"ess_bulk_min": 100000}}))
+                                   "model": {"inference": {"iter": 200}, "checks": {"ess_bulk_min": 100000}}}))
     proc = snakemake(tmp_path, "--configfile", str(REPO / "config/test.yaml"), str(cfg), check=False)
     assert proc.returncode != 0
     assert "MCMC diagnostics failed" in proc.stderr and "bulk ESS" in proc.stderr
@@ -128,10 +127,10 @@ def test_failed_diagnostics_stop_the_pipeline(tiny_pipeline, tmp_path):
 
 def test_wrong_config_key_fails_before_anything_runs(tmp_path):
     cfg = tmp_path / "bad.yaml"
-    cfg.write_text(yaml.safe_dump({"model": {"backend": "rstanarm", "chians": 2}}))
+    cfg.write_text(yaml.safe_dump({"model": {"backend": "rstanarm", "inference": {"chians": 2}}}))
     proc = snakemake(tmp_path, "--configfile", str(cfg), check=False)
     assert proc.returncode != 0
-    assert "config: model.chians: unknown key" in proc.stderr and "Traceback" not in proc.stderr
+    assert "config: model.inference.chians: unknown key" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "results").exists()
     cfg.write_text(yaml.safe_dump({"surrogate": {"epochs": "many"}}))
     proc = snakemake(tmp_path, "--configfile", str(cfg), check=False)
@@ -144,7 +143,7 @@ def test_bad_training_file_fails_with_line_and_leaves_no_output(tmp_path):
     history.to_csv(tmp_path / "history.csv", index=False)
     simulate_new_users(10)[0].to_csv(tmp_path / "users.csv", index=False)
     cfg = tmp_path / "user.yaml"
-    cfg.write_text(yaml.safe_dump({"data": {"train": "history.csv", "score": "users.csv"}}))
+    cfg.write_text(yaml.safe_dump({"presets": ["demo"], "data": {"train": "history.csv", "score": "users.csv"}}))
     proc = snakemake(tmp_path, "--configfile", str(cfg), check=False)
     assert proc.returncode != 0
     assert "history.csv: column 'spend' must be >= 0; negative at line 43" in proc.stderr
@@ -164,8 +163,7 @@ def test_own_data_with_renamed_columns_recovers_known_truth(tmp_path):
         "columns": {"id": "user", "treatment": "got_email", "outcome": "revenue",
                     "numeric": ["past_spend", "recency", "tenure", "is_new"], "categorical": ["source"],
                     "log1p": ["past_spend"]},
-        "model": {"iter": 1000},
-        "diagnostics": {"ess_bulk_min": 300, "ess_tail_min": 300, "rhat_max": 1.02},
+        "model": {"inference": {"iter": 1000}, "checks": {"ess_bulk_min": 300, "ess_tail_min": 300, "rhat_max": 1.02}},
         "surrogate": {"epochs": 120},
     }))
     snakemake(tmp_path, "--configfile", str(cfg))
@@ -188,7 +186,7 @@ def test_brms_backend_with_a_user_formula(tiny_pipeline, tmp_path):
     cfg.write_text(yaml.safe_dump({
         "data": {"train": str(tiny_pipeline / "data/simulated/history.csv"),
                  "score": str(tiny_pipeline / "data/simulated/new_users.csv")},
-        "model": {"backend": "brms", "iter": 400, "brms": {"formula": [
+        "model": {"backend": "brms", "inference": {"iter": 400}, "brms": {"formula": [
             "spend ~ campaign * (past_spend + recency + is_new) + s(tenure, k = 4) + channel",
             "hu ~ campaign * (past_spend + recency + is_new + channel)"]}},
     }))
@@ -196,7 +194,7 @@ def test_brms_backend_with_a_user_formula(tiny_pipeline, tmp_path):
     diag = json.loads((tmp_path / "results/model/diagnostics.json").read_text())
     assert diag["backend"] == "brms" and set(diag["parts"]) == {"hurdle"}
     # The brms chain jobs are combined (brms::combine_models): every chain's draws, chain after chain.
-    chains = yaml.safe_load((REPO / "config/test.yaml").read_text())["model"]["chains"]
+    chains = yaml.safe_load((REPO / "config/test.yaml").read_text())["model"]["inference"]["chains"]
     assert diag["chains"] == chains and diag["parts"]["hurdle"]["n_draws"] == chains * 400 // 2
     res = tmp_path / "results/model"
     script = f"""
@@ -242,13 +240,13 @@ def test_binary_outcome_end_to_end(tmp_path):
 
 
 def test_interval_calibration_scales_uplift_intervals_only(tiny_pipeline, tmp_path):
-    """model.calibrate_intervals refits the model on outcomes simulated from it and rescales every user's uplift
+    """model.intervals.calibrate refits the model on outcomes simulated from it and rescales every user's uplift
     interval about its median by one factor; the chains are the tiny pipeline's (same seeds and data), so the
     medians and the ATE must come out exactly as there, and each half-width multiplied by the logged scale."""
     cfg = tmp_path / "calibrate.yaml"
     cfg.write_text(yaml.safe_dump({"data": {"train": str(tiny_pipeline / "data/simulated/history.csv"),
                                             "score": str(tiny_pipeline / "data/simulated/new_users.csv")},
-                                   "model": {"calibrate_intervals": True}}))
+                                   "model": {"intervals": {"calibrate": True}}}))
     snakemake(tmp_path, "results/counterfactuals/ate.json", "--configfile", str(REPO / "config/test.yaml"), str(cfg))
     calibration = json.loads((tmp_path / "results/model/interval_calibration.json").read_text())
     scale = calibration["scale"]

@@ -62,7 +62,7 @@ def test_sharded_run_equals_unsharded_run(unsharded, sharded):
 
 def test_chains_are_fitted_as_jobs_and_combined(tiny_pipeline):
     res = tiny_pipeline / "results" / "model"
-    cfg = yaml.safe_load(Path(TEST_CONFIG).read_text())["model"]
+    cfg = yaml.safe_load(Path(TEST_CONFIG).read_text())["model"]["inference"]
     chains, per_chain = cfg["chains"], cfg["iter"] // 2
     assert sorted(p.name for p in (res / "chains").glob("chain_*.rds")) == [f"chain_{c}.rds" for c in range(1, chains + 1)]
     for c in range(1, chains + 1):
@@ -92,13 +92,13 @@ def test_chains_are_fitted_as_jobs_and_combined(tiny_pipeline):
 
 
 def test_variational_fit_on_a_subsample_is_one_job_and_exports_every_user(tiny_pipeline, tmp_path):
-    """model.algorithm: meanfield and model.fit_subsample through the rules (ATE recovery: test_model_options)."""
+    """model.inference.algorithm: meanfield and model.inference.fit_subsample through the rules (ATE recovery: test_model_options)."""
     work = tmp_path / "run"
     shutil.copytree(tiny_pipeline, work, symlinks=True)
     shutil.rmtree(work / "results" / "model" / "chains")
     cfg = tmp_path / "vb.yaml"
-    cfg.write_text(yaml.safe_dump({"model": {"algorithm": "meanfield", "fit_subsample": 300},
-                                   "diagnostics": {"on_fail": "warn"}}))
+    cfg.write_text(yaml.safe_dump({"model": {"inference": {"algorithm": "meanfield", "fit_subsample": 300},
+                                             "checks": {"on_fail": "warn"}}}))
     snakemake(work, "results/counterfactuals/ate.json", "--configfile", TEST_CONFIG, str(cfg))
     res = work / "results"
     assert [p.name for p in (res / "model" / "chains").glob("chain_*.rds")] == ["chain_1.rds"]

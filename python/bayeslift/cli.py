@@ -100,10 +100,12 @@ def _serve(args) -> None:
 
 
 def _check_config(args) -> None:
-    from .config_check import check_config_files
+    from .config_layers import checked_config
 
-    check_config_files(args.files, args.schema, None if args.no_base else args.base)
-    print(f"config OK: {', '.join(args.files)}")
+    config = checked_config(args.base, args.schema, args.files)
+    for note in config.notes:
+        print(note, file=sys.stderr)
+    print(f"config OK: {', '.join(args.files)} (presets: {', '.join(config['presets']) or 'none'})")
 
 
 def _summary(args) -> None:
@@ -153,7 +155,6 @@ def main(argv=None) -> int:
     p.add_argument("files", nargs="+", help="config files in the order given to snakemake --configfile")
     p.add_argument("--schema", default=str(REPO_CONFIG / "config.schema.yaml"))
     p.add_argument("--base", default=str(REPO_CONFIG / "config.yaml"), help="the workflow's default config, read first")
-    p.add_argument("--no-base", action="store_true", help="check the files alone, without the default config")
     p.set_defaults(func=_check_config)
 
     p = sub.add_parser("summary", help="print the headline of a pipeline run")

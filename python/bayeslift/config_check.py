@@ -171,12 +171,3 @@ def merge_config(base: dict, override: dict) -> dict:
         else:
             base[key] = value
     return base
-
-
-def check_config_files(paths, schema_path, base_path=None) -> dict:
-    """Read ``base_path`` (the workflow's default config) and then each of ``paths`` over it, and validate the
-    merged config: what the pipeline would run with, or the first :class:`ConfigError`."""
-    config = load_config_file(base_path) if base_path else {}
-    for path in paths:
-        merge_config(config, load_config_file(path))
-    return validate_config(config, load_schema(schema_path))

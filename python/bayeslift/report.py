@@ -160,7 +160,7 @@ border-bottom:1px solid #eee;text-align:right}table.tab th{background:#f3f3f3}im
 .summary{background:#f5f9ff;border-left:4px solid #3a78c3;padding:.6em 1.2em}.note{color:#666;font-size:.85em}"""
 
 
-#: `model.auto_combine` values that mix the candidates, and how the report names their weights.
+#: `model.combine` values that mix the candidates, and how the report names their weights.
 MIXTURE_METHODS = {"stack": "LOO stacking", "pseudo_bma": "pseudo-BMA+ weights (from LOO)"}
 
 
@@ -197,7 +197,7 @@ def posterior_ate_html(post: dict | None) -> list[str]:
            f"P(ATE &gt; 0) = {_fmt(post['prob_positive'], 3)}).</p>"]
     if post.get("interval_scale") is not None:
         out.append(f"<p>Per-customer 90% uplift intervals are calibrated by parametric bootstrap "
-                   f"(<code>model.calibrate_intervals</code>): every half-width was multiplied by "
+                   f"(<code>model.intervals.calibrate</code>): every half-width was multiplied by "
                    f"{_fmt(post['interval_scale'], 3)}. The ATE interval above is the posterior's own.</p>")
     return out
 

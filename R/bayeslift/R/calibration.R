@@ -1,4 +1,4 @@
-# Calibrated per-user uplift intervals by parametric bootstrap (`model.calibrate_intervals`).
+# Calibrated per-user uplift intervals by parametric bootstrap (`model.intervals.calibrate`).
 #
 # Shrinkage posteriors keep wide intervals for terms that are truly 0 while their mean sits at 0, so with
 # sparse heterogeneity the horseshoe's 90% intervals cover every user (docs/benchmarks.md). The fix follows

@@ -3,35 +3,49 @@
 # interval calibration's refits and the benchmarks (fit_configured_model()), and the tests.
 
 AUTO_COMBINE <- c("pick", "stack", "pseudo_bma")
+SHAPES <- c("linear", "flexible", "auto")
+MODEL_GROUPS <- c("effect", "inference", "checks", "intervals", "brms")
 
-# The section's value of `key`, or `default` when the key is absent (R users may pass a partial section).
-config_value <- function(m, key, default) if (is.null(m[[key]])) default else m[[key]]
+# The section's value of `key` (in `group`, or at the top with group NULL), or `default` when absent (R users
+# may pass a partial section).
+config_value <- function(m, key, default, group = NULL) {
+  v <- if (is.null(group)) m[[key]] else m[[group]][[key]]
+  if (is.null(v)) default else v
+}
 
 #' The candidate models a config's `model` section describes
 #'
-#' Without `auto`, one candidate: the configured model. With `auto: true`, the configured model (`default`)
-#' and the same with splines (`flexible`), and with `auto_combine: stack` or `pseudo_bma` first the no-effect
-#' model (`no_effect`: no treatment terms, no other option). Keys left out take [fit_causal_model()]'s defaults.
+#' `effect$shape` "linear" or "flexible": one candidate, the configured model. "auto": the linear model
+#' (`default`) and the same with splines (`flexible`), and with `combine` "stack" or "pseudo_bma" first the
+#' no-effect model (`no_effect`: no treatment terms, no other option). Keys left out take
+#' [fit_causal_model()]'s defaults.
 #'
-#' @param model_config the config's `model` section as a list (`snakemake@params[["model"]]`: backend, chains,
-#'   iter, seed, adapt_delta, algorithm, flexible, shrinkage, shrinkage_scale, spline_df, propensity, auto,
-#'   auto_combine, brms = list(formula, cache_dir), ...).
+#' @param model_config the config's `model` section as a list (`snakemake@params[["model"]]`): `backend`,
+#'   `effect = list(shape, spline_df, shrinkage, shrinkage_scale, propensity)`, `combine`,
+#'   `inference = list(algorithm, chains, iter, adapt_delta, seed, fit_subsample)`, `brms = list(formula,
+#'   cache_dir)`; `checks` and `intervals` are read by [check_convergence()] and the interval calibration.
 #' @return a named list of candidates, simplest first, each a named list of [fit_causal_model()] arguments
 #'   (no data, spec, seed or chains: [fit_candidates()] adds them).
+#' @examples
+#' names(model_candidates(list(effect = list(shape = "auto"), combine = "stack")))
 #' @export
 model_candidates <- function(model_config) {
   m <- check_model_config(model_config)
   backend <- config_value(m, "backend", "rstanarm")
+  effect <- m$effect
   args <- list(backend = backend)
-  for (key in c("iter", "adapt_delta", "algorithm", "flexible", "shrinkage", "propensity"))
-    if (!is.null(m[[key]])) args[[key]] <- m[[key]]
+  for (key in c("iter", "adapt_delta", "algorithm"))
+    if (!is.null(m$inference[[key]])) args[[key]] <- m$inference[[key]]
+  shape <- config_value(m, "shape", "linear", "effect")
+  args$flexible <- identical(shape, "flexible")
+  for (key in c("shrinkage", "propensity")) if (!is.null(effect[[key]])) args[[key]] <- effect[[key]]
   if (!is.null(args$iter)) args$iter <- as.integer(args$iter)
   # shrinkage_scale is the normal prior's sd; the other priors have no such scale
-  if (identical(m$shrinkage, "normal") && !is.null(m$shrinkage_scale)) args$shrinkage_scale <- m$shrinkage_scale
+  if (identical(effect$shrinkage, "normal") && !is.null(effect$shrinkage_scale)) args$shrinkage_scale <- effect$shrinkage_scale
   args <- c(args, Filter(Negate(is.null), backend_config_args(backend)(m)))
-  if (!isTRUE(m$auto)) return(list(model = args))
+  if (shape != "auto") return(list(model = args))
   out <- list(default = args, flexible = utils::modifyList(args, list(flexible = TRUE)))
-  if (config_value(m, "auto_combine", "pick") %in% c("stack", "pseudo_bma"))
+  if (config_value(m, "combine", "pick") %in% c("stack", "pseudo_bma"))
     out <- c(list(no_effect = utils::modifyList(args, list(effect = FALSE, flexible = FALSE, shrinkage = "none",
                                                            propensity = FALSE))), out)
   out
@@ -40,17 +54,30 @@ model_candidates <- function(model_config) {
 # Stop on the values of the model section that no candidate can be built from.
 check_model_config <- function(m) {
   if (!is.list(m)) stop("model_candidates: model_config must be a list (the config's model section)", call. = FALSE)
-  if (!is.null(m$auto_combine) && !m$auto_combine %in% AUTO_COMBINE)
-    stop("model_candidates: auto_combine must be one of pick, stack, pseudo_bma, not '", m$auto_combine, "'", call. = FALSE)
-  if (!is.null(m$chains) && (!is.numeric(m$chains) || m$chains < 1))
-    stop("model_candidates: chains must be a positive whole number", call. = FALSE)
-  if (!is.null(m$auto) && !is.logical(m$auto)) stop("model_candidates: auto must be true or false", call. = FALSE)
+  for (group in MODEL_GROUPS)
+    if (!is.null(m[[group]]) && !is.list(m[[group]]))
+      stop("model_candidates: model_config$", group, " must be a list (the section's ", group, " group)", call. = FALSE)
+  old <- intersect(names(m), c("flexible", "auto", "auto_combine", "chains", "iter", "seed", "algorithm", "shrinkage"))
+  if (length(old))
+    stop("model_candidates: ", paste(old, collapse = ", "), " belong in the grouped section (effect$shape, combine, ",
+         "inference$chains, ...; README 'Renamed keys')", call. = FALSE)
+  if (!is.null(m$combine) && !m$combine %in% AUTO_COMBINE)
+    stop("model_candidates: combine must be one of pick, stack, pseudo_bma, not '", m$combine, "'", call. = FALSE)
+  shape <- m$effect$shape
+  if (!is.null(shape) && !(is.character(shape) && length(shape) == 1 && shape %in% SHAPES))
+    stop("model_candidates: effect$shape must be one of linear, flexible, auto", call. = FALSE)
+  if (!is.null(m$combine) && m$combine != "pick" && !identical(shape, "auto"))
+    stop("model_candidates: combine '", m$combine, "' mixes candidates, which only effect$shape 'auto' fits", call. = FALSE)
+  chains <- m$inference$chains
+  if (!is.null(chains) && (!is.numeric(chains) || chains < 1))
+    stop("model_candidates: inference$chains must be a positive whole number", call. = FALSE)
   m
 }
 
 # Chains the section's algorithm runs: the configured chains for NUTS, one for variational inference.
 configured_chains <- function(m) {
-  if (config_value(m, "algorithm", "sampling") == "sampling") as.integer(config_value(m, "chains", 2L)) else 1L
+  if (config_value(m, "algorithm", "sampling", "inference") == "sampling")
+    as.integer(config_value(m, "chains", 2L, "inference")) else 1L
 }
 
 #' Fit the candidate models a config's `model` section describes
@@ -66,7 +93,7 @@ configured_chains <- function(m) {
 #' @export
 fit_candidates <- function(data, spec, model_config, chain = NULL, cores = 1L) {
   candidates <- model_candidates(model_config)
-  seed <- as.integer(config_value(model_config, "seed", 1L))
+  seed <- as.integer(config_value(model_config, "seed", 1L, "inference"))
   if (is.null(chain)) {
     n_chains <- configured_chains(model_config)
     chains <- parallel::mclapply(seq_len(n_chains), function(k) fit_candidates(data, spec, model_config, chain = k),
@@ -95,7 +122,7 @@ combine_candidate_chains <- function(chains) {
 #' @param candidates a `bayeslift_candidates` of multi-chain models ([fit_candidates()]), or a list of
 #'   one-chain `bayeslift_candidates` (the pipeline's chain jobs), whose chains are combined first.
 #' @param combine "pick" ([select_model_by_loo()]), or "stack" / "pseudo_bma" ([stack_models()] with
-#'   [stack_weights_by_loo()]): the config's `model.auto_combine`.
+#'   [stack_weights_by_loo()]): the config's `model.combine`.
 #' @return a fitted model, or a `bayeslift_stack`; with several candidates it has `selection` (method, chosen
 #'   name or "stack", the LOO table, and for a mixture the weights).
 #' @export
@@ -122,16 +149,16 @@ choose_model <- function(candidates, combine = "pick") {
 #' [choose_model()]. The interval calibration's refits and the benchmarks use it.
 #'
 #' @inheritParams fit_candidates
-#' @return a fitted multi-chain model, or a `bayeslift_stack` (`auto_combine: stack` / `pseudo_bma`).
+#' @return a fitted multi-chain model, or a `bayeslift_stack` (`combine: stack` / `pseudo_bma`).
 #' @export
 fit_configured_model <- function(data, spec, model_config, cores = 1L) {
-  choose_model(fit_candidates(data, spec, model_config, cores = cores), config_value(model_config, "auto_combine", "pick"))
+  choose_model(fit_candidates(data, spec, model_config, cores = cores), config_value(model_config, "combine", "pick"))
 }
 
 #' The training rows a configured fit uses
 #'
-#' All of them, or the stratified subsample (arm x outcome > 0) of `model.fit_subsample`, seeded by
-#' `model.seed`, so every chain job and the interval calibration get the same users.
+#' All of them, or the stratified subsample (arm x outcome > 0) of `model.inference.fit_subsample`, seeded
+#' by `model.inference.seed`, so every chain job and the interval calibration get the same users.
 #'
 #' @param train training data.frame.
 #' @param spec feature spec.
@@ -139,8 +166,8 @@ fit_configured_model <- function(data, spec, model_config, cores = 1L) {
 #' @return a data.frame: `train`, or `fit_subsample` of its rows in their order.
 #' @export
 configured_training_rows <- function(train, spec, model_config) {
-  n <- model_config$fit_subsample
+  n <- model_config$inference$fit_subsample
   if (is.null(n) || n >= nrow(train)) return(train)
-  message(sprintf("fitting on a stratified subsample of %d of %d users (model.fit_subsample)", n, nrow(train)))
-  stratified_subsample(train, spec, n, seed = config_value(model_config, "seed", 1L))
+  message(sprintf("fitting on a stratified subsample of %d of %d users (model.inference.fit_subsample)", n, nrow(train)))
+  stratified_subsample(train, spec, n, seed = config_value(model_config, "seed", 1L, "inference"))
 }

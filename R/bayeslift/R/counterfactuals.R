@@ -115,7 +115,7 @@ export_counterfactuals <- function(model, users, chunk_size = 2000L, margin = 1,
   uplift_summary <- bind(uplift_parts, c(spec$id, "split", "uplift_mean", "uplift_median", "uplift_q05",
                                          "uplift_q95", "prob_positive", "prob_profit"))
   ate <- ate_summary(sum_treated, sum_control, n)
-  ate$interval_scale <- model$interval_calibration$scale  # NULL (absent) unless model.calibrate_intervals
+  ate$interval_scale <- model$interval_calibration$scale  # NULL (absent) unless model.intervals.calibrate
   list(train_data = train_data, labels = labels, uplift = uplift_summary, ate = ate,
        draw_sums = list(treated = sum_treated, control = sum_control))
 }

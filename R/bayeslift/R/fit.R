@@ -26,7 +26,7 @@ backend_registry <- function(backend) {
   registry <- list(
     rstanarm = list(fitters = list(spend = fit_rstanarm_hurdle, binary = fit_rstanarm_outcome, gaussian = fit_rstanarm_outcome),
                     # spline_df is the rstanarm spline size (the flexible candidate's; the linear model has none)
-                    config_args = function(m) list(spline_df = if (!is.null(m$spline_df)) as.integer(m$spline_df))),
+                    config_args = function(m) list(spline_df = if (!is.null(m$effect$spline_df)) as.integer(m$effect$spline_df))),
     brms = list(fitters = list(spend = fit_brms, binary = fit_brms, gaussian = fit_brms),
                 config_args = function(m) list(formula = if (length(m$brms$formula)) unlist(m$brms$formula),
                                                cache_dir = m$brms$cache_dir))
@@ -76,7 +76,7 @@ backend_registry <- function(backend) {
 #' @export
 fit_causal_model <- function(data, spec, backend = "rstanarm", flexible = FALSE, shrinkage = "none",
                              shrinkage_scale = NULL, spline_df = 3L, propensity = FALSE, effect = TRUE, chains = 2L,
-                             iter = 1000L, seed = 1L, refresh = 0L, cores = 1L, adapt_delta = 0.95,
+                             iter = 2000L, seed = 1L, refresh = 0L, cores = 1L, adapt_delta = 0.95,
                              algorithm = "sampling", formula = NULL, prior = NULL, cache_dir = NULL, brms_k = 5L) {
   check_training_data(data, spec, "fit_causal_model")
   for (arg in c("flexible", "propensity", "effect"))

@@ -80,6 +80,6 @@ gather_counterfactual_shards <- function(shards) {
   }
   n <- sum(vapply(shards, function(s) as.numeric(s$n_users), numeric(1)))
   ate <- ate_summary(sum_treated, sum_control, n)
-  ate$interval_scale <- shards[[1]]$interval_scale  # model.calibrate_intervals: the report says so
+  ate$interval_scale <- shards[[1]]$interval_scale  # model.intervals.calibrate: the report says so
   list(train_data = bind("train_data"), labels = bind("labels"), uplift = bind("uplift"), ate = ate)
 }

@@ -9,7 +9,7 @@
 #' candidate is credibly better. Its bootstrap uses a fixed seed (the session's RNG state is restored).
 #'
 #' @param candidates a named list of fitted models on the same users (or of [model_loo()] results).
-#' @param method "stack" or "pseudo_bma" (the `model.auto_combine` values that mix).
+#' @param method "stack" or "pseudo_bma" (the `model.combine` values that mix).
 #' @return a named numeric vector of weights, one per candidate, summing to 1.
 #' @export
 stack_weights_by_loo <- function(candidates, method = c("stack", "pseudo_bma")) {

@@ -1,5 +1,5 @@
 # Fitting on fewer users: a stratified subsample for histories too large for NUTS in the time at hand
-# (model.fit_subsample); counterfactuals are still exported for every user.
+# (model.inference.fit_subsample); counterfactuals are still exported for every user.
 
 # A proportionally stratified subsample of users: arm x (outcome > 0).
 #

@@ -1,9 +1,11 @@
 # The config's model section -> candidate fits (model_candidates()), for each combination of its keys.
 
-pipeline_model <- list(backend = "rstanarm", chains = 2L, iter = 2000L, seed = 1L, adapt_delta = 0.95, algorithm = "sampling",
-                       fit_subsample = NULL, flexible = FALSE, shrinkage = "none", shrinkage_scale = NULL, spline_df = 3L,
-                       propensity = FALSE, auto = FALSE, auto_combine = "pick", calibrate_intervals = FALSE,
-                       calibration_replicates = 4L, brms = list(formula = NULL, cache_dir = ".cache/brms"))
+pipeline_model <- list(backend = "rstanarm",
+                       effect = list(shape = "linear", spline_df = 3L, shrinkage = "none", shrinkage_scale = NULL, propensity = FALSE),
+                       combine = "pick",
+                       inference = list(algorithm = "sampling", chains = 2L, iter = 2000L, adapt_delta = 0.95, seed = 1L, fit_subsample = NULL),
+                       brms = list(formula = NULL, cache_dir = ".cache/brms"))
+# the pipeline's section with some keys changed: section(effect = list(shape = "auto"), combine = "stack")
 section <- function(...) utils::modifyList(pipeline_model, list(...))
 
 test_that("the default section is one candidate: the configured model", {
@@ -14,14 +16,14 @@ test_that("the default section is one candidate: the configured model", {
 })
 
 test_that("model options reach the candidate; shrinkage_scale only with the normal prior", {
-  c <- model_candidates(section(flexible = TRUE, shrinkage = "normal", shrinkage_scale = 0.25, spline_df = 5L, propensity = TRUE))$model
+  c <- model_candidates(section(effect = list(shape = "flexible", shrinkage = "normal", shrinkage_scale = 0.25, spline_df = 5L, propensity = TRUE)))$model
   expect_true(c$flexible && c$propensity)
   expect_equal(c[c("shrinkage", "shrinkage_scale", "spline_df")], list(shrinkage = "normal", shrinkage_scale = 0.25, spline_df = 5L))
-  expect_null(model_candidates(section(shrinkage = "horseshoe", shrinkage_scale = 0.25))$model$shrinkage_scale)
+  expect_null(model_candidates(section(effect = list(shrinkage = "horseshoe", shrinkage_scale = 0.25)))$model$shrinkage_scale)
 })
 
-test_that("auto: the configured model and the same with splines, simplest first", {
-  c <- model_candidates(section(auto = TRUE, shrinkage = "normal", spline_df = 5L))
+test_that("shape auto: the configured model and the same with splines, simplest first", {
+  c <- model_candidates(section(effect = list(shape = "auto", shrinkage = "normal", spline_df = 5L)))
   expect_named(c, c("default", "flexible"))
   expect_false(c$default$flexible)
   expect_true(c$flexible$flexible)
@@ -30,15 +32,15 @@ test_that("auto: the configured model and the same with splines, simplest first"
   expect_equal(c$flexible$shrinkage, "normal")
 })
 
-test_that("auto with stack or pseudo_bma adds the no-effect model first, with no other option", {
+test_that("shape auto with stack or pseudo_bma adds the no-effect model first, with no other option", {
   for (combine in c("stack", "pseudo_bma")) {
-    c <- model_candidates(section(auto = TRUE, auto_combine = combine, shrinkage = "horseshoe", propensity = TRUE))
+    c <- model_candidates(section(effect = list(shape = "auto", shrinkage = "horseshoe", propensity = TRUE), combine = combine))
     expect_named(c, c("no_effect", "default", "flexible"))
     expect_equal(c$no_effect[c("effect", "flexible", "shrinkage", "propensity")],
                  list(effect = FALSE, flexible = FALSE, shrinkage = "none", propensity = FALSE))
     expect_equal(c$default$shrinkage, "horseshoe")
   }
-  expect_named(model_candidates(section(auto = FALSE, auto_combine = "stack")), "model")  # auto_combine needs auto
+  expect_error(model_candidates(section(combine = "stack")), "only effect\\$shape 'auto' fits")
 })
 
 test_that("brms candidates carry the brms section's formula and cache, rstanarm ones do not", {
@@ -54,23 +56,26 @@ test_that("brms candidates carry the brms section's formula and cache, rstanarm 
 })
 
 test_that("variational sections fit one chain; partial sections take fit_causal_model()'s defaults", {
-  expect_equal(configured_chains(section(algorithm = "meanfield")), 1L)
-  expect_equal(configured_chains(section(chains = 3L)), 3L)
-  expect_equal(model_candidates(list()), list(model = list(backend = "rstanarm")))
+  expect_equal(configured_chains(section(inference = list(algorithm = "meanfield"))), 1L)
+  expect_equal(configured_chains(section(inference = list(chains = 3L))), 3L)
+  expect_equal(model_candidates(list()), list(model = list(backend = "rstanarm", flexible = FALSE)))
   expect_equal(configured_chains(list()), 2L)
 })
 
 test_that("a section no candidate can be built from is refused with the key named", {
-  expect_error(model_candidates(section(auto = TRUE, auto_combine = "best")), "auto_combine must be one of pick, stack, pseudo_bma")
+  expect_error(model_candidates(section(effect = list(shape = "auto"), combine = "best")), "combine must be one of pick, stack, pseudo_bma")
+  expect_error(model_candidates(section(effect = list(shape = "curvy"))), "effect\\$shape must be one of linear, flexible, auto")
+  expect_error(model_candidates(list(auto = TRUE, chains = 2)), "auto, chains belong in the grouped section")
+  expect_error(model_candidates(list(effect = "flexible")), "model_config\\$effect must be a list")
   expect_error(model_candidates("rstanarm"), "model_config must be a list")
   expect_error(model_candidates(section(backend = "sklearn")), "backend must be one of rstanarm, brms")
-  expect_error(model_candidates(section(chains = 0)), "chains must be a positive whole number")
+  expect_error(model_candidates(section(inference = list(chains = 0))), "inference\\$chains must be a positive whole number")
 })
 
 test_that("configured_training_rows keeps every row unless fit_subsample asks for fewer", {
   spec <- test_spec()
   expect_identical(configured_training_rows(test_users, spec, pipeline_model), test_users)
-  sub <- suppressMessages(configured_training_rows(test_users, spec, section(fit_subsample = 100L)))
+  sub <- suppressMessages(configured_training_rows(test_users, spec, section(inference = list(fit_subsample = 100L))))
   expect_equal(nrow(sub), 100)
-  expect_identical(sub, suppressMessages(configured_training_rows(test_users, spec, section(fit_subsample = 100L))))
+  expect_identical(sub, suppressMessages(configured_training_rows(test_users, spec, section(inference = list(fit_subsample = 100L)))))
 })

@@ -93,7 +93,7 @@ test_that("convergence checks: MCMC by R-hat/ESS per part, variational by Pareto
 })
 
 test_that("chains fitted apart combine into one model, chain after chain", {
-  section <- list(chains = 2L, iter = 200L, seed = 1L)
+  section <- list(inference = list(chains = 2L, iter = 200L, seed = 1L))
   chains <- lapply(1:2, function(k) suppressWarnings(fit_candidates(test_users, test_spec(), section, chain = k)))
   expect_s3_class(chains[[1]], "bayeslift_candidates")
   model <- choose_model(chains)
@@ -104,8 +104,8 @@ test_that("chains fitted apart combine into one model, chain after chain", {
   expect_error(combine_chain_fits(list(hurdle_fit(), binary_fit())), "different back-ends")
 })
 
-test_that("model: auto picks by LOO or stacks the candidates", {
-  section <- list(chains = 1L, iter = 200L, seed = 1L, auto = TRUE, auto_combine = "stack")
+test_that("shape auto picks by LOO or stacks the candidates", {
+  section <- list(effect = list(shape = "auto"), combine = "stack", inference = list(chains = 1L, iter = 200L, seed = 1L))
   candidates <- suppressWarnings(fit_candidates(test_users, test_spec(), section, chain = 1))
   expect_named(candidates, c("no_effect", "default", "flexible"))
   stack <- suppressWarnings(choose_model(list(candidates), "stack"))
