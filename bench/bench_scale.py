@@ -125,10 +125,13 @@ def bayesian_fit(work: Path, n: int, variant: str, with_surrogate: bool = False)
         history, truth = simulate_history(n, seed=64)
         history.to_csv(history_csv, index=False)
         truth.to_csv(truth_csv, index=False)
+    score_csv = work / "score_users.csv"  # the demo preset's score file is simulated only with its history;
+    if not score_csv.exists():           # the pipeline checks the score file before any fit
+        write_users(score_csv, 1000)
     run_dir = work / f"fit_{n}_{variant}"
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir()
-    settings = merge_config({"presets": ["demo"], "data": {"train": str(history_csv)},
+    settings = merge_config({"presets": ["demo"], "data": {"train": str(history_csv), "score": str(score_csv)},
                              "model": {"checks": {"on_fail": "warn"}}}, copy.deepcopy(FIT_VARIANTS[variant]))
     if settings["model"].get("backend") == "brms":
         settings["model"]["brms"] = {"cache_dir": str(REPO / ".cache" / "brms")}

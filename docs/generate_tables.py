@@ -380,6 +380,8 @@ def pipeline_table(ctx: Context) -> str:
 
 # ------------------------------------------------------------------------------------------------ bench_scale
 SCORE_GOAL_S, SCORE_GOAL_MIB, FIT_GOAL_S = 60, 2048, 600
+#: the fit goal (≤ 10 min end to end) is set at the Hillstrom experiment's size
+FIT_GOAL_USERS = 64_000
 
 
 def _scored(data: dict) -> list[tuple[int, dict]]:
@@ -410,7 +412,8 @@ def scale_serving_table(ctx: Context) -> str:
         rows.append(["tiny pipeline (config/test.yaml), unsharded vs `shards: 3`",
                      f"{seconds(data['pipeline_shards_1_s'])} vs {seconds(data.get('pipeline_shards_3_s'))}"])
     if not rows:
-        raise MissingOutput("bench_scale")
+        return (provenance("bench_scale", data) + "\n\nThis run measured no scoring (`--fit-only`): "
+                f"`{BENCH_COMMANDS['bench_scale']}` with its defaults does.")
     parts = [provenance("bench_scale", data), table(["figure", "value"], rows)]
     biggest = [(n, v) for n, v in scored if n >= 10_000_000]
     if biggest:
@@ -469,7 +472,7 @@ def scale_fits_table(ctx: Context) -> str:
                "--cores 2`); sqrt-PEHE is the RMSE of the posterior-mean uplift against the true uplift over all "
                "users.") if users else ""
     parts = [provenance("bench_scale", data), setting, table(header, body)]
-    if "default" in fits:
+    if "default" in fits and (users or 0) >= FIT_GOAL_USERS:
         parts.append(f"Goal for the default model (≤ 10 min end to end): {met(fits['default']['seconds'] <= FIT_GOAL_S)} "
                      f"({duration(fits['default']['seconds'])}).")
     return "\n\n".join(p for p in parts if p)
@@ -680,8 +683,9 @@ def scale_headlines(data: dict) -> list[list[str]]:
     rows = []
     fit = (data.get("fits") or {}).get("default")
     if fit:
+        goal = f" (goal ≤ 10 min: {met(fit['seconds'] <= FIT_GOAL_S)})" if (data.get("fit_users") or 0) >= FIT_GOAL_USERS else ""
         rows.append([f"Bayesian fit, {count(data.get('fit_users'))} users end to end, default model (`make bench-scale`)",
-                     f"{seconds(fit['seconds'])} (goal ≤ 10 min: {met(fit['seconds'] <= FIT_GOAL_S)}); ATE "
+                     f"{seconds(fit['seconds'])}{goal}; ATE "
                      f"{num(fit['ate'])} (90% {num(fit['ate_q05'])}–{num(fit['ate_q95'])}) vs truth "
                      f"{num(fit['true_ate'])}, sqrt-PEHE {num(fit['sqrt_pehe'])}"])
     scored = _scored(data)
