@@ -104,13 +104,16 @@ BENCH_SCALE_ARGS ?=
 bench-scale: install
 	$(RUN) python bench/bench_scale.py $(BENCH_SCALE_ARGS)
 
-# Accuracy benchmark (issue 7): every simulator scenario, 10 samples each, the default model and
-# the accurate preset's (bench variant auto_normal_df5) and their surrogates vs the baselines, on held-out
-# users: the README's table (~55 min). BENCH_ACCURACY_ARGS overrides, e.g. "--bayes-models default horseshoe".
-BENCH_ACCURACY_ARGS ?= --seed 101 --replications 10 --bayes-models default auto_normal_df5
-# causalml's X-/DR-learners are peers of the benchmark only: a throwaway install outside the venv.
+# Accuracy benchmark (issues 7, 23): the simulator's scenarios and the semi-synthetic Hillstrom ones
+# (bench/semisynthetic.py; needs ../shared/data/hillstrom.csv) at 3,000 and 20,000 training users, the default
+# model and the accurate preset's (bench variant auto_normal_df5) and their surrogates vs the baselines, causalml
+# and stochtree BCF, on held-out users. BENCH_ACCURACY_ARGS overrides, e.g. "--suite hillstrom --sizes 3000".
+BENCH_ACCURACY_ARGS ?= --suite all --sizes 3000 20000 --replications 10 3 --seed 101 --bayes-models default auto_normal_df5
+# causalml's X-/DR-learners and stochtree's BCF are peers of the benchmark only: throwaway installs outside the venv.
 CAUSALML_TARGET ?= /tmp/causalml_target
+STOCHTREE_TARGET ?= /tmp/stochtree_target
 .PHONY: bench-accuracy
 bench-accuracy: install
 	[ -d $(CAUSALML_TARGET)/causalml ] || $(PY) -m pip install -q --target $(CAUSALML_TARGET) causalml
-	$(RUN) python bench/bench_accuracy.py --causalml-path $(CAUSALML_TARGET) $(BENCH_ACCURACY_ARGS)
+	[ -d $(STOCHTREE_TARGET)/stochtree ] || $(PY) -m pip install -q --target $(STOCHTREE_TARGET) stochtree
+	$(RUN) python bench/bench_accuracy.py --causalml-path $(CAUSALML_TARGET) --stochtree-path $(STOCHTREE_TARGET) $(BENCH_ACCURACY_ARGS)

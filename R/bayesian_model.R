@@ -19,20 +19,42 @@ main <- function() {
             paste(sprintf("%s %.3f", names(w), w), collapse = ", "))
   } else if (!is.null(model$selection)) message("model: PSIS-LOO chose '", model$selection$chosen, "'")
   check <- check_convergence(model, d)
+  spec <- read_feature_spec(snakemake@input[["spec"]])
+  train <- read_prepared(snakemake@input[["train"]], spec)
+  extension <- NULL
+  if (length(check$problems) && d$on_fail == "stop") {  # sample longer before refusing (model.checks.extend_minutes)
+    cores <- as.integer(snakemake@threads)
+    rows <- configured_training_rows(train, spec, m)
+    refit <- function(iter, adapt_delta) {
+      longer <- m
+      longer$inference$iter <- iter
+      longer$inference$adapt_delta <- adapt_delta
+      choose_model(fit_candidates(rows, spec, longer, cores = cores), m$combine)
+    }
+    chain_seconds <- vapply(chains, function(f) if (is.null(f$fit_seconds)) NA_real_ else f$fit_seconds, numeric(1))
+    wall <- max(chain_seconds, na.rm = TRUE) * ceiling(length(chains) / cores)  # chains side by side on `cores`
+    extension <- extend_until_converged(model, check, refit, m$inference$iter, m$inference$adapt_delta, wall,
+                                        budget_minutes = d$extend_minutes)
+    model <- extension$model
+    check <- extension$check
+  }
   problems <- check$problems
   summary <- list(backend = m$backend, algorithm = m$inference$algorithm, n_users = model_n_users(model), chains = length(chains),
                   fit_seconds = seconds, passed = length(problems) == 0, problems = I(problems),
                   thresholds = check$thresholds, parts = check$diagnostics$parts)
+  if (!is.null(extension)) summary$extension <- list(attempts = extension$attempts, note = extension$note)
   if (isTRUE(d$model_checks) && !check$variational) {  # LOO and posterior predictive checks, shown in the report
-    spec <- read_feature_spec(snakemake@input[["spec"]])
-    summary$model_checks <- model_checks(model, read_prepared(snakemake@input[["train"]], spec))
+    summary$model_checks <- model_checks(model, train)
     message(sprintf("PSIS-LOO elpd %.1f (se %.1f), %d Pareto k > 0.7", summary$model_checks$loo$elpd,
                     summary$model_checks$loo$se, summary$model_checks$loo$n_high_k))
   }
   message(sprintf("chains took %.1f s in all; diagnostics %s", seconds, if (summary$passed) "passed" else "FAILED"))
   for (p in problems) message("  ", p)
+  tried <- if (is.null(extension) || nrow(extension$attempts) == 1) "" else
+    sprintf("; tried %s iterations per chain (%s)", paste(extension$attempts$iter, collapse = ", "), extension$note)
   if (length(problems) && d$on_fail == "stop")
     stop(if (check$variational) "variational diagnostics failed: " else "MCMC diagnostics failed: ", paste(problems, collapse = "; "),
+         tried, if (!is.null(extension) && nrow(extension$attempts) == 1) paste0(" (not extended: ", extension$note, ")"),
          if (check$variational) " (use model.inference.algorithm: sampling, with model.inference.fit_subsample if time is short, or set model.checks.on_fail: warn)"
          else " (raise model.inference.iter or model.inference.adapt_delta, or set model.checks.on_fail: warn)")
   if (length(problems)) warning("diagnostics failed but model.checks.on_fail is 'warn': ", paste(problems, collapse = "; "))

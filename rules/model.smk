@@ -42,7 +42,8 @@ rule bayesian_model:
         checks=config["model"]["checks"],
     log:
         logs("bayesian_model"),
-    threads: 1
+    # Failed checks refit every chain in this job, side by side (model.checks.extend_minutes).
+    threads: CHAINS
     resources:
         **rule_resources("bayesian_model"),
     conda:

@@ -122,7 +122,29 @@ def test_failed_diagnostics_stop_the_pipeline(tiny_pipeline, tmp_path):
     proc = snakemake(tmp_path, "--configfile", str(REPO / "config/test.yaml"), str(cfg), check=False)
     assert proc.returncode != 0
     assert "MCMC diagnostics failed" in proc.stderr and "bulk ESS" in proc.stderr
+    # a shortfall no time budget can meet is not refitted, and the message says why
+    assert "not extended: the next attempt" in proc.stderr and "model.checks.extend_minutes" in proc.stderr
     assert not (tmp_path / "results/model/fit.rds").exists()
+
+
+def test_short_chains_are_extended_before_the_checks_refuse(tiny_pipeline, tmp_path):
+    """Chains of 100 iterations (100 draws in all) cannot reach a bulk ESS of 150: bayesian_model refits every
+    chain longer, within model.checks.extend_minutes, and the longer fit passes and is the one exported."""
+    cfg = tmp_path / "short.yaml"
+    cfg.write_text(yaml.safe_dump({"data": {"train": str(tiny_pipeline / "data/simulated/history.csv"),
+                                            "score": str(tiny_pipeline / "data/simulated/new_users.csv")},
+                                   "model": {"inference": {"iter": 100},
+                                             "checks": {"ess_bulk_min": 150, "ess_tail_min": 50, "rhat_max": 1.1,
+                                                        "divergences_max": 20, "extend_minutes": 10}}}))
+    snakemake(tmp_path, "results/model/diagnostics.json", "--configfile", str(REPO / "config/test.yaml"), str(cfg))
+    diag = json.loads((tmp_path / "results/model/diagnostics.json").read_text())
+    attempts = pd.DataFrame(diag["extension"]["attempts"])
+    assert diag["passed"] is True and len(attempts) >= 2, diag
+    assert attempts["iter"].iloc[0] == 100 and attempts["iter"].is_monotonic_increasing
+    assert attempts["passed"].tolist() == [False] * (len(attempts) - 1) + [True]
+    final_iter = int(attempts["iter"].iloc[-1])
+    assert all(part["n_draws"] == 2 * final_iter // 2 for part in diag["parts"].values())
+    assert "refitting with" in (tmp_path / "logs/bayesian_model.log").read_text()
 
 
 def test_wrong_config_key_fails_before_anything_runs(tmp_path):

@@ -206,6 +206,8 @@ IGNORED = [
      "only the flexible model (effect.shape flexible or auto) has splines"),
     (("model", "intervals", "replicates"), lambda c: not c["model"]["intervals"]["calibrate"],
      "model.intervals.calibrate is false"),
+    (("model", "checks", "extend_minutes"), lambda c: c["model"]["checks"]["on_fail"] != "stop",
+     "only a fit that would stop (model.checks.on_fail: stop) is extended"),
 ]
 
 
