@@ -37,6 +37,7 @@ bench/runinfo.py) and prints a table.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import subprocess
 import sys
@@ -56,6 +57,7 @@ sys.path.insert(0, str(REPO / "python"))
 import runinfo  # noqa: E402
 import semisynthetic  # noqa: E402
 from bayeslift import simulate  # noqa: E402
+from bayeslift.config_check import merge_config  # noqa: E402
 from bayeslift.data import FeatureSpec, validate_training_frame  # noqa: E402
 from bayeslift.scoring import UpliftScorer  # noqa: E402
 from bayeslift.surrogate import SurrogateConfig, SurrogateFidelityError, train_surrogate_model  # noqa: E402
@@ -93,60 +95,42 @@ SUITES = {
                            pool="holdout" if held_out else "train")),
 }
 
-#: Bayesian variants the bench can fit (``--bayes-models``), each as the config's ``model`` section sets it, in
-#: the flat keys (keys left out take the package's defaults, which are config/config.yaml's); a preset's model
-#: is read from its file (``PRESETS``). ``variant_model_section`` turns each into the section the R side reads.
+#: Bayesian variants the bench can fit (``--bayes-models``): each the ``effect`` group (and ``combine``) of the
+#: config's ``model`` section (keys left out keep the package's defaults, which are config/config.yaml's); a
+#: preset's model is read from its file (``PRESETS``).
+def _effect(combine=None, **effect):
+    return {"effect": effect, **({"combine": combine} if combine else {})}
+
+
 VARIANT_MODELS = {
-    "default": {}, "flexible": {"flexible": True}, "horseshoe": {"shrinkage": "horseshoe"},
-    "flexible_horseshoe": {"flexible": True, "shrinkage": "horseshoe"}, "normal": {"shrinkage": "normal"},
-    "flexible_normal": {"flexible": True, "shrinkage": "normal"},
-    "normal_05": {"shrinkage": "normal", "shrinkage_scale": 0.5},
-    "normal_025": {"shrinkage": "normal", "shrinkage_scale": 0.25},
-    "normal_005": {"shrinkage": "normal", "shrinkage_scale": 0.05},
-    "flexible_normal_df5": {"flexible": True, "shrinkage": "normal", "spline_df": 5},
-    "auto": {"auto": True}, "auto_horseshoe": {"auto": True, "shrinkage": "horseshoe"},
-    "auto_normal": {"auto": True, "shrinkage": "normal"},
+    "default": {}, "flexible": _effect(shape="flexible"), "horseshoe": _effect(shrinkage="horseshoe"),
+    "flexible_horseshoe": _effect(shape="flexible", shrinkage="horseshoe"), "normal": _effect(shrinkage="normal"),
+    "flexible_normal": _effect(shape="flexible", shrinkage="normal"),
+    "normal_05": _effect(shrinkage="normal", shrinkage_scale=0.5),
+    "normal_025": _effect(shrinkage="normal", shrinkage_scale=0.25),
+    "normal_005": _effect(shrinkage="normal", shrinkage_scale=0.05),
+    "flexible_normal_df5": _effect(shape="flexible", shrinkage="normal", spline_df=5),
+    "auto": _effect(shape="auto"), "auto_horseshoe": _effect(shape="auto", shrinkage="horseshoe"),
+    "auto_normal": _effect(shape="auto", shrinkage="normal"),
     "auto_normal_df5": "preset",
-    "stack_horseshoe_null": {"auto": True, "auto_combine": "stack", "shrinkage": "horseshoe"},
-    "bma_horseshoe_null": {"auto": True, "auto_combine": "pseudo_bma", "shrinkage": "horseshoe"},
+    "stack_horseshoe_null": _effect("stack", shape="auto", shrinkage="horseshoe"),
+    "bma_horseshoe_null": _effect("pseudo_bma", shape="auto", shrinkage="horseshoe"),
 }
 BAYES_MODELS = tuple(VARIANT_MODELS)
-
-#: where each flat key goes in the grouped model section (effect / combine / inference)
-_EFFECT_KEYS = ("spline_df", "shrinkage", "shrinkage_scale", "propensity")
-_INFERENCE_KEYS = ("algorithm", "chains", "iter", "adapt_delta", "seed", "fit_subsample")
-
-
-def _grouped(flat):
-    """A flat model section (flexible, auto, auto_combine, shrinkage, iter, ...) in the grouped layout."""
-    out = {k: v for k, v in flat.items() if k not in (*_EFFECT_KEYS, *_INFERENCE_KEYS, "flexible", "auto",
-                                                       "auto_combine")}
-    effect = {k: flat[k] for k in _EFFECT_KEYS if k in flat}
-    if flat.get("auto"):
-        effect["shape"] = "auto"
-    elif flat.get("flexible"):
-        effect["shape"] = "flexible"
-    inference = {k: flat[k] for k in _INFERENCE_KEYS if k in flat}
-    if "auto_combine" in flat:
-        out["combine"] = flat["auto_combine"]
-    return {**out, **({"effect": effect} if effect else {}), **({"inference": inference} if inference else {})}
 
 
 def variant_model_section(variant, iter_, with_propensity):
     """The ``model`` section of ``variant`` as the R side reads it: the bench's sampler settings, then the
     variant's keys (a preset's ``model`` section, ``PRESETS``, for ``auto_normal_df5``); ``auto`` adds the
     propensity covariate on confounded data."""
-    bench = {"backend": "rstanarm", "chains": 2, "iter": iter_, "seed": 1}
     keys = VARIANT_MODELS[variant]
     if keys == "preset":
-        section = _grouped(bench)
-        for group, value in (yaml.safe_load(PRESETS[variant].read_text())["model"] or {}).items():
-            section[group] = {**section.get(group, {}), **value} if isinstance(value, dict) else value
-        return section
-    section = {**bench, **keys}
+        keys = yaml.safe_load(PRESETS[variant].read_text())["model"] or {}
+    section = merge_config({"backend": "rstanarm", "inference": {"chains": 2, "iter": iter_, "seed": 1}},
+                           copy.deepcopy(keys))
     if variant == "auto" and with_propensity:
-        section["propensity"] = True
-    return _grouped(section)
+        section["effect"]["propensity"] = True
+    return section
 
 
 def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config, models, with_surrogate=True,
