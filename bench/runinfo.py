@@ -67,6 +67,10 @@ class Run:
         self.started = _utc_now()
         self.t0 = time.perf_counter()
         self.load_start = [round(x, 2) for x in os.getloadavg()]
+        # at the start: the code that ran, before the benchmark writes its own (maybe tracked) output file
+        self.commit = _git("rev-parse", "--short=10", "HEAD")
+        dirty = _git("status", "--porcelain", "--untracked-files=no")
+        self.modified = bool(dirty) if dirty is not None else None
         self.samples = [self.load_start[0]]
         threading.Thread(target=self._sample, daemon=True).start()
 
@@ -78,7 +82,6 @@ class Run:
     def record(self) -> dict:
         end = [round(x, 2) for x in os.getloadavg()]
         samples = [*self.samples, end[0]]
-        dirty = _git("status", "--porcelain", "--untracked-files=no")
         return {
             "benchmark": self.name,
             "command": self.command,
@@ -86,8 +89,8 @@ class Run:
             "started_utc": self.started,
             "finished_utc": _utc_now(),
             "seconds": round(time.perf_counter() - self.t0, 1),
-            "commit": _git("rev-parse", "--short=10", "HEAD"),
-            "tracked_files_modified": bool(dirty) if dirty is not None else None,
+            "commit": self.commit,
+            "tracked_files_modified": self.modified,
             "machine": {"cpus": os.cpu_count(), "memory_gib": _memory_gib(), "platform": platform.platform(),
                         "python": platform.python_version()},
             "load_average": {"start_1_5_15m": self.load_start, "end_1_5_15m": end, "min_1m": min(samples),
