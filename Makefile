@@ -72,17 +72,22 @@ test: install r-test
 test-fast: install
 	$(RUN) pytest -q -m "not rpy2 and not e2e"
 
+# Benchmarks write $(BENCH_OUT)/<benchmark>.json (figures + command, commit, date, machine, load): scratch by
+# default; BENCH_OUT=docs/bench writes the committed reference outputs that `make docs` renders.
+BENCH_OUT ?= bench/results
+BENCH_PIPELINE_ARGS ?=
+BENCH_SERVE_ARGS ?=
 bench: install
-	$(RUN) python bench/bench_pipeline.py
+	$(RUN) python bench/bench_pipeline.py $(BENCH_PIPELINE_ARGS) --out $(BENCH_OUT)/bench_pipeline.json
 
 serve: install
 	$(RUN) bayeslift serve --model results/surrogate --port 8080
 
 bench-serve: install
-	$(RUN) python bench/bench_serve.py
+	$(RUN) python bench/bench_serve.py $(BENCH_SERVE_ARGS) --out $(BENCH_OUT)/bench_serve.json
 
 lint: install
-	$(RUN) snakemake --lint
+	$(RUN) snakemake --lint --config presets=demo
 
 clean:
 	rm -rf results logs .snakemake
@@ -92,7 +97,7 @@ clean:
 BENCH_EVAL_ARGS ?=
 .PHONY: bench-eval
 bench-eval: install
-	$(RUN) python bench/bench_eval.py $(BENCH_EVAL_ARGS)
+	$(RUN) python bench/bench_eval.py $(BENCH_EVAL_ARGS) --out $(BENCH_OUT)/bench_eval.json
 
 # Scaling (issue 6): a one-node SLURM cluster on localhost runs the tiny pipeline through profiles/slurm
 # (installs slurm + munge from Debian when missing; needs root or sudo), and the scale benchmark.
@@ -102,7 +107,7 @@ test-cluster: install
 
 BENCH_SCALE_ARGS ?=
 bench-scale: install
-	$(RUN) python bench/bench_scale.py $(BENCH_SCALE_ARGS)
+	$(RUN) python bench/bench_scale.py $(BENCH_SCALE_ARGS) --out $(BENCH_OUT)/bench_scale.json
 
 # Accuracy benchmark (issues 7, 23): the simulator's scenarios and the semi-synthetic Hillstrom ones
 # (bench/semisynthetic.py; needs ../shared/data/hillstrom.csv) at 3,000 and 20,000 training users, the default
@@ -116,4 +121,10 @@ STOCHTREE_TARGET ?= /tmp/stochtree_target
 bench-accuracy: install
 	[ -d $(CAUSALML_TARGET)/causalml ] || $(PY) -m pip install -q --target $(CAUSALML_TARGET) causalml
 	[ -d $(STOCHTREE_TARGET)/stochtree ] || $(PY) -m pip install -q --target $(STOCHTREE_TARGET) stochtree
-	$(RUN) python bench/bench_accuracy.py --causalml-path $(CAUSALML_TARGET) --stochtree-path $(STOCHTREE_TARGET) $(BENCH_ACCURACY_ARGS)
+	$(RUN) python bench/bench_accuracy.py --causalml-path $(CAUSALML_TARGET) --stochtree-path $(STOCHTREE_TARGET) $(BENCH_ACCURACY_ARGS) \
+	  --out $(BENCH_OUT)/bench_accuracy.json
+
+# Tables between <!-- generated: NAME --> markers in README.md and docs/*.md, from config/ and docs/bench/.
+.PHONY: docs
+docs: py-deps
+	$(PY) docs/generate_tables.py
