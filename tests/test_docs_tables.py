@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "docs"))
@@ -82,11 +83,30 @@ def test_marker_mistakes_are_named(tmp_path, capsys, text, message):
 
 
 def test_a_block_without_its_generator_yet_is_left_as_it_is(tmp_path, capsys):
-    text = "<!-- generated: config_keys -->\nhand-typed for now\n<!-- /generated -->\n"
+    text = "<!-- generated: future_table -->\nhand-typed for now\n<!-- /generated -->\n"
     root = tiny_root(tmp_path, text)
     assert gt.main([], root=root) == 0 and gt.main(["--check"], root=root) == 0
     assert (root / "README.md").read_text() == text
-    assert "README.md:1: no generator named 'config_keys' yet: block left as it is" in capsys.readouterr().err
+    assert "README.md:1: no generator named 'future_table' yet: block left as it is" in capsys.readouterr().err
+
+
+def test_config_keys_table_lists_every_key_of_the_config():
+    text = gt.render("config_keys", gt.Context(REPO))
+
+    def leaves(node, prefix=""):
+        for key, value in node.items():
+            if isinstance(value, dict) and value:
+                yield from leaves(value, f"{prefix}{key}.")
+            else:
+                yield f"{prefix}{key}"
+    keys = list(leaves(yaml.safe_load((REPO / "config" / "config.yaml").read_text())))
+    assert "resources" in keys and "model.effect.shape" in keys
+    assert [k for k in keys if f"| `{k}` | " not in text] == []
+    assert "| `model.effect.shape` | `linear` | linear: treatment x every feature;" in text
+    assert "| `model.checks.extend_minutes` | `30` | on_fail stop:" in text
+    assert "| `evaluation.top_k` | `[0.1, 0.2, 0.3, 0.5]` |" in text and "| `data.train` | `null` |" in text
+    assert "| `model.checks.model_checks` | `true` |" in text and "| `resources` | `{}` |" in text
+    assert text.index("`data.train`") < text.index("`model.backend`") < text.index("`hillstrom.seed`")
 
 
 def test_accuracy_tables_take_extra_columns_and_groups():
