@@ -4,15 +4,16 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict
-from pathlib import Path
 
 import torch
 
 from ..boundary import read_table
 from ..data import FeatureSpec
 from .checkpoint import load_surrogate, save_surrogate
+from .fidelity import SurrogateFidelityError, fidelity
 from .model import FeatureEncoder, SimpleNN, SurrogateConfig
-from .train import Surrogate, SurrogateFidelityError, build_targets, check_fidelity, fidelity, fit_surrogate
+from .predict import Surrogate
+from .train import build_targets, fit_to_floor
 
 __all__ = ["SimpleNN", "Surrogate", "SurrogateConfig", "SurrogateFidelityError", "load_surrogate",
            "save_surrogate", "train_surrogate_model"]
@@ -23,8 +24,8 @@ def train_surrogate_model(train_data_csv, labels_csv, uplift_csv, spec_json, out
                           threads: int = 1) -> dict:
     """The surrogate_model step: train on R's 'train' users, measure fidelity on its 'holdout' users.
 
-    Raises SurrogateFidelityError (writing nothing) when the holdout uplift misses the floor (`check_fidelity`).
-    Returns the manifest.
+    Raises SurrogateFidelityError (writing nothing) when the holdout uplift misses the floor (`check_fidelity`)
+    at every width ``fit_to_floor`` tries. Returns the manifest; its ``training`` entry says what training did.
     """
     torch.set_num_threads(max(1, threads))
     spec = FeatureSpec.from_json(spec_json)
@@ -41,8 +42,8 @@ def train_surrogate_model(train_data_csv, labels_csv, uplift_csv, spec_json, out
     encoder = FeatureEncoder.fit(spec, train_data[is_train & (train_data["received_campaign"] == 1)])
     fit_targets = build_targets(train_data[is_train], labels, uplift, spec, encoder)
     holdout_targets = build_targets(train_data[~is_train], labels, uplift, spec, encoder)
-    surrogate = fit_surrogate(fit_targets, config)
-    scores = {"train": fidelity(surrogate, fit_targets), "holdout": fidelity(surrogate, holdout_targets)}
+    run, holdout, tries = fit_to_floor(fit_targets, holdout_targets, config)
+    scores = {"train": fidelity(run.surrogate, fit_targets), "holdout": holdout}
     log.info("surrogate fidelity: %s", json.dumps(scores))
-    scores["holdout"]["passed_by"] = check_fidelity(scores["holdout"], config.fidelity_floor)
-    return save_surrogate(out_dir, surrogate, encoder, training_config=asdict(config), fidelity=scores)
+    return save_surrogate(out_dir, run.surrogate, encoder, training_config=asdict(config), fidelity=scores,
+                          training={**run.facts(), "widths_tried": tries})

@@ -30,7 +30,7 @@ from ..io import make_temp_dir
 from ..manifest import (CHECKPOINT, FEATURE_COLUMNS, MANIFEST, RETRAIN, SCALER, SURROGATE_FILES, ModelArtifactError,
                         plain_unpickle, read_verified, write_manifest)
 from .model import FeatureEncoder, SimpleNN
-from .train import Surrogate
+from .predict import Surrogate
 
 FORMAT = "bayeslift-surrogate/2"  # the folder's (manifest.json); /2: the pickles hold plain data only
 CHECKPOINT_FORMAT = "bayeslift-surrogate/1"  # surrogate_nn.pth's dict, unchanged since /1
