@@ -20,6 +20,8 @@ def schema_leaves(node, prefix=()):
     out = set()
     for key, prop in node.get("properties", {}).items():
         path = (*prefix, key)
+        if prop.get("deprecated"):  # an old name kept valid for a release, with no value of its own
+            continue
         out |= schema_leaves(prop, path) if prop.get("type") == "object" and "properties" in prop else {path}
     return out
 
