@@ -160,3 +160,6 @@ def test_default_settings_pass_the_gate_on_a_real_600_user_posterior(tmp_path):
     assert training["widths_tried"][0]["hidden"] == 32 and training["steps_planned"] == 20000
     assert (training["n_fit_users"], training["n_validation_users"]) == (420, 0)
     assert load_surrogate(tmp_path / "surrogate")[0].spend_net.net[0].out_features == training["hidden"]
+    # the top_k rule's threshold is learned on those same holdout users, with the surrogate delivered
+    targeting = manifest["targeting"]
+    assert (targeting["users"], targeting["n_users"], len(targeting["uplift_quantiles"])) == ("holdout", 180, 1001)

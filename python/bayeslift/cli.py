@@ -33,13 +33,37 @@ def _setting(name_or_setting):
 def _policy_value(name: str):
     """argparse type checked by PolicyConfig's own rule, so the CLI accepts exactly what the pipeline does."""
     def parse(text: str):
-        from .policy import PolicyConfig
+        from .serving.settings import policy_value
 
         try:
-            return getattr(PolicyConfig(**{name: float(text)}), name)
-        except ValueError as exc:
-            raise argparse.ArgumentTypeError(str(exc) if "policy" in str(exc) else f"not a number: {text!r}") from None
+            return policy_value(name, text, "")
+        except SettingError as exc:
+            raise argparse.ArgumentTypeError(str(exc).replace("must be a number, got", "not a number:")) from None
     return parse
+
+
+POLICY_FLAGS = ("rule", "cost_per_contact", "margin", "top_k", "prob_threshold")
+
+
+def _add_policy_flags(p, env: bool) -> None:
+    """The targeting policy's flags (``policy.decide``): the same rules and checks as config ``policy``."""
+    from_env = lambda var: f" (env {var})" if env else ""  # noqa: E731
+    p.add_argument("--rule", type=_policy_value("rule"), default=None,
+                   help="nobody, everybody, top_k, expected_profit, bayes_prob; default expected_profit"
+                        + from_env("BAYESLIFT_POLICY_RULE"))
+    p.add_argument("--cost-per-contact", type=_policy_value("cost_per_contact"), default=None,
+                   help=">= 0, default 0" + from_env("BAYESLIFT_COST_PER_CONTACT"))
+    p.add_argument("--margin", type=_policy_value("margin"), default=None, help="> 0, default 1" + from_env("BAYESLIFT_MARGIN"))
+    p.add_argument("--top-k", type=_policy_value("top_k"), default=None,
+                   help="top_k: share of the holdout above the model's stored uplift threshold, in (0, 1], default 0.2"
+                        + from_env("BAYESLIFT_TOP_K"))
+    p.add_argument("--prob-threshold", type=_policy_value("prob_threshold"), default=None,
+                   help="bayes_prob: minimum P(margin * uplift - cost > 0), in [0, 1], default 0.8"
+                        + from_env("BAYESLIFT_PROB_THRESHOLD"))
+
+
+def _policy_flags(args) -> dict:
+    return {name: getattr(args, name) for name in POLICY_FLAGS}
 
 
 def _check_listen(host: str, port: int) -> None:
@@ -83,18 +107,23 @@ def _score(args) -> None:
     from .scoring import score_file
 
     _writable_output(args.output)
-    rows = score_file(args.model, args.input, args.output, chunk_size=args.chunk_size, progress=not args.quiet)
+    flags = {k: v for k, v in _policy_flags(args).items() if v is not None}
+    policy = None
+    if flags:
+        from .policy import PolicyConfig
+
+        policy = PolicyConfig(**flags)
+    rows = score_file(args.model, args.input, args.output, chunk_size=args.chunk_size, progress=not args.quiet,
+                      policy=policy)
     print(f"scored {rows} users into {args.output}")
 
 
 def _serve(args) -> None:
-    from .policy import PolicyConfig
     from .serving.app import serve
     from .serving.settings import ServingConfig
 
     config = ServingConfig.from_env(max_body_bytes=args.max_body_bytes, max_instances=args.max_instances,
-                                    body_timeout_s=args.body_timeout_s,
-                                    policy=PolicyConfig(cost_per_contact=args.cost_per_contact, margin=args.margin))
+                                    body_timeout_s=args.body_timeout_s, policy=_policy_flags(args))
     _check_listen(args.host, args.port)
     serve(args.model, host=args.host, port=args.port, config=config, workers=args.workers)
 
@@ -132,6 +161,7 @@ def main(argv=None) -> int:
     p.add_argument("--output", required=True)
     p.add_argument("--chunk-size", type=_setting("chunk_size"), default=100_000, help="users per chunk (>= 1)")
     p.add_argument("--quiet", action="store_true")
+    _add_policy_flags(p, env=False)  # any of them given: a 0/1 treat column, as the pipeline writes
     p.set_defaults(func=_score)
 
     p = sub.add_parser("serve", help="HTTP service: POST /predict, GET /health, /metadata, /openapi.json")
@@ -145,8 +175,7 @@ def main(argv=None) -> int:
     p.add_argument("--body-timeout-s", type=_setting("body_timeout_s"), default=None,
                    help="seconds a client may take to send its headers, then its body, 0.01 to 3600, default 30 "
                         "(env BAYESLIFT_BODY_TIMEOUT_S)")
-    p.add_argument("--cost-per-contact", type=_policy_value("cost_per_contact"), default=0.0, help=">= 0")
-    p.add_argument("--margin", type=_policy_value("margin"), default=1.0, help="> 0")
+    _add_policy_flags(p, env=True)
     p.add_argument("--workers", type=_setting("workers"), default=1,
                    help="server processes sharing the port, 1 to 64 (default 1)")
     p.set_defaults(func=_serve)

@@ -394,7 +394,7 @@ def run_evaluation(holdout_csv, spec_json, uplift_summary_csv, surrogate_dir, ba
     from .baselines import Design
     from .data import FeatureSpec, read_csv
     from .io import write_csv_atomic, write_text_atomic
-    from .policy import PolicyConfig, apply_rule, policy_curve, policy_value, treat_top_k, uplift_scores
+    from .policy import PolicyConfig, policy_curve, rules_table, uplift_scores
     from .prepare import read_prepared
 
     spec = FeatureSpec.from_json(spec_json)
@@ -451,27 +451,7 @@ def run_evaluation(holdout_csv, spec_json, uplift_summary_csv, surrogate_dir, ba
     e = float(t.mean()) if randomized else None
     aipw = aipw_scores(Z, t, y, e, n_folds, outcome_model, seed)
     ipw = uplift_scores(t, y, e if randomized else fit_propensity(Z, t))
-    # Exact: R counted P(margin * uplift - cost > 0) over the draws with this very policy (rule counterfactuals_shard).
-    prob = frame["bayesian_prob_profit"].to_numpy()
-    rules = []
-    def add(model, rule, treat):
-        row = {"model": model, "rule": rule}
-        a, i = policy_value(treat, aipw, pol.margin, pol.cost_per_contact), policy_value(treat, ipw, pol.margin, pol.cost_per_contact)
-        row.update({"share_treated": a["share_treated"], "value_aipw": a["value"], "aipw_low": a["ci_low"],
-                    "aipw_high": a["ci_high"], "value_ipw": i["value"], "ipw_low": i["ci_low"], "ipw_high": i["ci_high"]})
-        if truth is not None:
-            row["value_true"] = policy_value(treat, frame["true_uplift"], pol.margin, pol.cost_per_contact)["value"]
-        rules.append(row)
-    add("-", "nobody", np.zeros(len(t), bool))
-    add("-", "everybody", np.ones(len(t), bool))
-    for m in models:
-        add(m, f"top {round(100 * pol.top_k)}%", treat_top_k(frame[m], pol.top_k))
-        if m != "random":  # random scores are not in spend units
-            add(m, "expected profit > 0", apply_rule(PolicyConfig(pol.cost_per_contact, pol.margin, "expected_profit"), frame[m]))
-    add("bayesian", f"P(profit > 0) >= {pol.prob_threshold}", prob >= pol.prob_threshold)
-    if truth is not None:
-        add("oracle (true uplift)", "expected profit > 0", pol.margin * frame["true_uplift"].to_numpy() - pol.cost_per_contact > 0)
-    policy_table = pd.DataFrame(rules)
+    policy_table = rules_table(frame, models, pol, aipw, ipw)  # every rule through policy.decide
     pcurves = {m: policy_curve(frame[m], aipw, pol.margin, pol.cost_per_contact) for m in models}
     if truth is not None:
         pcurves["oracle (true uplift)"] = policy_curve(frame["true_uplift"], aipw, pol.margin, pol.cost_per_contact)

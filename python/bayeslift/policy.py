@@ -6,9 +6,14 @@ The incremental profit of contacting user i is ``margin * uplift_i - cost_per_co
 Rules (``PolicyConfig.rule``):
 * ``nobody``          treat no one (value 0 by definition: values are incremental to this rule);
 * ``everybody``       treat everyone;
-* ``top_k``           treat the ``top_k`` share with the highest predicted uplift;
+* ``top_k``           treat where the predicted uplift reaches the threshold above which the ``top_k`` share of
+                      the holdout users' predicted uplift lies (learned on the holdout, stored with the model);
 * ``expected_profit`` treat where margin * uplift - cost > 0 (the default; ``treat_decision``);
 * ``bayes_prob``      treat where P(margin * uplift - cost > 0 | data) >= ``prob_threshold``.
+
+``decide(predictions, policy)`` is the one decision: batch scoring, the HTTP service, Lambda and the evaluation
+all call it. It decides each user alone (no ranking of the users at hand), so one user scored over HTTP gets
+the ``treat`` the same user gets in a scored file.
 
 The value of a rule on a randomized holdout is estimated off-policy: for each user the doubly-robust
 (AIPW) or inverse-propensity (IPW) score of the uplift, Gamma_i, is unbiased for the user's uplift;
@@ -17,12 +22,18 @@ with a normal 95% interval from the standard error of those per-user terms.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import stats
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 RULES = ("nobody", "everybody", "top_k", "expected_profit", "bayes_prob")
+#: how many quantiles of the holdout's predicted uplift a model stores: shares 0, 0.001, ..., 1
+QUANTILE_POINTS = 1001
 
 
 @dataclass
@@ -32,6 +43,8 @@ class PolicyConfig:
     rule: str = "expected_profit"
     top_k: float = 0.2
     prob_threshold: float = 0.8
+    # Learned, never configured: the predicted uplift from which top_k treats (``for_model``), None until then.
+    top_k_threshold: float | None = None
 
     def __post_init__(self):
         if not np.isfinite(self.cost_per_contact) or self.cost_per_contact < 0:
@@ -44,6 +57,8 @@ class PolicyConfig:
             raise ValueError(f"policy top_k must be in (0, 1], got {self.top_k}")
         if not 0 <= self.prob_threshold <= 1:
             raise ValueError(f"policy prob_threshold must be in [0, 1], got {self.prob_threshold}")
+        if self.top_k_threshold is not None and not np.isfinite(self.top_k_threshold):
+            raise ValueError(f"policy top_k_threshold must be finite, got {self.top_k_threshold}")
 
     @classmethod
     def from_config(cls, section: dict) -> "PolicyConfig":
@@ -108,19 +123,67 @@ def prob_profit(summary, margin: float, cost: float) -> np.ndarray:
                                       margin, cost)
 
 
-def apply_rule(policy: PolicyConfig, uplift, prob=None) -> np.ndarray:
-    """Decisions of the configured rule; ``prob`` (P(profit > 0)) is needed for ``bayes_prob``."""
-    if policy.rule == "nobody":
+def uplift_quantiles(uplift, points: int = QUANTILE_POINTS) -> list[float]:
+    """Quantiles of predicted uplift at shares 0, 1/(points-1), ..., 1 (numpy's linear method), as stored
+    with a model (manifest ``targeting``) so that ``top_k`` can decide a user alone."""
+    uplift = np.asarray(uplift, dtype=float)
+    if len(uplift) == 0 or not np.isfinite(uplift).all():
+        raise ValueError("uplift quantiles need at least one user and finite predictions")
+    return [float(q) for q in np.quantile(uplift, np.linspace(0.0, 1.0, points))]
+
+
+def top_k_threshold(quantiles, k: float) -> float:
+    """The predicted uplift at and above which the top ``k`` share of the users behind ``quantiles`` lies: their
+    (1 - k) quantile, linear between stored points (exact at multiples of 1/(points-1), 0.1% by default)."""
+    q = np.asarray(quantiles, dtype=float)
+    return float(np.interp(1.0 - k, np.linspace(0.0, 1.0, len(q)), q))
+
+
+def for_model(policy: PolicyConfig, quantiles) -> PolicyConfig:
+    """``policy`` with the top_k threshold learned from a model's holdout uplift ``quantiles`` (only the top_k
+    rule needs one; None: the model stores none, which only top_k refuses)."""
+    if policy.rule != "top_k" or policy.top_k_threshold is not None:
+        return policy
+    if quantiles is None:
+        raise ValueError("policy rule top_k needs the uplift threshold learned on the holdout, and this model "
+                         "stores none (no 'targeting' entry in its manifest); retrain it or choose another rule")
+    return replace(policy, top_k_threshold=top_k_threshold(quantiles, policy.top_k))
+
+
+def decide(predictions, policy: PolicyConfig) -> np.ndarray:
+    """The ``treat`` decision (bool per user) of ``policy.rule``, each user decided alone.
+
+    ``predictions``: a DataFrame or dict of arrays with ``uplift`` and, for ``bayes_prob``, either
+    ``prob_profit`` (exact, counted over posterior draws) or the 90% interval ``uplift_lower`` /
+    ``uplift_upper`` (normal approximation centred at ``uplift``; the surrogate's case). ``top_k`` needs
+    ``policy.top_k_threshold`` (``for_model``).
+    """
+    uplift = np.asarray(predictions["uplift"], dtype=float)
+    rule = policy.rule
+    if rule == "nobody":
         return treat_nobody(uplift)
-    if policy.rule == "everybody":
+    if rule == "everybody":
         return treat_everybody(uplift)
-    if policy.rule == "top_k":
-        return treat_top_k(uplift, policy.top_k)
-    if policy.rule == "expected_profit":
+    if rule == "expected_profit":
         return treat_decision(uplift, policy)
-    if prob is None:
-        raise ValueError("rule 'bayes_prob' needs the posterior probability of a positive profit")
+    if rule == "top_k":
+        if policy.top_k_threshold is None:
+            raise ValueError("rule 'top_k' needs the uplift threshold learned on the holdout (policy.for_model)")
+        return uplift >= policy.top_k_threshold
+    if "prob_profit" in predictions:
+        prob = predictions["prob_profit"]
+    elif "uplift_lower" in predictions and "uplift_upper" in predictions:
+        prob = prob_profit_from_quantiles(uplift, predictions["uplift_lower"], predictions["uplift_upper"],
+                                          policy.margin, policy.cost_per_contact)
+    else:
+        raise ValueError("rule 'bayes_prob' needs the posterior probability of a positive profit ('prob_profit') "
+                         "or a 90% uplift interval ('uplift_lower', 'uplift_upper')")
     return treat_bayes(prob, policy.prob_threshold)
+
+
+def apply_rule(policy: PolicyConfig, uplift, prob=None) -> np.ndarray:
+    """``decide`` on bare arrays; ``prob`` (P(profit > 0)) is needed for ``bayes_prob``."""
+    return decide({"uplift": uplift, **({} if prob is None else {"prob_profit": prob})}, policy)
 
 
 def uplift_scores(t, y, propensity, mu1=None, mu0=None) -> np.ndarray:
@@ -160,18 +223,38 @@ def policy_curve(uplift, scores, margin: float, cost: float, fractions=None, per
     return pd.DataFrame(rows)
 
 
-def treat_scored(predictions, policy: PolicyConfig) -> np.ndarray:
-    """The ``treat`` column of scored users (0/1), one user at a time so it works chunk by chunk.
+def rules_table(frame, models, policy: PolicyConfig, aipw, ipw) -> "pd.DataFrame":
+    """Value per 1,000 holdout users (AIPW, IPW, and the truth when known) of every rule, each decided by
+    ``decide`` as scoring and serving decide: nobody, everybody; per model top ``top_k`` (the threshold is the
+    model's (1 - top_k) uplift quantile on this holdout) and expected profit > 0; the Bayesian P(profit > 0).
 
-    ``bayes_prob`` uses the surrogate's 90% uplift interval (normal approximation; the median is taken
-    as the point uplift). ``top_k`` needs the whole file ranked, which chunked scoring cannot do: it falls
-    back to the expected-profit rule there, and the evaluation step reports top-k values instead.
+    ``frame``: one row per holdout user, a predicted-uplift column per model in ``models``, ``bayesian`` and
+    ``bayesian_prob_profit`` (R's exact share of draws with margin * uplift - cost > 0), ``true_uplift`` if known.
     """
-    uplift = np.asarray(predictions["uplift"], dtype=float)
-    if policy.rule == "bayes_prob":
-        prob = prob_profit_from_quantiles(uplift, predictions["uplift_lower"], predictions["uplift_upper"],
-                                          policy.margin, policy.cost_per_contact)
-        return apply_rule(policy, uplift, prob).astype(int)
-    if policy.rule == "top_k":
-        return treat_decision(uplift, policy).astype(int)
-    return apply_rule(policy, uplift).astype(int)
+    import pandas as pd
+
+    truth = frame["true_uplift"] if "true_uplift" in frame else None
+    value = lambda treat, scores: policy_value(treat, scores, policy.margin, policy.cost_per_contact)  # noqa: E731
+    rule = lambda name, **learned: replace(policy, rule=name, **learned)  # noqa: E731
+    rows = []
+
+    def add(model, label, treat):
+        a, i = value(treat, aipw), value(treat, ipw)
+        rows.append({"model": model, "rule": label, "share_treated": a["share_treated"], "value_aipw": a["value"],
+                     "aipw_low": a["ci_low"], "aipw_high": a["ci_high"], "value_ipw": i["value"],
+                     "ipw_low": i["ci_low"], "ipw_high": i["ci_high"],
+                     **({} if truth is None else {"value_true": value(treat, truth)["value"]})})
+
+    everyone = {"uplift": np.zeros(len(frame))}
+    add("-", "nobody", decide(everyone, rule("nobody")))
+    add("-", "everybody", decide(everyone, rule("everybody")))
+    for m in models:
+        cut = top_k_threshold(uplift_quantiles(frame[m]), policy.top_k)
+        add(m, f"top {round(100 * policy.top_k)}%", decide({"uplift": frame[m]}, rule("top_k", top_k_threshold=cut)))
+        if m != "random":  # random scores are not in spend units
+            add(m, "expected profit > 0", decide({"uplift": frame[m]}, rule("expected_profit")))
+    add("bayesian", f"P(profit > 0) >= {policy.prob_threshold}",
+        decide({"uplift": frame["bayesian"], "prob_profit": frame["bayesian_prob_profit"]}, rule("bayes_prob")))
+    if truth is not None:
+        add("oracle (true uplift)", "expected profit > 0", decide({"uplift": truth}, rule("expected_profit")))
+    return pd.DataFrame(rows)

@@ -22,8 +22,8 @@ import torch
 from .data import (DataValidationError, csv_options, format_lines, line_numbers, read_csv, utf8_error,
                    validate_score_frame)
 from .io import atomic_path
-from .manifest import model_digest
-from .policy import PolicyConfig, treat_scored
+from .manifest import MANIFEST, ModelArtifactError, model_digest
+from .policy import PolicyConfig, decide, for_model
 from .surrogate import load_surrogate
 from .surrogate.train import PREDICTION_NAMES
 
@@ -34,17 +34,27 @@ PREDICTION_COLUMNS = list(PREDICTION_NAMES)
 class UpliftScorer:
     """A loaded surrogate ready to score users (no R needed)."""
 
-    def __init__(self, surrogate, encoder, manifest: dict):
+    def __init__(self, surrogate, encoder, manifest: dict, source: str = "the model's manifest"):
         self.surrogate = surrogate
         self.encoder = encoder
         self.manifest = manifest
         self.spec = encoder.spec
+        self.source = source
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike) -> "UpliftScorer":
         """Verify and load a surrogate for scoring (this also holds BLAS to one thread, process-wide)."""
         one_inference_thread()
-        return cls(*load_surrogate(model_dir))
+        return cls(*load_surrogate(model_dir), source=str(Path(model_dir) / MANIFEST))
+
+    def policy(self, policy: PolicyConfig) -> PolicyConfig:
+        """``policy`` ready for ``decide`` with this model: the top_k rule gets its uplift threshold from the
+        holdout quantiles in the manifest (``targeting``), so batch and HTTP decide each user alike."""
+        quantiles = (self.manifest.get("targeting") or {}).get("uplift_quantiles")
+        try:
+            return for_model(policy, quantiles)
+        except ValueError as exc:
+            raise ModelArtifactError(f"{self.source}: {exc}") from None
 
     @property
     def version(self) -> dict:
@@ -283,13 +293,15 @@ def score_file(model_dir, input_path, output_path, chunk_size: int = 100_000, pr
     """Score every user of ``input_path`` (CSV or Parquet) into ``output_path`` (same format); return rows.
 
     Every user is checked (``UpliftScorer.score_frame``; ids unique within the chunks scored) before
-    anything is written. With a ``policy``, a 0/1 ``treat`` column from the configured targeting rule is added. With ``chunks``
+    anything is written. With a ``policy``, a 0/1 ``treat`` column from the configured targeting rule is added
+    (``policy.decide``, as the HTTP service decides). With ``chunks``
     (``(first, stop)``, see ``shard_chunks``), only those chunks are scored (line numbers still refer to
     the whole file) and an empty range writes a CSV with the header only.
     """
     from tqdm import tqdm
 
     scorer = UpliftScorer.load(model_dir)
+    policy = scorer.policy(policy) if policy is not None else None
     input_path, output_path = Path(input_path), Path(output_path)
     parquet_out = output_path.suffix == ".parquet"
     first_chunk, stop_chunk = chunks if chunks is not None else (0, None)
@@ -305,7 +317,7 @@ def score_file(model_dir, input_path, output_path, chunk_size: int = 100_000, pr
                 scored = scorer.score_frame(chunk, str(input_path), offset=offset + rows)
                 ids.add(chunk[scorer.spec.id], offset + rows)
                 if policy is not None:
-                    scored["treat"] = treat_scored(scored, policy)
+                    scored["treat"] = decide(scored, policy).astype(int)
                 table = pa.Table.from_pandas(scored, preserve_index=False)
                 writer = writer or _table_writer(tmp, table.schema, parquet_out)
                 writer.write_table(table)

@@ -14,7 +14,7 @@ from typing import Mapping, NamedTuple
 import numpy as np
 import orjson
 
-from ..policy import treat_decision
+from ..policy import decide
 from ..scoring import PREDICTION_COLUMNS, UpliftScorer
 from .openapi import build_openapi
 from .settings import ServingConfig
@@ -55,6 +55,7 @@ class PredictionService:
         self.config = config or ServingConfig()
         self.spec = scorer.spec
         self.model = scorer.version
+        self.policy = scorer.policy(self.config.policy)  # top_k: the threshold stored with the model
         self.metadata = self._metadata()
         self.openapi = build_openapi(self.spec, self.model, self.config)
         self._handlers = {"/predict": self._predict, "/health": self._health,
@@ -144,7 +145,7 @@ class PredictionService:
                                "gives no finite prediction",
                                [detail(int(i), None, "prediction is not finite; check the feature values")
                                 for i in bad])
-        treat = treat_decision(preds["uplift"], self.config.policy).tolist()
+        treat = decide(preds, self.policy).tolist()
         keys = ("id", *PREDICTION_COLUMNS, "treat")
         return [dict(zip(keys, row)) for row in zip(users.ids, *matrix.T.tolist(), treat)]
 
@@ -164,6 +165,8 @@ class PredictionService:
             "model": self.model,
             "limits": {"max_body_bytes": self.config.max_body_bytes, "max_instances": self.config.max_instances,
                        "body_timeout_s": self.config.body_timeout_s},
-            "policy": {"cost_per_contact": self.config.policy.cost_per_contact, "margin": self.config.policy.margin},
+            "policy": {"cost_per_contact": self.policy.cost_per_contact, "margin": self.policy.margin,
+                       "rule": self.policy.rule, "top_k": self.policy.top_k,
+                       "top_k_threshold": self.policy.top_k_threshold, "prob_threshold": self.policy.prob_threshold},
             "auth": "bearer" if self.config.api_token else "none",
         }

@@ -73,6 +73,34 @@ SETTINGS = {
 }
 
 
+#: The targeting policy's variables (the HTTP server's flags --rule, --cost-per-contact, ... win over them).
+POLICY_ENV = {"rule": "BAYESLIFT_POLICY_RULE", "cost_per_contact": "BAYESLIFT_COST_PER_CONTACT",
+              "margin": "BAYESLIFT_MARGIN", "top_k": "BAYESLIFT_TOP_K", "prob_threshold": "BAYESLIFT_PROB_THRESHOLD"}
+
+
+def policy_value(name: str, text: str, source: str):
+    """One policy value from text, checked by PolicyConfig's own rule, or a :class:`SettingError` naming ``source``."""
+    from ..policy import PolicyConfig
+
+    try:
+        value = text.strip() if name == "rule" else float(text)
+        return getattr(PolicyConfig(**{name: value}), name)
+    except ValueError as exc:
+        reason = str(exc) if "policy" in str(exc) else f"must be a number, got {text[:40]!r}"
+        raise SettingError(f"{source}: {reason}".lstrip(": ")) from None
+
+
+def policy_from_env(environ: Mapping[str, str], given: Mapping | None = None) -> "PolicyConfig":
+    """Defaults, then the BAYESLIFT_* policy variables (unset or empty: the default), then ``given`` (flags;
+    None = not given). A bad variable is a :class:`SettingError` naming it."""
+    from ..policy import PolicyConfig
+
+    values = {name: policy_value(name, environ[var], var) for name, var in POLICY_ENV.items()
+              if environ.get(var, "").strip()}
+    values.update({k: v for k, v in (given or {}).items() if v is not None})
+    return PolicyConfig(**values)
+
+
 def _default_policy() -> "PolicyConfig":
     from ..policy import PolicyConfig  # scipy, which policy imports, is slow to load: only when serving
 
@@ -92,11 +120,14 @@ class ServingConfig:
             setattr(self, name, SETTINGS[name].check(getattr(self, name), f"serving setting {name}"))
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] = os.environ, **overrides) -> "ServingConfig":
-        """Defaults, then BAYESLIFT_MAX_BODY_BYTES / _MAX_INSTANCES / _BODY_TIMEOUT_S / _API_TOKEN, then overrides
-        (None = not given). A variable outside its range is a :class:`SettingError` naming it."""
+    def from_env(cls, environ: Mapping[str, str] = os.environ, policy: Mapping | None = None,
+                 **overrides) -> "ServingConfig":
+        """Defaults, then BAYESLIFT_MAX_BODY_BYTES / _MAX_INSTANCES / _BODY_TIMEOUT_S / _API_TOKEN and the policy
+        variables (``POLICY_ENV``), then overrides and ``policy``'s values (None = not given). A variable
+        outside its range is a :class:`SettingError` naming it."""
         values = {name: SETTINGS[name].from_env(environ) for name in ("max_body_bytes", "max_instances",
                                                                       "body_timeout_s")}
         values["api_token"] = environ.get(TOKEN_ENV) or None
+        values["policy"] = policy_from_env(environ, policy)
         values.update(overrides)
         return cls(**{k: v for k, v in values.items() if v is not None})

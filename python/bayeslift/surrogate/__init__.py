@@ -9,7 +9,7 @@ import torch
 
 from ..boundary import read_table
 from ..data import FeatureSpec
-from .checkpoint import load_surrogate, save_surrogate
+from .checkpoint import load_surrogate, save_surrogate, targeting_facts
 from .fidelity import SurrogateFidelityError, fidelity
 from .model import FeatureEncoder, SimpleNN, SurrogateConfig
 from .predict import Surrogate
@@ -25,7 +25,8 @@ def train_surrogate_model(train_data_csv, labels_csv, uplift_csv, spec_json, out
     """The surrogate_model step: train on R's 'train' users, measure fidelity on its 'holdout' users.
 
     Raises SurrogateFidelityError (writing nothing) when the holdout uplift misses the floor (`check_fidelity`)
-    at every width ``fit_to_floor`` tries. Returns the manifest; its ``training`` entry says what training did.
+    at every width ``fit_to_floor`` tries. Returns the manifest; its ``training`` entry says what training did,
+    its ``targeting`` entry holds the holdout users' predicted-uplift quantiles (the top_k rule's threshold).
     """
     torch.set_num_threads(max(1, threads))
     spec = FeatureSpec.from_json(spec_json)
@@ -46,4 +47,5 @@ def train_surrogate_model(train_data_csv, labels_csv, uplift_csv, spec_json, out
     scores = {"train": fidelity(run.surrogate, fit_targets), "holdout": holdout}
     log.info("surrogate fidelity: %s", json.dumps(scores))
     return save_surrogate(out_dir, run.surrogate, encoder, training_config=asdict(config), fidelity=scores,
-                          training={**run.facts(), "widths_tried": tries})
+                          training={**run.facts(), "widths_tried": tries},
+                          targeting=targeting_facts(run.surrogate, holdout_targets.x, "holdout"))

@@ -3,7 +3,8 @@
 Files (the seed's names): ``surrogate_nn.pth`` (a plain dict: model args, state dicts, output scales;
 loaded with ``weights_only=True``), ``feature_columns.pkl`` (a dict: feature spec and encoded column order),
 ``spend_scaler.pkl`` (a dict of the fitted StandardScaler's numbers, not the sklearn object) and
-``manifest.json`` (sha256 of each, versions, training config, fidelity).
+``manifest.json`` (sha256 of each, versions, training config, fidelity, and ``targeting``: quantiles of the
+surrogate's predicted uplift on the holdout users, from which the ``top_k`` rule's threshold is read).
 
 A model folder is untrusted input: loading reads only bytes the manifest vouches for
 (:func:`~bayeslift.manifest.read_verified`), unpickles without importing anything
@@ -29,6 +30,7 @@ from ..data import OUTCOME_TYPES, FeatureSpec
 from ..io import make_temp_dir
 from ..manifest import (CHECKPOINT, FEATURE_COLUMNS, MANIFEST, RETRAIN, SCALER, SURROGATE_FILES, ModelArtifactError,
                         plain_unpickle, read_verified, write_manifest)
+from ..policy import uplift_quantiles
 from .model import FeatureEncoder, SimpleNN
 from .predict import Surrogate
 
@@ -51,6 +53,13 @@ def scaler_to_plain(scaler, feature_names: list[str]) -> dict:
         "var": [float(v) for v in scaler.var_],
         "n_samples_seen": int(scaler.n_samples_seen_),
     }
+
+
+def targeting_facts(surrogate: Surrogate, x: np.ndarray, users: str) -> dict:
+    """The manifest's ``targeting`` entry: quantiles of ``surrogate``'s predicted uplift on encoded users ``x``
+    (the holdout), so that ``policy.top_k`` becomes a threshold each user can be compared with alone."""
+    uplift = surrogate.predict_encoded(x)["uplift"]
+    return {"users": users, "n_users": int(len(uplift)), "uplift_quantiles": uplift_quantiles(uplift)}
 
 
 def save_surrogate(directory: str | Path, surrogate: Surrogate, encoder: FeatureEncoder, **facts) -> dict:
@@ -233,6 +242,19 @@ def _surrogate(path: Path, checkpoint: dict, n_inputs: int) -> Surrogate:
                      float(scales[2]))
 
 
+def _check_targeting(path: Path, manifest: dict) -> None:
+    """A ``targeting`` entry, when present, must be a dict whose quantiles are finite and non-decreasing."""
+    if "targeting" not in manifest:
+        return  # an older model: every rule but top_k still works (the scorer says so for top_k)
+    entry = manifest["targeting"]
+    q = entry.get("uplift_quantiles") if isinstance(entry, dict) else None
+    n = entry.get("n_users") if isinstance(entry, dict) else None
+    if not (isinstance(q, list) and len(q) >= 2 and all(_is_finite_number(v) for v in q)
+            and all(a <= b for a, b in zip(q, q[1:])) and isinstance(n, int) and not isinstance(n, bool) and n >= 1):
+        raise ModelArtifactError(f"{path}: 'targeting' must hold n_users (a count >= 1) and uplift_quantiles (at "
+                                 f"least 2 finite, non-decreasing numbers); {RETRAIN}")
+
+
 def load_surrogate(directory: str | Path) -> tuple[Surrogate, FeatureEncoder, dict]:
     """Verify the manifest, then rebuild the surrogate and its feature encoder (ModelArtifactError if anything
     in the folder is missing, tampered with or not what this bayeslift writes)."""
@@ -241,6 +263,7 @@ def load_surrogate(directory: str | Path) -> tuple[Surrogate, FeatureEncoder, di
     if manifest.get("format") != FORMAT:
         found = reprlib.repr(manifest.get("format"))
         raise ModelArtifactError(f"{directory / MANIFEST}: model format {found}, expected {FORMAT!r}; {RETRAIN}")
+    _check_targeting(directory / MANIFEST, manifest)
     columns_path, scaler_path, checkpoint_path = (directory / n for n in (FEATURE_COLUMNS, SCALER, CHECKPOINT))
     spec = _feature_spec(columns_path, plain_unpickle(columns_path, contents[FEATURE_COLUMNS]))
     encoder = FeatureEncoder(spec, _scaler(scaler_path, plain_unpickle(scaler_path, contents[SCALER]), spec))

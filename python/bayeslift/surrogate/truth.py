@@ -7,7 +7,7 @@ import numpy as np
 
 from ..data import FeatureSpec, validate_training_frame
 from ..simulate import COLUMNS, simulate_history
-from .checkpoint import save_surrogate
+from .checkpoint import save_surrogate, targeting_facts
 from .model import FeatureEncoder, SurrogateConfig
 from .train import SurrogateTargets, fit_surrogate
 
@@ -34,5 +34,8 @@ def train_truth_surrogate(out_dir: str | Path, n_users: int = 2000, seed: int = 
     """Fit and save a surrogate whose targets are the simulator's truth (``simulated_truth_targets``)."""
     encoder, targets = simulated_truth_targets(n_users, seed)
     surrogate = fit_surrogate(targets, SurrogateConfig(hidden=64, steps=480, seed=3))  # quick: 60 passes of 8 batches
-    save_surrogate(out_dir, surrogate, encoder, training_config={"source": source}, fidelity={})
+    # the top_k threshold from users the surrogate did not see, as the pipeline learns it on the holdout
+    holdout, _ = simulate_history(max(200, n_users // 4), seed=seed + 1)
+    save_surrogate(out_dir, surrogate, encoder, training_config={"source": source}, fidelity={},
+                   targeting=targeting_facts(surrogate, encoder.transform(holdout), "simulated holdout"))
     return Path(out_dir)
