@@ -110,6 +110,20 @@ def test_lambda_decides_as_batch(truth_surrogate_dir, users_csv, tmp_path, monke
     assert [int(p["treat"]) for p in json.loads(answer["body"])["predictions"]] == batch["treat"].tolist()
 
 
+
+def test_cli_score_takes_the_policy_flags(truth_surrogate_dir, users_csv, tmp_path):
+    from bayeslift.cli import main
+    from bayeslift.scoring import score_file
+
+    args = ["score", "--model", str(truth_surrogate_dir), "--input", str(users_csv), "--quiet"]
+    assert main([*args, "--output", str(tmp_path / "plain.csv")]) == 0
+    assert "treat" not in pd.read_csv(tmp_path / "plain.csv").columns  # no policy flag, no decision
+    assert main([*args, "--output", str(tmp_path / "cli.csv"), "--rule", "top_k", "--top-k", "0.3",
+                 "--cost-per-contact", str(COST), "--margin", str(MARGIN)]) == 0
+    score_file(truth_surrogate_dir, users_csv, tmp_path / "lib.csv", progress=False, policy=policy_of("top_k"))
+    assert pd.read_csv(tmp_path / "cli.csv")["treat"].tolist() == pd.read_csv(tmp_path / "lib.csv")["treat"].tolist()
+
+
 def test_top_k_threshold_treats_the_top_share_of_the_holdout():
     uplift = np.random.default_rng(5).normal(size=500)
     quantiles = pol.uplift_quantiles(uplift)
