@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # it beside them, and R_LIBS points everything run from here (tests, benchmarks) at it.
 RLIB := R/.rlib
 R_PKG := R/bayeslift
-R_PKG_SOURCES := $(wildcard $(R_PKG)/R/*.R) $(R_PKG)/DESCRIPTION $(R_PKG)/NAMESPACE
+R_PKG_SOURCES := $(wildcard $(R_PKG)/R/*.R) $(wildcard $(R_PKG)/inst/stan/*.stan) $(R_PKG)/DESCRIPTION $(R_PKG)/NAMESPACE
 RUN := PATH=$(CURDIR)/$(VENV)/bin:$$PATH R_LIBS=$(CURDIR)/$(RLIB)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 R_DEBS := r-base-core r-base-dev r-cran-brms r-cran-rstanarm r-cran-posterior r-cran-yaml r-cran-jsonlite \
@@ -35,6 +35,8 @@ r-pkg: $(RLIB)/bayeslift/SOURCES.md5
 $(RLIB)/bayeslift/SOURCES.md5: $(R_PKG_SOURCES) | r-deps
 	mkdir -p $(RLIB)
 	R CMD INSTALL --no-multiarch --library=$(RLIB) $(R_PKG)
+	# backend stan's program, compiled once here so that no pipeline job compiles it (or two at once)
+	R_LIBS=$(CURDIR)/$(RLIB) Rscript -e 'invisible(bayeslift::stan_part_model())'
 	(cd $(R_PKG) && md5sum R/*.R) > $@
 
 # NAMESPACE and man/ are generated from the roxygen headers and committed (no roxygen run at install time).

@@ -1,5 +1,5 @@
 # Bench helper of bench/bench_eval.py: the pipeline's Bayesian steps for one train/holdout split, in one
-# process. Fits the default rstanarm hurdle model on the training users (both chains at once, each seeded as
+# process. Fits the default model (the package's defaults, config/config.yaml's) on the training users (both chains at once, each seeded as
 # the pipeline's chain jobs seed theirs), checks the
 # MCMC diagnostics (as rule bayesian_model) and exports the counterfactual tables for the train + holdout
 # users (as rule counterfactuals), checked against the boundary schema. Every step is a bayeslift function.
@@ -20,7 +20,7 @@ seed <- as.integer(args[7])
 
 started <- Sys.time()
 # The default model section with the bench's sampler settings, fitted as the pipeline's chain jobs do.
-model <- fit_configured_model(train, spec, list(backend = "rstanarm", inference = list(chains = 2L, iter = iter, seed = seed)),
+model <- fit_configured_model(train, spec, list(inference = list(chains = 2L, iter = iter, seed = seed)),
                               cores = 2L)
 fit_seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))
 diagnostics <- model_diagnostics(model)

@@ -10,9 +10,11 @@ sqrt-PEHE, ATE error (mean predicted uplift - true mean uplift), coverage of the
 and whether the 90% ATE interval covers the true ATE (models with a posterior only: the other baselines give
 no intervals), and fit times.
 
-Models: the Bayesian hurdle model (rstanarm), each variant a config ``model`` section fitted by the
-pipeline's own code (bench/bench_fit.R, ``bayeslift::fit_configured_model()``; ``VARIANT_MODELS``, all routed
-through ``variant_model_section``), as chosen by ``--bayes-models``: the default options, splines
+Models: the Bayesian hurdle model, each variant a config ``model`` section fitted by the pipeline's own code
+(bench/bench_fit.R, ``bayeslift::fit_configured_model()``; ``VARIANT_MODELS``, all routed through
+``variant_model_section``), as chosen by ``--bayes-models``: ``default`` (config/config.yaml's back-end and
+effect group), ``stan`` and ``stan_flexible`` (backend stan, linear or with penalized smooths), and rstanarm
+with its default options (``rstanarm``), splines
 (``flexible``), ``shrinkage = "horseshoe"``, both (``flexible_horseshoe``), ``shrinkage = "normal"`` at its
 default scale (``normal``, ``flexible_normal``) and at other ``shrinkage_scale`` values (``normal_05``: 0.5,
 ``normal_025``, ``normal_005``), and what ``shape: auto`` keeps by PSIS-LOO between a model and the same with
@@ -115,6 +117,8 @@ VARIANT_MODELS = {
     "auto_normal_df5": "preset",
     "stack_horseshoe_null": _effect("stack", shape="auto", shrinkage="horseshoe"),
     "bma_horseshoe_null": _effect("pseudo_bma", shape="auto", shrinkage="horseshoe"),
+    # backend stan: the effect terms' shrinkage scale is learned; flexible adds penalized smooths
+    "rstanarm": {}, "stan": {"backend": "stan"}, "stan_flexible": {"backend": "stan", **_effect(shape="flexible")},
 }
 BAYES_MODELS = tuple(VARIANT_MODELS)
 
@@ -126,8 +130,12 @@ def variant_model_section(variant, iter_, with_propensity):
     keys = VARIANT_MODELS[variant]
     if keys == "preset":
         keys = yaml.safe_load(PRESETS[variant].read_text())["model"] or {}
-    section = merge_config({"backend": "rstanarm", "inference": {"chains": 2, "iter": iter_, "seed": 1}},
-                           copy.deepcopy(keys))
+    # "default" is config/config.yaml's model (its back-end and effect group); the named variants are rstanarm's
+    # options unless they name a back-end
+    pipeline = yaml.safe_load(PIPELINE_CONFIG.read_text())["model"]
+    base = ({"backend": pipeline["backend"], "effect": pipeline["effect"]} if variant == "default"
+            else {"backend": "rstanarm"})
+    section = merge_config({**base, "inference": {"chains": 2, "iter": iter_, "seed": 1}}, copy.deepcopy(keys))
     if variant == "auto" and with_propensity:
         section["effect"]["propensity"] = True
     return section
@@ -214,7 +222,8 @@ def bench_scenario(suite, name, n_train, n_test, iter_, seed, surrogate_config, 
             rows.append({"model": label,
                          **metrics(np.asarray(res["uplift"]), true, np.asarray(res["lower"]), np.asarray(res["upper"]),
                                    res["ate_q05"], res["ate_q95"]), "fit_s": res["seconds"],
-                         "interval_scale": calibration.get(res["export"], {}).get("scale")})
+                         "interval_scale": calibration.get(res["export"], {}).get("scale"),
+                         "divergences": sum(p["divergences"] for p in (res.get("diagnostics") or {}).values())})
             sur = res["surrogate"]
             if sur is not None:
                 rows.append({"model": label.replace("bayes_", "surrogate_", 1),
@@ -325,7 +334,7 @@ def main(argv=None):
                           flush=True)
     table = pd.concat(tables, ignore_index=True)
     cols = [*CELL, "replication", "true_ate", "model", "sqrt_pehe", "ate_error", "coverage_90", "ate_covered",
-            "fit_s", "interval_scale"]
+            "fit_s", "interval_scale", "divergences"]
     table = table.reindex(columns=cols)
     summary = summarize(table)
     with pd.option_context("display.width", 200, "display.max_rows", 1000, "display.float_format", "{:.3f}".format):

@@ -39,6 +39,8 @@ for (name in names(variants)) {
   }
   if (!is.null(model$selection$weights)) out$weights[[name]] <- model$selection$weights
   out$models[[name]] <- summary_of(model, fitted, name, seconds)
+  # per part: R-hat, ESS and divergences, as rule bayesian_model checks them
+  out$models[[name]]$diagnostics <- tryCatch(model_diagnostics(model)$parts, error = function(e) NULL)
   if (replicates > 0) {
     cal <- calibrate_uplift_intervals(model, train, refit, replicates = replicates)
     model$interval_calibration <- cal

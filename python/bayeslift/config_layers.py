@@ -204,6 +204,11 @@ IGNORED = [
      "brms' s() smooths are penalized, with basis dimension 5"),
     (("model", "effect", "spline_df"), lambda c: c["model"]["effect"]["shape"] == "linear",
      "only the flexible model (effect.shape flexible or auto) has splines"),
+] + [
+    (("model", "effect", k), lambda c: c["model"]["backend"] == "stan",
+     "backend stan learns the effect terms' shrinkage scale from the data")
+    for k in ("shrinkage", "shrinkage_scale")
+] + [
     (("model", "intervals", "replicates"), lambda c: not c["model"]["intervals"]["calibrate"],
      "model.intervals.calibrate is false"),
     (("model", "checks", "extend_minutes"), lambda c: c["model"]["checks"]["on_fail"] != "stop",

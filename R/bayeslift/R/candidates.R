@@ -31,7 +31,7 @@ config_value <- function(m, key, default, group = NULL) {
 #' @export
 model_candidates <- function(model_config) {
   m <- check_model_config(model_config)
-  backend <- config_value(m, "backend", "rstanarm")
+  backend <- config_value(m, "backend", "stan")
   effect <- m$effect
   args <- list(backend = backend)
   for (key in c("iter", "adapt_delta", "algorithm"))

@@ -24,6 +24,9 @@ backend_config_args <- function(backend) backend_registry(backend)$config_args
 
 backend_registry <- function(backend) {
   registry <- list(
+    # bayeslift's own Stan program: learned shrinkage of the effect terms, penalized smooths (backend_stan.R)
+    stan = list(fitters = list(spend = fit_stan_hierarchical, binary = fit_stan_hierarchical, gaussian = fit_stan_hierarchical),
+                config_args = function(m) list(spline_df = if (!is.null(m$effect$spline_df)) as.integer(m$effect$spline_df))),
     rstanarm = list(fitters = list(spend = fit_rstanarm_hurdle, binary = fit_rstanarm_outcome, gaussian = fit_rstanarm_outcome),
                     # spline_df is the rstanarm spline size (the flexible candidate's; the linear model has none)
                     config_args = function(m) list(spline_df = if (!is.null(m$effect$spline_df)) as.integer(m$effect$spline_df))),
@@ -44,7 +47,9 @@ backend_registry <- function(backend) {
 #'
 #' @param data training data.frame (treatment 0/1, the outcome, the spec's features on their raw scale).
 #' @param spec feature spec ([feature_spec()] or [read_feature_spec()]).
-#' @param backend "rstanarm" (two stan_glm fits, no compiler needed) or "brms" (hurdle_lognormal).
+#' @param backend "stan" (bayeslift's hierarchical Stan program: the average effect under a prior on the
+#'   outcome's scale, the effect terms shrunk with a scale learned from the data, penalized smooths with
+#'   `flexible`), "rstanarm" (two stan_glm fits) or "brms" (hurdle_lognormal).
 #' @param flexible splines for numeric features, interacting with the treatment.
 #' @param shrinkage "none", "horseshoe" or "normal": shrinkage prior on the treatment x feature terms.
 #' @param shrinkage_scale prior sd under shrinkage = "normal": rstanarm, of every treatment x feature term
@@ -74,7 +79,7 @@ backend_registry <- function(backend) {
 #' dim(draws$treated)  # 100 draws x 5 users
 #' }
 #' @export
-fit_causal_model <- function(data, spec, backend = "rstanarm", flexible = FALSE, shrinkage = "none",
+fit_causal_model <- function(data, spec, backend = "stan", flexible = FALSE, shrinkage = "none",
                              shrinkage_scale = NULL, spline_df = 3L, propensity = FALSE, effect = TRUE, chains = 2L,
                              iter = 2000L, seed = 1L, refresh = 0L, cores = 1L, adapt_delta = 0.95,
                              algorithm = "sampling", formula = NULL, prior = NULL, cache_dir = NULL, brms_k = 5L) {

@@ -23,10 +23,11 @@ test_spec <- function(outcome = "spend", outcome_type = "spend") {
 
 fit_cache <- new.env()
 
-# A tiny fit of `key`, made on first use; `...` are fit_causal_model() options.
-tiny_fit <- function(key, spec = test_spec(), ...) {
+# A tiny fit of `key`, made on first use (rstanarm unless `backend` says); `...` are fit_causal_model() options.
+tiny_fit <- function(key, spec = test_spec(), backend = "rstanarm", ...) {
   if (is.null(fit_cache[[key]]))
-    fit_cache[[key]] <- suppressWarnings(fit_causal_model(test_users, spec, chains = 1, iter = 200, seed = 1, ...))
+    fit_cache[[key]] <- suppressWarnings(fit_causal_model(test_users, spec, backend = backend, chains = 1, iter = 200,
+                                                          seed = 1, ...))
   fit_cache[[key]]
 }
 

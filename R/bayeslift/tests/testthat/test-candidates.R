@@ -58,7 +58,7 @@ test_that("brms candidates carry the brms section's formula and cache, rstanarm 
 test_that("variational sections fit one chain; partial sections take fit_causal_model()'s defaults", {
   expect_equal(configured_chains(section(inference = list(algorithm = "meanfield"))), 1L)
   expect_equal(configured_chains(section(inference = list(chains = 3L))), 3L)
-  expect_equal(model_candidates(list()), list(model = list(backend = "rstanarm", flexible = FALSE)))
+  expect_equal(model_candidates(list()), list(model = list(backend = "stan", flexible = FALSE)))
   expect_equal(configured_chains(list()), 2L)
 })
 
@@ -68,7 +68,7 @@ test_that("a section no candidate can be built from is refused with the key name
   expect_error(model_candidates(list(auto = TRUE, chains = 2)), "auto, chains belong in the grouped section")
   expect_error(model_candidates(list(effect = "flexible")), "model_config\\$effect must be a list")
   expect_error(model_candidates("rstanarm"), "model_config must be a list")
-  expect_error(model_candidates(section(backend = "sklearn")), "backend must be one of rstanarm, brms")
+  expect_error(model_candidates(section(backend = "sklearn")), "backend must be one of stan, rstanarm, brms")
   expect_error(model_candidates(section(inference = list(chains = 0))), "inference\\$chains must be a positive whole number")
 })
 
