@@ -8,8 +8,10 @@ main <- function() {
   check_installed_sources(snakemake@input[["rlib"]])
   spec <- read_feature_spec(snakemake@input[["spec"]])
   m <- snakemake@params[["model"]]
-  # Same seed in every chain job: the chains must share a subsample to be combined.
-  train <- configured_training_rows(read_prepared(snakemake@input[["train"]], spec), spec, m)
+  # Same seed in every chain job: the chains must share a subsample to be combined. The delivered refit
+  # (split.refit_all) reads the holdout split too: every row.
+  rows <- do.call(rbind, lapply(unlist(snakemake@input[["train"]]), read_prepared, spec = spec))
+  train <- configured_training_rows(rows, spec, m)
   chain <- as.integer(snakemake@wildcards[["chain"]])
   inf <- m$inference
   message(sprintf("fitting %s chain %d of %s on %d users: %s, %d iterations, seed %d", m$backend, chain,

@@ -20,7 +20,7 @@ main <- function() {
   } else if (!is.null(model$selection)) message("model: PSIS-LOO chose '", model$selection$chosen, "'")
   check <- check_convergence(model, d)
   spec <- read_feature_spec(snakemake@input[["spec"]])
-  train <- read_prepared(snakemake@input[["train"]], spec)
+  train <- do.call(rbind, lapply(unlist(snakemake@input[["train"]]), read_prepared, spec = spec))  # the rows the chains saw
   extension <- NULL
   if (length(check$problems) && d$on_fail == "stop") {  # sample longer before refusing (model.checks.extend_minutes)
     cores <- as.integer(snakemake@threads)
@@ -39,7 +39,8 @@ main <- function() {
     check <- extension$check
   }
   problems <- check$problems
-  summary <- list(backend = m$backend, algorithm = m$inference$algorithm, n_users = model_n_users(model), chains = length(chains),
+  summary <- list(backend = m$backend, algorithm = m$inference$algorithm, n_users = model_n_users(model),
+                  fitted_on = snakemake@params[["fitted_on"]], n_rows = nrow(train), chains = length(chains),
                   fit_seconds = seconds, passed = length(problems) == 0, problems = I(problems),
                   thresholds = check$thresholds, parts = check$diagnostics$parts)
   if (!is.null(extension)) summary$extension <- list(attempts = extension$attempts, note = extension$note)

@@ -12,7 +12,8 @@ main <- function() {
   m <- snakemake@params[["model"]]
   replicates <- snakemake@params[["intervals"]][["replicates"]]
   model <- readRDS(snakemake@input[["fit"]])
-  train <- configured_training_rows(read_prepared(snakemake@input[["train"]], spec), spec, m)
+  rows <- do.call(rbind, lapply(unlist(snakemake@input[["train"]]), read_prepared, spec = spec))  # the fit's rows
+  train <- configured_training_rows(rows, spec, m)
   cores <- as.integer(snakemake@threads)
   message(sprintf("calibrating uplift intervals: %d replicate(s), each a refit of the configured model on %d users (%d cores)",
                   replicates, nrow(train), cores))

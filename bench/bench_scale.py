@@ -131,8 +131,11 @@ def bayesian_fit(work: Path, n: int, variant: str, with_surrogate: bool = False)
     run_dir = work / f"fit_{n}_{variant}"
     shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir()
+    # split.refit_all false: one fit (on the train split) per variant, and the surrogate step trains on it alone
+    # (the default refit on every row would add a second fit of the same variant to it).
     settings = merge_config({"presets": ["demo"], "data": {"train": str(history_csv), "score": str(score_csv)},
-                             "model": {"checks": {"on_fail": "warn"}}}, copy.deepcopy(FIT_VARIANTS[variant]))
+                             "split": {"refit_all": False}, "model": {"checks": {"on_fail": "warn"}}},
+                            copy.deepcopy(FIT_VARIANTS[variant]))
     if settings["model"].get("backend") == "brms":
         settings["model"]["brms"] = {"cache_dir": str(REPO / ".cache" / "brms")}
     cfg = run_dir / "fit.yaml"

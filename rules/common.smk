@@ -39,14 +39,59 @@ MODEL_FIT = {k: v for k, v in config["model"].items() if k not in ("checks", "in
 INFERENCE = config["model"]["inference"]
 CHAINS = int(INFERENCE["chains"]) if INFERENCE["algorithm"] == "sampling" else 1
 
+# Which fit is delivered (split.refit_all, issue 23). The holdout evaluation always scores the fit on the train
+# split (results/model, results/counterfactuals), so its numbers stay out-of-sample. With refit_all the model
+# rules run a second time on every row, into results/delivered/ (wildcard `delivered`: "" or "delivered/"),
+# the delivered surrogate (results/surrogate) learns that fit, and the evaluation gets its own surrogate of the
+# train-split fit (results/evaluation/surrogate; wildcard `evaluation`: "" or "evaluation/").
+REFIT_ALL = bool(config["split"]["refit_all"])
+FOLDERS = {
+    "delivered": {"delivered": "delivered/" if REFIT_ALL else "", "evaluation": ""},
+    "evaluated": {"delivered": "", "evaluation": "evaluation/" if REFIT_ALL else ""},
+}
+
 wildcard_constraints:
     chain=r"[1-9][0-9]*",
     shard=r"[1-9][0-9]*",
+    delivered=r"(delivered/)?",
+    evaluation=r"(evaluation/)?",
 
 
-def chain_fits():
+def delivered(pattern):
+    """A model, counterfactuals or surrogate output ``pattern`` of the delivered fit, as a path."""
+    return pattern.format(**FOLDERS["delivered"])
+
+
+def evaluated(pattern):
+    """The same output of the fit the holdout evaluation scores (the train split's), as a path."""
+    return pattern.format(**FOLDERS["evaluated"])
+
+
+def fit_rows(wildcards):
+    """The prepared splits a fit is fitted on: the train split, and for the delivered refit the holdout too."""
+    prepared = rules.prepare.output
+    return [prepared.train, prepared.holdout] if wildcards.delivered else [prepared.train]
+
+
+def fitted_on(wildcards):
+    return "all" if wildcards.delivered else "train"
+
+
+def chain_fits(wildcards):
     """The per-chain fits that `bayesian_model` combines, chain 1 first."""
-    return [results("model", "chains", f"chain_{c}.rds") for c in range(1, CHAINS + 1)]
+    return expand(rules.bayesian_chain.output.fit, delivered=wildcards.delivered, chain=range(1, CHAINS + 1))
+
+
+def counterfactual_shards(wildcards):
+    """The shards that `counterfactuals` gathers, in order."""
+    return expand(rules.counterfactuals_shard.output.shard, delivered=wildcards.delivered, shard=range(1, SHARDS + 1))
+
+
+def surrogate_counterfactuals(wildcards):
+    """The counterfactual tables a surrogate learns: the delivered fit's, or (evaluation/) the train split's."""
+    tables = evaluated if wildcards.evaluation else delivered
+    out = rules.counterfactuals.output
+    return {key: tables(getattr(out, key)) for key in ("train_data", "labels", "uplift")}
 
 
 def shard_files(pattern):
@@ -81,7 +126,7 @@ def interval_calibration_input(wildcards):
     """The interval scale the counterfactuals apply, when model.intervals.calibrate asks for one."""
     if not config["model"]["intervals"]["calibrate"]:
         return {}
-    return {"calibration": results("model", "interval_calibration.json")}
+    return {"calibration": rules.interval_calibration.output.calibration.format(delivered=wildcards.delivered)}
 
 
 def evaluation_truth(wildcards):

@@ -25,7 +25,8 @@ rule prepare:
         spec=results("prepared", "feature_spec.json"),
     params:
         columns=config["columns"],
-        split=config["split"],
+        # not split.refit_all: which fit is delivered does not change the split
+        split={k: config["split"][k] for k in ("holdout_fraction", "seed")},
     log:
         logs("prepare"),
     threads: 1

@@ -57,8 +57,9 @@ rule evaluate:
         unpack(evaluation_truth),
         holdout=rules.prepare.output.holdout,
         spec=rules.prepare.output.spec,
-        uplift=rules.counterfactuals.output.uplift,
-        manifest=rules.surrogate_model.output.manifest,
+        # the train split's fit and its surrogate: the holdout is out-of-sample for both (split.refit_all)
+        uplift=evaluated(rules.counterfactuals.output.uplift),
+        manifest=evaluated(rules.surrogate_model.output.manifest),
         baselines=rules.baselines.output.predictions,
     output:
         summary=results("evaluation", "evaluation.json"),
@@ -80,8 +81,9 @@ rule evaluate:
 rule report:
     input:
         evaluation=rules.evaluate.output.summary,
-        diagnostics=rules.bayesian_model.output.diagnostics,
-        ate=rules.counterfactuals.output.ate,
+        diagnostics=evaluated(rules.bayesian_model.output.diagnostics),
+        delivered_diagnostics=delivered(rules.bayesian_model.output.diagnostics),
+        ate=delivered(rules.counterfactuals.output.ate),
     output:
         html=results("report", "index.html"),
     params:

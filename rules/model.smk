@@ -2,22 +2,24 @@
 # combines the chains and checks the diagnostics across them (R-hat needs every chain). Counterfactuals
 # are computed `shards` groups of users per job (`counterfactuals_shard`) and gathered in order by
 # `counterfactuals`. The default run goes through the same jobs (`shards: 1`), so content never depends
-# on the sharding.
+# on the sharding. Every rule here runs for the train split's fit (wildcard `delivered` empty: results/model,
+# results/counterfactuals) and, with split.refit_all, again for the delivered fit on every row
+# (`delivered/`: results/delivered/...); rules/common.smk says which fit each consumer reads.
 
 
 rule bayesian_chain:
     input:
-        train=rules.prepare.output.train,
+        train=fit_rows,
         spec=rules.prepare.output.spec,
         # The score file is checked before the MCMC (once per spec: a new score file does not refit).
         score_check=rules.check_score_file_before_fit.output.marker,
         rlib=R_LIB,
     output:
-        fit=results("model", "chains", "chain_{chain}.rds"),
+        fit=results("{delivered}model", "chains", "chain_{chain}.rds"),
     params:
         model=MODEL_FIT,
     log:
-        logs("bayesian_chain_{chain}"),
+        logs("{delivered}bayesian_chain_{chain}"),
     threads: 1
     resources:
         **rule_resources("bayesian_chain"),
@@ -29,19 +31,20 @@ rule bayesian_chain:
 
 rule bayesian_model:
     input:
-        chains=chain_fits(),
-        train=rules.prepare.output.train,
+        chains=chain_fits,
+        train=fit_rows,
         spec=rules.prepare.output.spec,
         rlib=R_LIB,
     output:
-        fit=results("model", "fit.rds"),
-        diagnostics=results("model", "diagnostics.json"),
-        parameters=results("model", "diagnostics_parameters.csv"),
+        fit=results("{delivered}model", "fit.rds"),
+        diagnostics=results("{delivered}model", "diagnostics.json"),
+        parameters=results("{delivered}model", "diagnostics_parameters.csv"),
     params:
         model=MODEL_FIT,
         checks=config["model"]["checks"],
+        fitted_on=fitted_on,  # recorded in diagnostics.json: "train" (the train split) or "all" (every row)
     log:
-        logs("bayesian_model"),
+        logs("{delivered}bayesian_model"),
     # Failed checks refit every chain in this job, side by side (model.checks.extend_minutes).
     threads: CHAINS
     resources:
@@ -55,16 +58,16 @@ rule bayesian_model:
 rule interval_calibration:
     input:
         fit=rules.bayesian_model.output.fit,
-        train=rules.prepare.output.train,
+        train=fit_rows,
         spec=rules.prepare.output.spec,
         rlib=R_LIB,
     output:
-        calibration=results("model", "interval_calibration.json"),
+        calibration=results("{delivered}model", "interval_calibration.json"),
     params:
         model=MODEL_FIT,
         intervals=config["model"]["intervals"],
     log:
-        logs("interval_calibration"),
+        logs("{delivered}interval_calibration"),
     # Each replicate refits every chain; they run side by side.
     threads: CHAINS
     resources:
@@ -84,14 +87,14 @@ rule counterfactuals_shard:
         spec=rules.prepare.output.spec,
         rlib=R_LIB,
     output:
-        shard=results("counterfactuals", "shards", "shard_{shard}.rds"),
+        shard=results("{delivered}counterfactuals", "shards", "shard_{shard}.rds"),
     params:
         chunk_size=config["counterfactuals"]["chunk_size"],
         shards=SHARDS,
         # margin and cost give each user's exact posterior P(profit > 0) (uplift_summary's prob_profit)
         policy={k: config["policy"][k] for k in ("margin", "cost_per_contact")},
     log:
-        logs("counterfactuals_shard_{shard}"),
+        logs("{delivered}counterfactuals_shard_{shard}"),
     threads: 1
     resources:
         **rule_resources("counterfactuals_shard"),
@@ -103,17 +106,17 @@ rule counterfactuals_shard:
 
 rule counterfactuals:
     input:
-        shards=shard_files(results("counterfactuals", "shards", "shard_{shard}.rds")),
+        shards=counterfactual_shards,
         spec=rules.prepare.output.spec,
         schema=BOUNDARY_SCHEMA,
         rlib=R_LIB,
     output:
-        train_data=results("counterfactuals", "surrogate_train_data.csv"),
-        labels=results("counterfactuals", "surrogate_labels.csv"),
-        uplift=results("counterfactuals", "uplift_summary.csv"),
-        ate=results("counterfactuals", "ate.json"),
+        train_data=results("{delivered}counterfactuals", "surrogate_train_data.csv"),
+        labels=results("{delivered}counterfactuals", "surrogate_labels.csv"),
+        uplift=results("{delivered}counterfactuals", "uplift_summary.csv"),
+        ate=results("{delivered}counterfactuals", "ate.json"),
     log:
-        logs("counterfactuals"),
+        logs("{delivered}counterfactuals"),
     threads: 1
     resources:
         **rule_resources("counterfactuals"),

@@ -1,18 +1,18 @@
 rule surrogate_model:
+    # results/surrogate learns the delivered fit; results/evaluation/surrogate (split.refit_all only) the
+    # train split's fit that the holdout evaluation scores (rules/common.smk).
     input:
-        train_data=rules.counterfactuals.output.train_data,
-        labels=rules.counterfactuals.output.labels,
-        uplift=rules.counterfactuals.output.uplift,
+        unpack(surrogate_counterfactuals),
         spec=rules.prepare.output.spec,
     output:
-        checkpoint=results("surrogate", "surrogate_nn.pth"),
-        feature_columns=results("surrogate", "feature_columns.pkl"),
-        scaler=results("surrogate", "spend_scaler.pkl"),
-        manifest=results("surrogate", "manifest.json"),
+        checkpoint=results("{evaluation}surrogate", "surrogate_nn.pth"),
+        feature_columns=results("{evaluation}surrogate", "feature_columns.pkl"),
+        scaler=results("{evaluation}surrogate", "spend_scaler.pkl"),
+        manifest=results("{evaluation}surrogate", "manifest.json"),
     params:
         surrogate=config["surrogate"],
     log:
-        logs("surrogate_model"),
+        logs("{evaluation}surrogate_model"),
     threads: 1
     resources:
         **rule_resources("surrogate_model"),
@@ -26,7 +26,7 @@ rule batch_uplift_shard:
     # Shard {shard} of `shards`: whole chunks of the score file, contiguous, so gathering them in order
     # gives exactly the unsharded output.
     input:
-        manifest=rules.surrogate_model.output.manifest,
+        manifest=delivered(rules.surrogate_model.output.manifest),
         users=config["data"]["score"],
         score_check=rules.check_score_file.output.marker,
     output:
@@ -66,9 +66,10 @@ rule batch_uplift:
 
 rule summary:
     input:
-        ate=rules.counterfactuals.output.ate,
-        diagnostics=rules.bayesian_model.output.diagnostics,
-        manifest=rules.surrogate_model.output.manifest,
+        ate=delivered(rules.counterfactuals.output.ate),
+        diagnostics=delivered(rules.bayesian_model.output.diagnostics),
+        evaluation_diagnostics=evaluated(rules.bayesian_model.output.diagnostics),
+        manifest=delivered(rules.surrogate_model.output.manifest),
         predictions=rules.batch_uplift.output.predictions,
     output:
         summary=results("summary.json"),

@@ -192,7 +192,7 @@ def posterior_ate_html(post: dict | None) -> list[str]:
     """The Bayesian ATE (counterfactuals' ate.json), and whether the per-customer intervals were calibrated."""
     if not post:
         return []
-    out = [f"<p>Bayesian posterior over all {post['n_users']:,} customers: {_fmt(post['ate_mean'], 3)} "
+    out = [f"<p>Bayesian posterior (delivered model) over all {post['n_users']:,} customers: {_fmt(post['ate_mean'], 3)} "
            f"(90% interval {_fmt(post['ate_q05'], 3)} to {_fmt(post['ate_q95'], 3)}; "
            f"P(ATE &gt; 0) = {_fmt(post['prob_positive'], 3)}).</p>"]
     if post.get("interval_scale") is not None:
@@ -202,12 +202,35 @@ def posterior_ate_html(post: dict | None) -> list[str]:
     return out
 
 
-def build_report(evaluation_json, diagnostics_json, ate_json, out_html, title: str = "bayeslift evaluation") -> str:
-    """Write a single self-contained HTML page (no external files) from the evaluation outputs."""
+def delivery_html(diag: dict | None, delivered: dict | None, n_holdout: int) -> list[str]:
+    """Which fit this page evaluates and which one is delivered (config split.refit_all)."""
+    if diag is None:
+        return []
+    n_train = diag.get("n_users")
+    if delivered is None or delivered.get("fitted_on") != "all":
+        return [f"<p>Delivered model: the fit on the {n_train:,} train-split customers evaluated here "
+                "(<code>split.refit_all: false</code>); the held-out customers did not inform it.</p>"]
+    checks = "passed" if delivered.get("passed") else "FAILED: " + "; ".join(delivered.get("problems", []))
+    return [f"<p>Delivered model: <b>refit on all {delivered.get('n_users'):,} customers</b>, the holdout included "
+            "(<code>split.refit_all</code>), with the same settings; its counterfactuals, surrogate and scores are "
+            f"the ones delivered (sampling checks {html.escape(checks)}). Every holdout number on this page is for "
+            f"the Bayesian model and surrogate fit on the {n_train:,} train-split customers, scored on the "
+            f"{n_holdout:,} held-out customers they never saw: out-of-sample. The delivered model has no holdout of "
+            "its own: any metric of it on these customers would not be out-of-sample.</p>"]
+
+
+def build_report(evaluation_json, diagnostics_json, ate_json, out_html, title: str = "bayeslift evaluation",
+                 delivered_diagnostics_json=None) -> str:
+    """Write a single self-contained HTML page (no external files) from the evaluation outputs.
+
+    ``diagnostics_json`` is the evaluated fit's (the train split's), ``delivered_diagnostics_json`` the delivered
+    fit's and ``ate_json`` its posterior ATE (split.refit_all: the refit on every row; by default the same fit).
+    """
     from .io import write_text_atomic
 
     ev = json.loads(Path(evaluation_json).read_text())
     diag = json.loads(Path(diagnostics_json).read_text()) if diagnostics_json else None
+    delivered = json.loads(Path(delivered_diagnostics_json).read_text()) if delivered_diagnostics_json else diag
     post = json.loads(Path(ate_json).read_text()) if ate_json else None
     t = {k: pd.read_csv(v) for k, v in ev["tables"].items() if k != "predictions"}
     ate, metrics, policy = t["ate"], t["metrics"], t["policy"]
@@ -216,7 +239,7 @@ def build_report(evaluation_json, diagnostics_json, ate_json, out_html, title: s
              f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
     parts.append("<div class='summary'><h2>What to do</h2>"
                  + "".join(f"<p>{html.escape(s)}</p>" for s in plain_summary(ev, ate, metrics, policy, diag))
-                 + "</div>")
+                 + "".join(delivery_html(diag, delivered, ev["n_holdout"])) + "</div>")
     parts.append("<h2>Average effect of the campaign (ATE)</h2><p>Extra spend per customer caused by the campaign, "
                  "estimated four ways on the held-out customers (95% intervals), and by the Bayesian model.</p>")
     parts.append(_table(ate[["method", "estimate", "se", "ci_low", "ci_high", "source"]]))
@@ -245,7 +268,8 @@ def build_report(evaluation_json, diagnostics_json, ate_json, out_html, title: s
         parts.append("<h2>Fast scoring model vs Bayesian model</h2><p>The fast (surrogate) model should reproduce the "
                      "Bayesian model's uplift: points on the dashed line.</p>" + _img(figs["surrogate_vs_bayesian"]))
     if diag is not None:
-        parts.append("<h2>Bayesian model fit diagnostics</h2>")
+        parts.append("<h2>Bayesian model fit diagnostics</h2>"
+                     + ("<p>Of the fit on the train split, evaluated above.</p>" if (delivered or {}).get("fitted_on") == "all" else ""))
         parts.append(f"<p>Backend {html.escape(str(diag.get('backend')))}, {diag.get('n_users')} customers, "
                      f"{_fmt(diag.get('fit_seconds', float('nan')), 1)} s. Checks "
                      f"<b>{'passed' if diag.get('passed') else 'FAILED'}</b>.</p>")

@@ -21,13 +21,37 @@ def _non_finite(value, where: str = "") -> list[str]:
     return [where] if isinstance(value, float) and not math.isfinite(value) else []
 
 
-def write_summary(ate_json, diagnostics_json, manifest_json, predictions_csv, out_json) -> dict:
+def delivered_fit(diagnostics: dict, evaluated: dict) -> dict:
+    """Which fit is delivered and which one the holdout evaluation scored (config split.refit_all), from the
+    two fits' diagnostics.json (the same file when the train split's fit is delivered)."""
+    refit = diagnostics.get("fitted_on") == "all"
+    n, n_train = diagnostics.get("n_users"), evaluated.get("n_users")
+    if refit:
+        note = (f"The delivered model (counterfactuals, surrogate, scoring) was refit on all {n} rows, the holdout "
+                f"included (split.refit_all). The holdout evaluation scored the fit on the {n_train} train-split "
+                "users and a surrogate of it, out-of-sample; no holdout metric of the delivered model is "
+                "out-of-sample, as it saw the holdout. Its surrogate fidelity compares the surrogate with the "
+                "delivered posterior on holdout users the surrogate did not train on.")
+    else:
+        note = (f"The delivered model is the fit on the {n_train} train-split users (split.refit_all: false), the "
+                "one the holdout evaluation scored out-of-sample; the holdout rows did not inform it.")
+    return {"fitted_on": "all" if refit else "train", "n_users": n, "refit_all": refit,
+            "evaluated_fit": {"fitted_on": evaluated.get("fitted_on", "train"), "n_users": n_train},
+            "holdout_metrics_out_of_sample": not refit, "note": note}
+
+
+def write_summary(ate_json, diagnostics_json, manifest_json, predictions_csv, out_json,
+                  evaluation_diagnostics_json=None) -> dict:
+    """results/summary.json from the delivered fit's outputs; ``evaluation_diagnostics_json`` is the
+    diagnostics of the fit the holdout evaluation scored (by default the delivered one)."""
     ate = json.loads(Path(ate_json).read_text())
     diagnostics = json.loads(Path(diagnostics_json).read_text())
+    evaluated = json.loads(Path(evaluation_diagnostics_json).read_text()) if evaluation_diagnostics_json else diagnostics
     manifest = json.loads(Path(manifest_json).read_text())
     summary = {
         "ate": {k: ate[k] for k in ("ate_mean", "ate_q05", "ate_q95", "prob_positive", "n_users")},
         "diagnostics": {"passed": diagnostics["passed"], "problems": diagnostics["problems"]},
+        "delivered": delivered_fit(diagnostics, evaluated),
         "fidelity": manifest["fidelity"]["holdout"],
         "scored": summarize_uplift(pd.read_csv(predictions_csv)),
         "outputs": {
@@ -61,5 +85,6 @@ def format_summary(summary: dict) -> str:
         + (f" (error {f['uplift_error_share_of_posterior_sd']:.3f} of the posterior sd: users barely differ)"
            if f.get("passed_by") == "error_share_of_posterior_sd" else ""),
         f"Scored {s['n_users']} users: mean uplift {s['mean_uplift']:.3f}, {100 * s['share_positive']:.1f}% positive",
+        *([summary["delivered"]["note"]] if "delivered" in summary else []),
         *(f"  {name}: {path}" for name, path in summary["outputs"].items()),
     ])

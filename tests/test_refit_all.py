@@ -1,0 +1,69 @@
+"""Issue 23.2: with split.refit_all the holdout evaluation scores the fit on the train split, out-of-sample, and
+the delivered model (counterfactuals, surrogate, scoring) is that model fitted again on every row."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from bayeslift.data import FeatureSpec
+from bayeslift.prepare import read_prepared
+from bayeslift.scoring import UpliftScorer
+
+from conftest import REPO, snakemake
+
+pytestmark = pytest.mark.e2e
+
+
+def test_refit_on_every_row_is_delivered_and_the_evaluation_stays_out_of_sample(tiny_pipeline, tmp_path):
+    # The tiny pipeline (refit_all false: its one fit is the train split's) again with refit_all: the train
+    # split's fit is reused, the refit on every row and the evaluation's own surrogate are added.
+    work = tmp_path / "run"
+    shutil.copytree(tiny_pipeline, work, symlinks=True)
+    cfg = tmp_path / "refit.yaml"
+    cfg.write_text(yaml.safe_dump({"split": {"refit_all": True}}))
+    snakemake(work, "--configfile", str(REPO / "config" / "test.yaml"), str(cfg))
+    res = work / "results"
+    n_train = len(pd.read_csv(res / "prepared/train.csv"))
+    holdout = read_prepared(res / "prepared/holdout.csv", FeatureSpec.from_json(res / "prepared/feature_spec.json"))
+    n_all = n_train + len(holdout)
+
+    # The delivered fit saw every row; the evaluated one is the tiny pipeline's train-split fit, not refitted.
+    delivered = json.loads((res / "delivered/model/diagnostics.json").read_text())
+    assert (delivered["fitted_on"], delivered["n_rows"], delivered["n_users"], delivered["passed"]) == ("all", n_all, n_all, True)
+    evaluated = json.loads((res / "model/diagnostics.json").read_text())
+    assert (evaluated["fitted_on"], evaluated["n_users"]) == ("train", n_train)
+    assert (res / "model/fit.rds").read_bytes() == (tiny_pipeline / "results/model/fit.rds").read_bytes()
+    assert json.loads((res / "delivered/counterfactuals/ate.json").read_text())["n_users"] == n_all
+
+    # The evaluation scored the train split's posterior and a surrogate of it (results/evaluation/surrogate).
+    pred = pd.read_csv(res / "evaluation/predictions.csv").set_index("id")
+    posterior = {name: pd.read_csv(res / folder / "uplift_summary.csv").set_index("customer_id")["uplift_mean"]
+                 for name, folder in (("train", "counterfactuals"), ("all", "delivered/counterfactuals"))}
+    np.testing.assert_allclose(pred["bayesian"], posterior["train"].loc[pred.index], rtol=1e-9)
+    assert not np.allclose(pred["bayesian"], posterior["all"].loc[pred.index], rtol=1e-6)
+    surrogate = UpliftScorer.load(res / "evaluation/surrogate").score_frame(holdout, "holdout")
+    np.testing.assert_allclose(pred["surrogate"], surrogate["uplift"].to_numpy(), rtol=1e-6)
+
+    # The delivered surrogate learned the refit (gated on holdout users it did not train on) and scored the users.
+    manifest = json.loads((res / "surrogate/manifest.json").read_text())
+    assert manifest["fidelity"]["holdout"]["n_users"] == len(holdout)
+    scored = pd.read_csv(res / "uplift_predictions.csv")
+    served = UpliftScorer.load(res / "surrogate").score_frame(pd.read_csv(work / "data/simulated/new_users.csv"), "users")
+    np.testing.assert_allclose(scored["uplift"], served["uplift"].to_numpy(), rtol=1e-6)
+    assert not scored.equals(pd.read_csv(tiny_pipeline / "results/uplift_predictions.csv"))
+
+    # summary.json and the report say which fit is delivered and what the holdout numbers are of.
+    summary = json.loads((res / "summary.json").read_text())["delivered"]
+    assert summary["fitted_on"] == "all" and summary["n_users"] == n_all and summary["refit_all"] is True
+    assert summary["evaluated_fit"] == {"fitted_on": "train", "n_users": n_train}
+    assert summary["holdout_metrics_out_of_sample"] is False and f"refit on all {n_all} rows" in summary["note"]
+    report = (res / "report/index.html").read_text()
+    assert f"refit on all {n_all:,} customers" in report and "out-of-sample" in report
+    assert "Of the fit on the train split, evaluated above." in report
+    tiny = json.loads((tiny_pipeline / "results/summary.json").read_text())["delivered"]
+    assert (tiny["fitted_on"], tiny["n_users"], tiny["holdout_metrics_out_of_sample"]) == ("train", n_train, True)
