@@ -46,6 +46,7 @@ def test_pipeline_on_hillstrom_sample(hillstrom_csv, tmp_path):
         "model: {inference: {chains: 2, iter: 300}, checks: {on_fail: warn}}\n"
         "surrogate: {epochs: 20, hidden: 32, fidelity_floor: 0.0}\n"
         "evaluation: {n_jobs: 1, n_bootstrap: 30, n_folds: 3, outcome_model: linear}\n"
+        "split: {refit_all: false}\n"  # one fit (tests/test_refit_all.py runs the refit)
     )
     snakemake(tmp_path, "--configfile", str(REPO / "config" / "hillstrom.yaml"), str(tiny))
     derived = pd.read_csv(tmp_path / "results" / "hillstrom" / "hillstrom.csv")
