@@ -179,7 +179,8 @@ def accuracy_text(data: dict) -> str:
     train = " / ".join(count(n) for n in train) if isinstance(train, list) else count(train) if train else None
     bayes = any(str(r.get("model", "")).startswith("bayes_") for r in rows)
     setting = (f"{train + ' training / ' if train else ''}{count(a.get('n_test'))} held-out users per sample"
-               + (f", rstanarm 2 × {count(a.get('iter'))} iterations." if bayes else ".") if a.get("n_test") else "")
+               + (f", Bayesian models 2 × {count(a.get('iter'))} iterations (default: config/config.yaml's model)."
+                  if bayes else ".") if a.get("n_test") else "")
     parts = [provenance("bench_accuracy", data), setting]
     keys = [k for k in ACCURACY_GROUPS if any(k in r for r in rows)]
     groups: dict[tuple, list[dict]] = {}

@@ -118,7 +118,8 @@ def test_accuracy_tables_take_extra_columns_and_groups():
     rows += [row(s, r, "bayes_default (flexible)", 3.0 + r, 0.9) for s in ("sim", "semi") for r in (0, 1)]
     rows += [row("sim", 0, "surrogate_default", 2.5, 0.9)]
     text = gt.accuracy_text({"args": {"sizes": [3000], "n_test": 2000, "iter": 400}, "rows": rows})
-    assert "3,000 training / 2,000 held-out users per sample, rstanarm 2 × 400 iterations." in text
+    assert ("3,000 training / 2,000 held-out users per sample, Bayesian models 2 × 400 iterations (default: "
+            "config/config.yaml's model).") in text
     assert "**suite sim, size 3000**" in text and "**suite semi, size 3000**" in text
     assert "| linear (6.00) | 5.00 | **3.50** | 2.50 (1) | 2 |" in text  # the surrogate is not the lowest fitted
     assert "0.900 ± 0.000; ATE 2/2; beats every baseline 2/2" in text

@@ -63,12 +63,17 @@ def test_sharded_run_equals_unsharded_run(unsharded, sharded):
 def test_chains_are_fitted_as_jobs_and_combined(tiny_pipeline):
     res = tiny_pipeline / "results" / "model"
     cfg = yaml.safe_load(Path(TEST_CONFIG).read_text())["model"]["inference"]
-    chains, per_chain = cfg["chains"], cfg["iter"] // 2
+    chains = cfg["chains"]
     assert sorted(p.name for p in (res / "chains").glob("chain_*.rds")) == [f"chain_{c}.rds" for c in range(1, chains + 1)]
     for c in range(1, chains + 1):
         assert (tiny_pipeline / "logs" / f"bayesian_chain_{c}.log").stat().st_size > 0
     diagnostics = json.loads((res / "diagnostics.json").read_text())
     assert diagnostics["chains"] == chains
+    # A fit short of the checks is refit longer in rule bayesian_model (another machine's draws may need it):
+    # then the combined draws are the last attempt's, not the chain jobs'.
+    iters = [a["iter"] for a in (diagnostics.get("extension") or {}).get("attempts") or [{"iter": cfg["iter"]}]]
+    extended = len(iters) > 1
+    per_chain = iters[-1] // 2
     for part in diagnostics["parts"].values():
         assert part["n_draws"] == chains * per_chain
         assert 0.99 < part["rhat_max"] < 1.05  # R-hat needs >= 2 chains: computed across the chain jobs
@@ -76,18 +81,20 @@ def test_chains_are_fitted_as_jobs_and_combined(tiny_pipeline):
       library(bayeslift)
       fit <- readRDS("{res}/fit.rds")
       chains <- lapply(Sys.glob("{res}/chains/chain_*.rds"), function(p) readRDS(p)$model)
-      m <- as.matrix(fit$buy)
-      stacked <- do.call(rbind, lapply(chains, function(f) as.matrix(f$buy)))
+      part <- names(bayeslift:::model_stanfits(fit))[1]
+      m <- as.matrix(bayeslift:::model_stanfits(fit)[[part]])
+      stacked <- do.call(rbind, lapply(chains, function(f) as.matrix(bayeslift:::model_stanfits(f)[[part]])))
       spec <- fit$spec
       users <- data.table::fread("{tiny_pipeline}/results/prepared/holdout.csv", colClasses = setNames(rep("character", length(spec$categorical)), spec$categorical))
       e <- expected_outcome(fit, as.data.frame(users)[1:7, ])
-      cat(nrow(m), fit$buy$stanfit@sim$chains, fit$amount$stanfit@sim$chains, isTRUE(all.equal(unname(m), unname(stacked))), dim(e), "\\n")
+      n_chains <- vapply(bayeslift:::model_stanfits(fit), function(sf) sf@sim$chains, numeric(1))
+      cat(nrow(m), min(n_chains), max(n_chains), isTRUE(all.equal(unname(m), unname(stacked))), dim(e), "\\n")
     """
     proc = subprocess.run(["Rscript", "-e", script], env=PROCESS_ENV, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    n_draws, n_buy, n_amount, same, e_draws, e_users = proc.stdout.split()
-    assert int(n_draws) == chains * per_chain and int(n_buy) == int(n_amount) == chains
-    assert same == "TRUE"
+    n_draws, n_min, n_max, same, e_draws, e_users = proc.stdout.split()
+    assert int(n_draws) == chains * per_chain and int(n_min) == int(n_max) == chains
+    assert same == ("FALSE" if extended else "TRUE")
     assert (int(e_draws), int(e_users)) == (chains * per_chain, 7)
 
 
