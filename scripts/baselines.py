@@ -1,4 +1,4 @@
-from bayeslift.baselines import run_baselines
+from bayeslift.evaluation import run_baselines
 from bayeslift.entry import run_step
 
 ev = snakemake.params.evaluation

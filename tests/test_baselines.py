@@ -1,16 +1,32 @@
-"""Baseline uplift models: interface, ATE recovery on simulated data, the joblib bundle, early input errors."""
+"""Baseline uplift models: interface, ATE recovery on simulated data, the joblib bundle, early input errors;
+scikit-learn estimators (clone, nested params, GridSearchCV); the layers learners -> metrics -> pipeline steps."""
 from __future__ import annotations
 
+import ast
 import inspect
 
 import joblib
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from sklearn.base import clone
+from sklearn.dummy import DummyRegressor
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV
+from sklearn.tree import DecisionTreeRegressor
+from sklearn.utils.validation import check_is_fitted
 
-from bayeslift.baselines import BASELINE_NAMES, Design, make_baseline, run_baselines
+from bayeslift.baselines import (BASELINE_NAMES, BASELINES, S_TREES, T_TREES, Design, InteractionLinear, SLearner,
+                                 TLearner, make_baseline, make_regressor, uplift_target)
+from bayeslift.evaluation import run_baselines
 from bayeslift.data import DataValidationError, FeatureSpec
+from bayeslift.metrics import qini_scorer
+from conftest import REPO
 from eval_constants import BASELINE_ATE_TOL
+
+PACKAGE = REPO / "python" / "bayeslift"
 
 
 def simple_data(n: int, seed: int):
@@ -100,3 +116,119 @@ def test_run_baselines_unknown_segment_fails_early(tmp_path):
     with pytest.raises(DataValidationError, match="evaluation.segments.*nope"):
         run_baselines(paths["train"], paths["holdout"], spec, tmp_path / "p.csv", tmp_path / "b.joblib",
                       segments=["x1", "nope"])
+
+
+# ------------------------------------------------------------------ scikit-learn estimators (issue 24)
+@pytest.mark.parametrize("name", [*BASELINE_NAMES, "random"])
+def test_clone_keeps_params_and_refits_to_the_same_predictions(name, data):
+    (X, t, y, _), (Xn, _, _, _) = data
+    model = make_baseline(name, random_state=3, n_jobs=1).fit(X, t, y)
+    copy = clone(model)
+    assert repr(copy.get_params(deep=True)) == repr(model.get_params(deep=True))
+    assert not any(k.endswith("_") for k in vars(copy))  # clone is unfitted
+    with pytest.raises(NotFittedError):
+        copy.predict(Xn)
+    np.testing.assert_allclose(copy.fit(X, t, y).predict(Xn), model.predict(Xn), rtol=1e-10, atol=1e-12)
+
+
+def test_defaults_are_the_pipelines_regressors(data):
+    (X, t, y, _), (Xn, _, _, _) = data
+    fitted = TLearner().fit(X, t, y)
+    assert fitted.model_treated_.get_params() == make_regressor("lightgbm", 0, 2, T_TREES).get_params()
+    assert fitted.model_control_.get_params() == make_regressor("lightgbm", 1, 2, T_TREES).get_params()
+    assert SLearner().fit(X, t, y).model_.get_params() == make_regressor("lightgbm", 0, 2, S_TREES).get_params()
+    assert InteractionLinear().fit(X, t, y).model_.get_params() == Ridge(alpha=1.0).get_params()
+    # the pipeline's name -> factory gives the same model as the class with the same regressor
+    by_name = make_baseline("t_xgboost", random_state=5, n_jobs=1).fit(X, t, y).predict(Xn)
+    by_class = TLearner(make_regressor("xgboost", n_jobs=1), random_state=5).fit(X, t, y).predict(Xn)
+    np.testing.assert_array_equal(by_name, by_class)
+
+
+def test_regressor_objects_are_cloned_not_fitted_in_place(data):
+    (X, t, y, _), _ = data
+    ridge, tree = Ridge(alpha=2.0), DecisionTreeRegressor(max_depth=3, random_state=11)
+    model = TLearner(learner=ridge, control_learner=tree, random_state=None).fit(X, t, y)
+    assert isinstance(model.model_treated_, Ridge) and model.model_treated_.alpha == 2.0
+    assert isinstance(model.model_control_, DecisionTreeRegressor) and model.model_control_.random_state == 11
+    for given in (ridge, tree):
+        with pytest.raises(NotFittedError):
+            check_is_fitted(given)
+    assert TLearner(learner=tree, random_state=7).fit(X, t, y).model_control_.random_state == 8
+
+
+def test_nested_params_reach_the_fitted_regressor(data):
+    (X, t, y, _), _ = data
+    model = SLearner(make_regressor("lightgbm", n_jobs=1)).set_params(learner__n_estimators=7)
+    assert model.get_params()["learner__n_estimators"] == 7
+    assert model.fit(X, t, y).model_.n_estimators == 7
+    assert model.model_.booster_.num_trees() == 7
+
+
+def test_grid_search_over_the_regressor(data):
+    (X, t, y, _), (Xn, _, _, tau_new) = data
+    grid = [{"learner": [DummyRegressor()]}, {"learner": [Ridge()], "learner__alpha": [0.1, 10.0]}]
+    search = GridSearchCV(TLearner(Ridge()), grid, scoring=qini_scorer, cv=3)
+    search.fit(X, uplift_target(t, y))
+    scores = dict(zip(map(repr, search.cv_results_["params"]), search.cv_results_["mean_test_score"]))
+    assert isinstance(search.best_estimator_.learner, Ridge)
+    assert min(s for k, s in scores.items() if "Ridge" in k) > max(0.0, scores[repr({"learner": DummyRegressor()})])
+    assert np.corrcoef(search.predict(Xn), tau_new)[0, 1] > 0.5  # refitted on all rows
+
+
+def test_single_target_equals_treatment_and_outcome(data):
+    (X, t, y, _), (Xn, _, _, _) = data
+    a = InteractionLinear().fit(X, t, y).predict(Xn)
+    b = InteractionLinear().fit(X, uplift_target(t, y)).predict(Xn)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_clear_errors_for_old_or_wrong_arguments(data):
+    (X, t, y, _), _ = data
+    with pytest.raises(TypeError, match="regressor object.*make_regressor\\('lightgbm'\\)"):
+        TLearner("lightgbm").fit(X, t, y)
+    with pytest.raises(ValueError, match="uplift_target"):
+        SLearner().fit(X, t)
+    with pytest.raises(ValueError, match="X has 4000 rows, treatment 10"):
+        InteractionLinear().fit(X, t[:10], y[:10])
+    with pytest.raises(ValueError, match="both arms"):
+        InteractionLinear().fit(X, np.ones(len(X)), y)
+
+
+def test_config_schema_lists_the_baseline_names():
+    schema = yaml.safe_load((REPO / "config" / "config.schema.yaml").read_text())
+    enum = schema["properties"]["evaluation"]["properties"]["baselines"]["items"]["enum"]
+    assert tuple(enum) == BASELINE_NAMES == tuple(BASELINES)
+
+
+# --------------------------------------------------------------------------- layers (issue 24)
+def _imports(module: str) -> set[str]:
+    """bayeslift modules that ``module`` imports anywhere in its file (top level or inside functions)."""
+    path = PACKAGE / (module.replace(".", "/") + ".py")
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            found.add(node.module.split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("bayeslift."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("bayeslift.")}
+    return found
+
+
+def _reachable(module: str) -> set[str]:
+    seen, todo = set(), [module]
+    while todo:
+        for dep in _imports(todo.pop()):
+            if dep not in seen and (PACKAGE / f"{dep}.py").exists():
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+def test_layers_learners_then_metrics_then_pipeline_steps():
+    assert {"baselines", "metrics"} <= _imports("evaluation")
+    assert "baselines" in _imports("metrics")
+    assert not {"metrics", "evaluation"} & _reachable("baselines")  # learners never import what is above them
+    assert "evaluation" not in _reachable("metrics")
+    for module in ("baselines", "metrics", "evaluation"):
+        assert module not in _reachable(module), f"{module} imports itself through a cycle"

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from bayeslift import evaluation as ev
+from bayeslift import metrics
 from bayeslift.data import DataValidationError, FeatureSpec
 from eval_constants import ATE_MAX_SE, CONFOUNDED_NAIVE_BIAS_MIN, QINI_TRUTH_OVER_RANDOM
 
@@ -26,7 +27,7 @@ def make_data(n=4000, seed=0, confounded=False):
 @pytest.mark.parametrize("confounded", [False, True])
 def test_ate_estimators_unbiased(confounded):
     X, t, y, tau, _ = make_data(confounded=confounded)
-    suite = ev.ate_suite(X, t, y, randomized=not confounded, n_folds=3, outcome_model="linear")
+    suite = metrics.ate_suite(X, t, y, randomized=not confounded, n_folds=3, outcome_model="linear")
     assert list(suite["method"]) == ["difference_in_means", "ipw", "double_ml", "aipw"]
     for _, r in suite.iterrows():
         assert r["ci_low"] < r["estimate"] < r["ci_high"]
@@ -38,21 +39,21 @@ def test_ate_estimators_unbiased(confounded):
 
 def test_aipw_with_boosted_outcome_model_and_known_propensity():
     X, t, y, tau, _ = make_data(n=3000, seed=4)
-    r = ev.aipw_ate(X, t, y, propensity=0.5, n_folds=3, outcome_model="lightgbm")
+    r = metrics.aipw_ate(X, t, y, propensity=0.5, n_folds=3, outcome_model="lightgbm")
     assert abs(r["estimate"] - tau.mean()) < ATE_MAX_SE * r["se"]
-    dim = ev.diff_in_means(t, y)
+    dim = metrics.diff_in_means(t, y)
     assert r["se"] < dim["se"]  # covariate adjustment sharpens the estimate
 
 
 def test_one_arm_is_an_error():
     with pytest.raises(DataValidationError, match="only arm"):
-        ev.diff_in_means(np.ones(10), np.arange(10.0))
+        metrics.diff_in_means(np.ones(10), np.arange(10.0))
 
 
 def test_qini_curve_definition_by_hand():
     # 4 users ranked by pred: (t, y) = (1, 5), (0, 1), (1, 2), (0, 0)
     pred, t, y = np.array([4, 3, 2, 1.0]), np.array([1, 0, 1, 0.0]), np.array([5, 1, 2, 0.0])
-    c = ev.uplift_curves(pred, t, y, n_points=5)
+    c = metrics.uplift_curves(pred, t, y, n_points=5)
     np.testing.assert_allclose(c["fraction"], [0, 0.25, 0.5, 0.75, 1])
     # k=2: Y_T=5, Y_C=1, N_T=N_C=1 -> (5 - 1) / 4 * 1000; k=4: (7 - 1) / 4 * 1000
     np.testing.assert_allclose(c["qini"], [0, 0, 1000, (7 - 1 * 2 / 1) / 4 * 1000, 1500])
@@ -61,8 +62,8 @@ def test_qini_curve_definition_by_hand():
 
 def test_truth_ranking_beats_random():
     X, t, y, tau, _ = make_data(n=3000, seed=1)
-    truth = ev.ranking_metrics(tau, t, y, n_bootstrap=100)
-    rand = [ev.ranking_metrics(np.random.default_rng(s).normal(size=len(t)), t, y, n_bootstrap=0)
+    truth = metrics.ranking_metrics(tau, t, y, n_bootstrap=100)
+    rand = [metrics.ranking_metrics(np.random.default_rng(s).normal(size=len(t)), t, y, n_bootstrap=0)
             for s in range(5)]
     assert truth["qini_gain_low"] > 0
     assert truth["qini_gain"] > QINI_TRUTH_OVER_RANDOM * max(abs(np.mean([r["qini_gain"] for r in rand])), 1.0)
@@ -74,7 +75,7 @@ def test_truth_ranking_beats_random():
 
 def test_calibration_by_decile():
     X, t, y, tau, _ = make_data(n=4000, seed=2)
-    cal = ev.calibration_table(tau, t, y)
+    cal = metrics.calibration_table(tau, t, y)
     assert len(cal) == 10 and cal["n"].sum() == 4000
     assert cal["mean_predicted"].is_monotonic_increasing
     # Perfect predictions: observed within its CI of the prediction in most deciles.
@@ -85,12 +86,12 @@ def test_calibration_by_decile():
 def test_segments_and_unknown_feature():
     X, t, y, tau, _ = make_data(n=2000, seed=3)
     feats = pd.DataFrame({"x2": X[:, 1], "grp": np.where(X[:, 2] > 0, "hi", "lo")})
-    seg = ev.segment_table(feats, tau, t, y, ["x2"], ["grp"], n_bins=4)
+    seg = metrics.segment_table(feats, tau, t, y, ["x2"], ["grp"], n_bins=4)
     assert list(seg["feature"]) == ["grp", "grp", "x2", "x2", "x2", "x2"]
     x2 = seg[seg["feature"] == "x2"]
     assert x2["observed"].is_monotonic_increasing  # uplift rises with x2
     with pytest.raises(DataValidationError, match="nope"):
-        ev.segment_table(feats, tau, t, y, ["nope"], [], n_bins=4)
+        metrics.segment_table(feats, tau, t, y, ["nope"], [], n_bins=4)
 
 
 def test_check_evaluation_inputs():
@@ -104,7 +105,7 @@ def test_check_evaluation_inputs():
 
 
 def test_truth_metrics():
-    m = ev.truth_metrics([1.0, 2.0, 3.0], [1.0, 1.0, 1.0], lower=[0, 0, 2], upper=[2, 2, 4])
+    m = metrics.truth_metrics([1.0, 2.0, 3.0], [1.0, 1.0, 1.0], lower=[0, 0, 2], upper=[2, 2, 4])
     assert m["sqrt_pehe"] == pytest.approx(np.sqrt(5 / 3))
     assert m["ate_error"] == pytest.approx(1.0)
     assert m["coverage_90"] == pytest.approx(2 / 3)
