@@ -1,0 +1,148 @@
+"""The package as pip sees it: a wheel built here (offline) declares requirements.txt's exact pins, split into
+the core and the extras serve / eval / pipeline / dev; every third-party import is declared; envs/ installs the
+same pins; and this venv, built from requirements.txt, satisfies the wheel with every extra (pip, --no-index)."""
+from __future__ import annotations
+
+import ast
+import email.parser
+import importlib.metadata
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
+
+from conftest import PROCESS_ENV, REPO
+
+PACKAGE = REPO / "python" / "bayeslift"
+EXTRAS = ("serve", "eval", "pipeline", "dev")
+# Which extra a module's imports may draw on besides the core (the first part of its name inside bayeslift).
+EXTRA_OF_MODULE = {"serving": "serve", "baselines": "eval", "evaluation": "eval", "metrics": "eval", "report": "eval"}
+
+
+def _pip(*args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "pip", *args, "--no-index", "--disable-pip-version-check"],
+                          env=PROCESS_ENV, capture_output=True, text=True)
+    assert proc.returncode == 0, f"pip {' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    """The wheel pip builds from a copy of the sources (no network: this venv's setuptools, no isolation)."""
+    src = tmp_path_factory.mktemp("src")
+    shutil.copy(REPO / "pyproject.toml", src)
+    shutil.copy(REPO / "README.md", src)
+    shutil.copytree(PACKAGE, src / "python" / "bayeslift", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    out = tmp_path_factory.mktemp("wheel")
+    _pip("wheel", "--no-deps", "--no-build-isolation", "--quiet", "--wheel-dir", str(out), str(src))
+    (path,) = out.glob("bayeslift-*.whl")
+    return path
+
+
+@pytest.fixture(scope="module")
+def metadata(wheel):
+    with zipfile.ZipFile(wheel) as zf:
+        (name,) = [n for n in zf.namelist() if n.endswith(".dist-info/METADATA")]
+        return email.parser.Parser().parsestr(zf.read(name).decode())
+
+
+def _groups(metadata) -> dict[str, list[Requirement]]:
+    """Requires-Dist by group: '' (the core) and each extra."""
+    groups = {"": [], **{e: [] for e in metadata.get_all("Provides-Extra") or []}}
+    for line in metadata.get_all("Requires-Dist") or []:
+        req = Requirement(line)
+        extra = next((e for e in groups if e and req.marker and req.marker.evaluate({"extra": e})), "")
+        groups[extra].append(req)
+    return groups
+
+
+def _pins(reqs) -> dict[str, str]:
+    return {canonicalize_name(r.name): str(r.specifier) for r in reqs if canonicalize_name(r.name) != "bayeslift"}
+
+
+def requirements_txt() -> dict[str, str]:
+    lines = [ln.split("#")[0].strip() for ln in (REPO / "requirements.txt").read_text().splitlines()]
+    return _pins(Requirement(ln) for ln in lines if ln)
+
+
+def test_wheel_declares_requirements_txt_exactly(metadata):
+    groups = _groups(metadata)
+    assert set(groups) == {"", *EXTRAS}
+    declared = [_pins(reqs) for reqs in groups.values()]
+    names = [n for pins in declared for n in pins]
+    assert len(names) == len(set(names)), f"a package is declared in two groups: {sorted(names)}"
+    merged = {n: spec for pins in declared for n, spec in pins.items()}
+    pinned = requirements_txt()
+    assert sorted(set(pinned) - set(merged)) == [], "in requirements.txt but not in pyproject.toml"
+    assert sorted(set(merged) - set(pinned)) == [], "in pyproject.toml but not in requirements.txt"
+    assert {n: s for n, s in merged.items() if s != pinned[n]} == {}, "pins differ from requirements.txt"
+    assert all(s.startswith("==") for s in merged.values()), "every requirement is an exact pin"
+    assert merged["torch"] == "==2.13.0" and merged["rpy2"] == "==3.5.17"
+
+
+def test_extras_build_on_each_other(metadata):
+    groups = _groups(metadata)
+    core = {canonicalize_name(r.name) for r in groups[""]}
+    assert {"torch", "numpy", "pandas", "scikit-learn", "pyarrow"} <= core  # `pip install bayeslift` scores users
+    assert "lightgbm" in _pins(groups["eval"]) and "uvicorn" in _pins(groups["serve"])
+    assert "snakemake" in _pins(groups["pipeline"]) and "pytest" in _pins(groups["dev"])
+    self_refs = {e: set().union(*[r.extras for r in reqs if r.name == "bayeslift"]) for e, reqs in groups.items()}
+    assert self_refs["pipeline"] == {"eval"}  # its evaluate and report rules
+    assert self_refs["dev"] == {"serve", "eval", "pipeline"}  # the tests exercise all of it
+
+
+def _third_party_imports(path) -> set[str]:
+    roots = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+        roots |= {n.split(".")[0] for n in names}
+    return roots - set(sys.stdlib_module_names) - {"bayeslift", "__future__"}
+
+
+def test_every_import_is_declared_where_it_is_needed(metadata):
+    groups = {e: set(_pins(reqs)) for e, reqs in _groups(metadata).items()}
+    provider = importlib.metadata.packages_distributions()
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = path.relative_to(PACKAGE).with_suffix("").parts[0]
+        allowed = groups[""] | groups.get(EXTRA_OF_MODULE.get(module, ""), set())
+        for root in sorted(_third_party_imports(path)):
+            dists = {canonicalize_name(d) for d in provider.get(root, [])}
+            if not dists & allowed:
+                missing.append(f"{path.relative_to(REPO)} imports {root} ({sorted(dists) or 'not installed'}), "
+                               f"not in the core{' or ' + EXTRA_OF_MODULE[module] if module in EXTRA_OF_MODULE else ''}")
+    assert missing == []
+
+
+def test_wheel_carries_every_package_file(wheel):
+    with zipfile.ZipFile(wheel) as zf:
+        shipped = {n for n in zf.namelist() if n.startswith("bayeslift/")}
+    on_disk = {"bayeslift/" + p.relative_to(PACKAGE).as_posix() for p in PACKAGE.rglob("*")
+               if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+    assert sorted(on_disk - shipped) == []  # e.g. boundary.yaml, read at run time
+    assert "bayeslift/boundary.yaml" in shipped and "bayeslift/surrogate/__init__.py" in shipped
+
+
+def test_conda_env_installs_the_same_pins(metadata):
+    env = yaml.safe_load((REPO / "envs" / "python.yaml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d)
+    assert "-r ../requirements.txt" in pip_section and "-e .." in pip_section
+    python = next(d.split("=", 1)[1] for d in env["dependencies"] if isinstance(d, str) and d.startswith("python="))
+    assert SpecifierSet(metadata["Requires-Python"]).contains(python), (python, metadata["Requires-Python"])
+
+
+def test_this_venv_satisfies_the_wheel_with_every_extra(wheel, tmp_path):
+    """pip resolves bayeslift[dev] (all extras) offline against what requirements.txt installed here: only
+    bayeslift itself would be installed, so every pin is met and nothing needs the network."""
+    report = tmp_path / "report.json"
+    _pip("install", "--dry-run", "--quiet", "--report", str(report), f"{wheel}[dev]")
+    install = json.loads(report.read_text())["install"]
+    assert [i["metadata"]["name"] for i in install] == ["bayeslift"]
