@@ -24,7 +24,7 @@ from .data import (DataValidationError, csv_options, format_lines, line_numbers,
 from .io import atomic_path
 from .manifest import MANIFEST, ModelArtifactError, model_digest
 from .policy import PolicyConfig, decide, for_model
-from .surrogate import load_surrogate
+from .surrogate.estimator import UpliftSurrogate
 from .surrogate.train import PREDICTION_NAMES
 
 log = logging.getLogger("bayeslift")
@@ -32,20 +32,34 @@ PREDICTION_COLUMNS = list(PREDICTION_NAMES)
 
 
 class UpliftScorer:
-    """A loaded surrogate ready to score users (no R needed)."""
+    """A loaded surrogate ready to score users (no R needed): a thin wrapper over :class:`UpliftSurrogate` that
+    adds the scoring file's checks (ids, finite predictions) and the targeting policy."""
 
-    def __init__(self, surrogate, encoder, manifest: dict, source: str = "the model's manifest"):
-        self.surrogate = surrogate
-        self.encoder = encoder
-        self.manifest = manifest
-        self.spec = encoder.spec
+    def __init__(self, estimator: UpliftSurrogate, source: str = "the model's manifest"):
+        self.estimator = estimator
         self.source = source
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike) -> "UpliftScorer":
         """Verify and load a surrogate for scoring (this also holds BLAS to one thread, process-wide)."""
         one_inference_thread()
-        return cls(*load_surrogate(model_dir), source=str(Path(model_dir) / MANIFEST))
+        return cls(UpliftSurrogate.load(model_dir), source=str(Path(model_dir) / MANIFEST))
+
+    @property
+    def surrogate(self):
+        return self.estimator.surrogate_
+
+    @property
+    def encoder(self):
+        return self.estimator.encoder_
+
+    @property
+    def manifest(self) -> dict:
+        return self.estimator.manifest_
+
+    @property
+    def spec(self):
+        return self.estimator.spec_
 
     def policy(self, policy: PolicyConfig) -> PolicyConfig:
         """``policy`` ready for ``decide`` with this model: the top_k rule gets its uplift threshold from the
@@ -62,8 +76,7 @@ class UpliftScorer:
 
     def predict(self, users: pd.DataFrame) -> pd.DataFrame:
         """Checked users (features present and valid) -> prediction columns, same row order."""
-        preds = self.surrogate.predict_encoded(self.encoder.transform(users))
-        return pd.DataFrame({c: preds[c] for c in PREDICTION_COLUMNS}, index=users.index)
+        return self.estimator.predict_table(users, checked=True)
 
     def score_frame(self, frame: pd.DataFrame, source: str = "input", offset: int = 0) -> pd.DataFrame:
         """Validate a raw frame of users and return id + predictions; a user without a finite prediction

@@ -1,4 +1,5 @@
-"""PyTorch surrogate of the Bayesian model: fit, save/load, and the pipeline step that trains it."""
+"""PyTorch surrogate of the Bayesian model: the estimator (estimator.py), save/load, and the pipeline step that
+trains it."""
 from __future__ import annotations
 
 import json
@@ -9,14 +10,14 @@ import torch
 
 from ..boundary import read_table
 from ..data import FeatureSpec
-from .checkpoint import load_surrogate, save_surrogate, targeting_facts
-from .fidelity import SurrogateFidelityError, fidelity
-from .model import FeatureEncoder, SimpleNN, SurrogateConfig
+from .checkpoint import load_surrogate, save_surrogate
+from .estimator import TABLES, CounterfactualTables, UpliftSurrogate
+from .fidelity import SurrogateFidelityError
+from .model import SimpleNN, SurrogateConfig
 from .predict import Surrogate
-from .train import build_targets, fit_to_floor
 
-__all__ = ["SimpleNN", "Surrogate", "SurrogateConfig", "SurrogateFidelityError", "load_surrogate",
-           "save_surrogate", "train_surrogate_model"]
+__all__ = ["CounterfactualTables", "SimpleNN", "Surrogate", "SurrogateConfig", "SurrogateFidelityError",
+           "UpliftSurrogate", "load_surrogate", "save_surrogate", "train_surrogate_model"]
 log = logging.getLogger("bayeslift")
 
 
@@ -30,22 +31,9 @@ def train_surrogate_model(train_data_csv, labels_csv, uplift_csv, spec_json, out
     """
     torch.set_num_threads(max(1, threads))
     spec = FeatureSpec.from_json(spec_json)
-    train_data = read_table(train_data_csv, "surrogate_train_data", spec)
-    labels = read_table(labels_csv, "surrogate_labels", spec)
-    uplift = read_table(uplift_csv, "uplift_summary", spec)
-    if len(labels) != len(train_data) or not (
-        labels[spec.id].astype(str).equals(train_data[spec.id].astype(str))
-        and labels["received_campaign"].equals(train_data["received_campaign"])
-    ):
-        raise ValueError(f"{labels_csv}: rows do not line up with {train_data_csv} (id and received_campaign)")
-
-    is_train = train_data["split"] == "train"
-    encoder = FeatureEncoder.fit(spec, train_data[is_train & (train_data["received_campaign"] == 1)])
-    fit_targets = build_targets(train_data[is_train], labels, uplift, spec, encoder)
-    holdout_targets = build_targets(train_data[~is_train], labels, uplift, spec, encoder)
-    run, holdout, tries = fit_to_floor(fit_targets, holdout_targets, config)
-    scores = {"train": fidelity(run.surrogate, fit_targets), "holdout": holdout}
-    log.info("surrogate fidelity: %s", json.dumps(scores))
-    return save_surrogate(out_dir, run.surrogate, encoder, training_config=asdict(config), fidelity=scores,
-                          training={**run.facts(), "widths_tried": tries},
-                          targeting=targeting_facts(run.surrogate, holdout_targets.x, "holdout"))
+    paths = {"train_data": train_data_csv, "labels": labels_csv, "uplift": uplift_csv}
+    tables = CounterfactualTables(*(read_table(paths[key], table, spec) for key, table in TABLES.items()), spec,
+                                  sources=paths)
+    estimator = UpliftSurrogate(**asdict(config), n_jobs=threads).fit(tables)
+    log.info("surrogate fidelity: %s", json.dumps(estimator.fidelity_))
+    return estimator.save(out_dir)
