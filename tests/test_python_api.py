@@ -195,3 +195,12 @@ def test_arrays_fit_of_numeric_arrays_and_bad_targets():
         bayeslift.UpliftSurrogate(steps=50).fit(numeric, y, split=["test"] * len(y))
     with pytest.raises(TypeError, match="posterior summaries y"):
         bayeslift.UpliftSurrogate(steps=50).fit(numeric)
+
+
+@pytest.mark.rpy2
+def test_failed_convergence_checks_stop_the_fit():
+    """model.checks.on_fail stop (the default): short chains fail the default ESS floor, and nothing is returned."""
+    history, _ = simulate_history(300, seed=4)
+    with pytest.raises(bayeslift.BayesianFitError, match=r"MCMC diagnostics failed: .*bulk ESS \d+ below 400.*"
+                                                         r"raise model\.inference\.iter"):
+        bayeslift.fit_bayesian(history, columns=COLUMNS, model={"inference": {"iter": 200}})
