@@ -73,9 +73,11 @@ def test_readme_example_surrogate_matches_the_posterior_r_exported(example):
     assert abs(predicted.mean() - tables.ate["ate_mean"]) <= ATE_RELATIVE_ERROR_MAX * abs(tables.ate["ate_mean"])
     interval = example["interval"].set_axis(predicted.index)
     for bound, quantile in (("uplift_lower", "uplift_q05"), ("uplift_upper", "uplift_q95")):
-        assert r_squared(posterior.loc[holdout, quantile].to_numpy(), interval.loc[holdout, bound].to_numpy()) >= INTERVAL_R2_MIN
+        r2 = r_squared(posterior.loc[holdout, quantile].to_numpy(), interval.loc[holdout, bound].to_numpy())
+        assert r2 >= INTERVAL_R2_MIN, (bound, r2)
     arms = example["arms"]
-    np.testing.assert_allclose(arms["spend_if_treated"] - arms["spend_if_control"], example["uplift"], rtol=0, atol=1e-9)
+    np.testing.assert_allclose(arms["spend_if_treated"] - arms["spend_if_control"], example["uplift"], rtol=0,
+                               atol=1e-9)
 
 
 @pytest.mark.rpy2
@@ -100,8 +102,8 @@ def test_the_pipeline_step_is_the_estimator(example, tmp_path):
     for key, path in zip(TABLES, paths):
         getattr(tables, key).to_csv(path, index=False, float_format="%.17g")
     tables.spec.to_json(tmp_path / "spec.json")
-    manifest = train_surrogate_model(*paths, tmp_path / "spec.json", tmp_path / "model",
-                                     SurrogateConfig(**{k: v for k, v in surrogate.get_params().items() if k != "n_jobs"}))
+    config = SurrogateConfig(**{k: v for k, v in surrogate.get_params().items() if k != "n_jobs"})
+    manifest = train_surrogate_model(*paths, tmp_path / "spec.json", tmp_path / "model", config)
     assert manifest["training"] == surrogate.manifest_["training"]
     step = bayeslift.UpliftSurrogate.load(tmp_path / "model")
     pd.testing.assert_frame_equal(step.predict_table(users), surrogate.predict_table(users), check_exact=True)

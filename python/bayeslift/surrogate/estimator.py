@@ -76,10 +76,10 @@ class UpliftSurrogate(BaseEstimator):
 
     Parameters are :class:`~bayeslift.surrogate.model.SurrogateConfig`'s (config key ``surrogate``), with its
     defaults, and ``n_jobs``: torch's threads while fitting (one is fastest for these small networks: on 2 busy
-    cores, two threads made a 2,000-step fit 25x slower). Fitted attributes: ``surrogate_`` (the networks), ``encoder_`` (the feature encoder), ``spec_``
-    (the feature spec), ``fidelity_`` (R^2 and error against the posterior, on the train and holdout users),
-    ``manifest_`` (the facts ``save`` writes; after ``save`` or ``load``, the whole manifest),
-    ``feature_names_in_`` and ``n_features_in_``.
+    cores, two threads made a 2,000-step fit 25x slower). Fitted attributes: ``surrogate_`` (the networks),
+    ``encoder_`` (the feature encoder), ``spec_`` (the feature spec), ``fidelity_`` (R^2 and error against the
+    posterior, on the train and holdout users), ``manifest_`` (the facts ``save`` writes; after ``save`` or
+    ``load``, the whole manifest), ``feature_names_in_`` and ``n_features_in_``.
     """
 
     def __init__(self, hidden=_DEFAULT.hidden, steps=_DEFAULT.steps, batch_size=_DEFAULT.batch_size,
