@@ -119,6 +119,9 @@ VARIANT_MODELS = {
     "bma_horseshoe_null": _effect("pseudo_bma", shape="auto", shrinkage="horseshoe"),
     # backend stan: the effect terms' shrinkage scale is learned; flexible adds penalized smooths
     "rstanarm": {}, "stan": {"backend": "stan"}, "stan_flexible": {"backend": "stan", **_effect(shape="flexible")},
+    "stan_auto": {"backend": "stan", **_effect(shape="auto")},
+    "stan_flexible_df6": {"backend": "stan", **_effect(shape="flexible", spline_df=6)},
+    "stan_stack": {"backend": "stan", **_effect("stack", shape="auto")},
 }
 BAYES_MODELS = tuple(VARIANT_MODELS)
 

@@ -70,7 +70,8 @@ design_recipe <- function(d, spec, extra, treated, flexible, spline_df = 3L, min
   thin <- binary & (colSums(x[treated, , drop = FALSE]) < min_support | colSums(1 - x[treated, , drop = FALSE]) < min_support)
   why <- ifelse(!z_ok, "constant or collinear among the treated users",
                 sprintf("fewer than %d treated users on one side", as.integer(min_support)))
-  dropped <- c(dropped, stats::setNames(paste("effect:", why[!z_ok | thin]), colnames(x)[!z_ok | thin]))
+  out <- !z_ok | thin
+  if (any(out)) dropped <- c(dropped, stats::setNames(paste("effect:", why[out]), colnames(x)[out]))
   recipe$z_cols <- colnames(x)[z_ok & !thin]
   recipe$smooth <- list()
   if (flexible) {

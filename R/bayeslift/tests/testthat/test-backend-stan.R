@@ -53,7 +53,8 @@ test_that("a rare binary constant in one arm is dropped from the effect and the 
                        numeric = c("x1", sprintf("b%02d", 1:18), "rare"), data = users)
   expect_message(m <- suppressWarnings(fit_causal_model(users, spec, backend = "stan", chains = 2, iter = 1000, cores = 2)),
                  "rare dropped \\(effect: constant or collinear among the treated")
-  expect_true("rare" %in% names(m$outcome$recipe$dropped))
+  expect_equal(names(m$outcome$recipe$dropped), "rare")
+  expect_length(stan_fit("spend")$buy$recipe$dropped, 0)  # every column supported: nothing dropped, nothing said
   d <- counterfactual_draws(m, users)
   ate <- rowMeans(d$treated - d$control)
   truth <- mean(users$effect)
