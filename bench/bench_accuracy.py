@@ -281,7 +281,8 @@ def parse_args(argv=None):
     ap.add_argument("--sizes", "--n-train", dest="sizes", nargs="+", type=int, default=[3000],
                     help="training users per sample; several sizes run side by side")
     ap.add_argument("--n-test", type=int, default=2000, help="held-out users scored per sample")
-    ap.add_argument("--iter", type=int, default=400, help="MCMC iterations per chain (2 chains)")
+    ap.add_argument("--iter", type=int, default=None,
+                    help="MCMC iterations per chain, 2 chains (default: config/config.yaml's model.inference.iter)")
     ap.add_argument("--seed", type=int, default=101)
     ap.add_argument("--replications", type=int, nargs="+", default=[1],
                     help="independent training samples per scenario (seeds seed + k + 1000 r), one count for "
@@ -304,6 +305,8 @@ def parse_args(argv=None):
                          "bootstrap (model.calibrate_intervals) on this many replicates (one more fit each)")
     ap.add_argument("--out", default=runinfo.default_out("bench_accuracy"), help="the output file (JSON)")
     args = ap.parse_args(argv)
+    if args.iter is None:  # what a user's pipeline samples
+        args.iter = int(yaml.safe_load(PIPELINE_CONFIG.read_text())["model"]["inference"]["iter"])
     if len(args.replications) not in (1, len(args.sizes)):
         ap.error(f"--replications takes one count or one per size ({len(args.sizes)}), got {args.replications}")
     return args
