@@ -128,13 +128,7 @@ model_n_users.bayeslift_stan <- function(model) model$n_users
 model_n_draws.bayeslift_stan <- function(model) nrow(as.matrix(stan_parts(model)[[1]]$stanfit))
 
 #' @export
-combine_chain_draws.bayeslift_stan <- function(model, fits) {
-  for (part in names(stan_parts(model))) {
-    sfs <- lapply(fits, function(f) f[[part]]$stanfit)
-    model[[part]]$stanfit <- if (length(sfs) == 1) sfs[[1]] else rstan::sflist2stanfit(sfs)
-  }
-  model
-}
+combine_chain_draws.bayeslift_stan <- function(model, fits) combine_part_stanfits(model, fits)
 
 # Pointwise log-likelihood (draws x users) of a part on its own training users.
 stan_log_lik <- function(part) {

@@ -62,16 +62,18 @@ model_n_users.bayeslift_rstanarm <- function(model) nrow(first_stanreg(model)$da
 #' @export
 model_n_draws.bayeslift_rstanarm <- function(model) nrow(as.matrix(first_stanreg(model)))
 
-# The parts' stanfits are merged with rstan::sflist2stanfit() and put back into the first chain's stanregs
-# (posterior_epred, posterior_linpred and as.matrix read the draws from `$stanfit`).
-#' @export
-combine_chain_draws.bayeslift_rstanarm <- function(model, fits) {
+# Each part's stanfits merged with rstan::sflist2stanfit() into `model[[part]]$stanfit`, for back-ends whose
+# parts hold their draws there (rstanarm's stanregs read them from `$stanfit`: posterior_epred, as.matrix).
+combine_part_stanfits <- function(model, fits) {
   for (part in names(model_stanfits(model))) {
     sfs <- lapply(fits, function(f) f[[part]]$stanfit)
     model[[part]]$stanfit <- if (length(sfs) == 1) sfs[[1]] else rstan::sflist2stanfit(sfs)
   }
   model
 }
+
+#' @export
+combine_chain_draws.bayeslift_rstanarm <- function(model, fits) combine_part_stanfits(model, fits)
 
 # PSIS-LOO of one stanreg: its loo object.
 stanreg_loo <- function(fit) loo::loo(fit, cores = 1)

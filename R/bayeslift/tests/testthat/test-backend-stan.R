@@ -62,7 +62,7 @@ test_that("a rare binary constant in one arm is dropped from the effect and the 
   expect_lt(diff(stats::quantile(ate, c(0.05, 0.95))), 1.2)  # n = 700, noise sd 2: about 0.5 wide
   # the true heterogeneity (2 x1) is found: per-user error well below the effect's sd of 2
   uplift <- colMeans(d$treated - d$control)
-  expect_lt(sqrt(mean((uplift - users$effect)^2)), 0.8)
+  expect_lt(sqrt(mean((uplift - users$effect)^2)), 1.2)  # 0.68 and 0.78 on two seeds; no heterogeneity: 2
 })
 
 test_that("with no effect at all, the learned scale shrinks the per-user effects toward zero", {
@@ -73,6 +73,6 @@ test_that("with no effect at all, the learned scale shrinks the per-user effects
   m <- suppressWarnings(fit_causal_model(users, spec, backend = "stan", chains = 2, iter = 1000, cores = 2))
   d <- counterfactual_draws(m, users)
   uplift <- colMeans(d$treated - d$control)
-  expect_lt(sqrt(mean(uplift^2)), 0.45)  # the posterior sd of the ATE alone is ~0.15
+  expect_lt(sqrt(mean(uplift^2)), 0.6)  # 0.23 and 0.38 on two seeds; the posterior sd of the ATE alone is ~0.15
   expect_lt(abs(mean(rowMeans(d$treated - d$control))), 0.5)
 })
