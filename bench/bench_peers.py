@@ -14,11 +14,11 @@ import time
 import warnings
 
 import numpy as np
-import pandas as pd
 
 from sklearn.exceptions import ConvergenceWarning
 
 from bayeslift.baselines import make_baseline
+from bayeslift.features import FeatureEncoder
 
 BASELINES = ("t_lightgbm", "s_lightgbm", "linear_interaction")
 #: stochtree BCF variants (``--bcf``); the posterior draws per fit are ``--bcf-draws``.
@@ -109,10 +109,9 @@ def peer_rows(spec, train, users, true, learners, bcf=None, bcf_variants=BCF_VAR
         m = make_baseline(base, n_jobs=1, categorical=spec.categorical, log1p=spec.log1p).fit(X, t, y)
         sec = time.perf_counter() - t0
         rows.append({"model": base, **metrics(m.predict(users[spec.features]), true), "fit_s": sec})
-    Xn = pd.get_dummies(X, columns=spec.categorical, dtype=float)
-    Un = pd.get_dummies(users[spec.features], columns=spec.categorical, dtype=float).reindex(columns=Xn.columns,
-                                                                                             fill_value=0.0)
-    Xn, Un = Xn.to_numpy(), Un.to_numpy()
+    # the one encoder the baselines and the surrogate use (an unseen level in users is refused, not zeroed)
+    encoder = FeatureEncoder.fit(spec, X)
+    Xn, Un = encoder.transform(X, dtype=np.float64), encoder.transform(users, dtype=np.float64, source="users")
     for lname, make in learners.items():
         t0 = time.perf_counter()
         m = make()

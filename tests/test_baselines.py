@@ -72,8 +72,12 @@ def test_design_one_hot_and_unseen_levels():
     X = pd.DataFrame({"a": [1.0, 2.0, 3.0], "c": ["x", "y", "x"]})
     d = Design(log1p=["a"]).fit(X)
     assert d.columns_ == ["a", "c=x", "c=y"]
-    Z = d.transform(pd.DataFrame({"a": [0.0], "c": ["z"]}))
-    np.testing.assert_allclose(Z, [[0.0, 0.0, 0.0]])
+    Z = d.transform(pd.DataFrame({"a": [0.0], "c": ["y"]}))
+    logged = np.log1p([1.0, 2.0, 3.0])  # numbers: log1p, then standardized on the fit rows
+    np.testing.assert_allclose(Z, [[(0.0 - logged.mean()) / logged.std(), 0.0, 1.0]])
+    # one rule for unseen levels (issue 24, the one encoder): refused, naming the column, as a scoring file's are
+    with pytest.raises(DataValidationError, match=r"column 'c' has categories not seen in training \['z'\] at row 0"):
+        d.transform(pd.DataFrame({"a": [0.0], "c": ["z"]}))
 
 
 def _write_split(tmp_path, n=300, one_arm_holdout=False):

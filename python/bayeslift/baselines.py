@@ -13,8 +13,10 @@ regressor's own.
 Model selection: scikit-learn's splitters carry one target, so ``GridSearchCV`` and ``cross_val_score`` take
 ``uplift_target(treatment, y)`` as ``y``; ``fit(X, target)`` unpacks it, and ``metrics.qini_scorer`` scores it.
 
-``X`` is a pandas frame of raw features (numeric and categorical columns); categorical columns
-(object/category dtype, or named in ``categorical``) are one-hot encoded with the levels seen at fit.
+``X`` is a pandas frame of raw features (numeric and categorical columns), encoded by the one
+``features.FeatureEncoder`` (``Design``): numbers log1p'd (``log1p``) and standardized, categorical columns
+(object/category dtype, or named in ``categorical``) one-hot over the levels seen at fit; an unseen level is
+refused (``DataValidationError`` naming the column).
 
 Models (``BASELINES``: the names of config ``evaluation.baselines`` -> factory):
 * ``TLearner``: one regressor per arm; uplift = mu1(x) - mu0(x).
@@ -34,6 +36,8 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import Ridge
 from sklearn.utils.validation import check_is_fitted
 
+from .features import FeatureEncoder
+
 log = logging.getLogger("bayeslift")
 
 T_TREES, S_TREES = 200, 300  # boosting rounds of the T-learner's two regressors and of the S-learner's one
@@ -41,38 +45,24 @@ TARGET_COLUMNS = ("treatment", "outcome")
 
 
 class Design:
-    """Numeric matrix from raw features: numeric columns as float, categoricals one-hot (fit levels)."""
+    """The baselines' view of ``features.FeatureEncoder``: fitted on every column of ``X`` (categorical: those
+    named in ``categorical`` and those of object/string/category dtype), float64 matrices out. Standardizing
+    leaves the trees' splits alone and lets every learner see the surrogate's matrix."""
 
     def __init__(self, categorical: list[str] | None = None, log1p: list[str] | None = None):
         self.categorical = categorical
         self.log1p = log1p
 
     def fit(self, X: pd.DataFrame) -> "Design":
-        X = pd.DataFrame(X)
-        given = list(self.categorical) if self.categorical is not None else []
-        auto = [c for c in X.columns if X[c].dtype == object or str(X[c].dtype) == "category"]
-        self.categorical_ = [c for c in X.columns if c in given or c in auto]
-        self.numeric_ = [c for c in X.columns if c not in self.categorical_]
-        self.levels_ = {c: sorted(X[c].astype(str).unique().tolist()) for c in self.categorical_}
-        self.feature_names_in_ = list(X.columns)
-        self.columns_ = list(self.numeric_) + [f"{c}={lv}" for c in self.categorical_ for lv in self.levels_[c]]
+        self.encoder_ = FeatureEncoder.from_frame(X, self.categorical, self.log1p)
+        spec = self.encoder_.spec
+        self.categorical_, self.numeric_, self.levels_ = spec.categorical, spec.numeric, spec.levels
+        self.feature_names_in_ = [str(c) for c in pd.DataFrame(X).columns]
+        self.columns_ = self.encoder_.feature_names
         return self
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
-        X = pd.DataFrame(X)
-        missing = [c for c in self.feature_names_in_ if c not in X.columns]
-        if missing:
-            raise ValueError(f"features {missing} missing; the model was fitted on {self.feature_names_in_}")
-        parts = []
-        for c in self.numeric_:
-            v = X[c].to_numpy(dtype=float)
-            if self.log1p and c in self.log1p:
-                v = np.log1p(np.clip(v, 0.0, None))
-            parts.append(v[:, None])
-        for c in self.categorical_:
-            v = X[c].astype(str).to_numpy()
-            parts.append(np.stack([(v == lv).astype(float) for lv in self.levels_[c]], axis=1))
-        return np.hstack(parts) if parts else np.empty((len(X), 0))
+        return self.encoder_.transform(pd.DataFrame(X).rename(columns=str), dtype=np.float64)
 
 
 def uplift_target(treatment, y) -> pd.DataFrame:

@@ -92,12 +92,19 @@ class FeatureSpec:
         return cls(**d)
 
 
-def format_lines(numbers) -> str:
-    """'line 5' / 'lines 5, 9 and 3 more' for CSV line numbers."""
-    numbers = list(numbers)
+def format_lines(numbers, noun: str = "line") -> str:
+    """'line 5' / 'lines 5, 9 and 3 more' for CSV line numbers (``noun`` "row": for row positions)."""
+    count = len(numbers)
     shown = ", ".join(str(i) for i in numbers[:MAX_ROWS_SHOWN])
-    more = f" and {len(numbers) - MAX_ROWS_SHOWN} more" if len(numbers) > MAX_ROWS_SHOWN else ""
-    return f"line{'s' if len(numbers) > 1 else ''} {shown}{more}"
+    more = f" and {count - MAX_ROWS_SHOWN} more" if count > MAX_ROWS_SHOWN else ""
+    return f"{noun}{'s' if count > 1 else ''} {shown}{more}"
+
+
+def unseen_level_error(source: str, column: str, unseen_values, levels: list[str], where: str) -> DataValidationError:
+    """The error for categories not among the training ``levels`` (``where``: the lines or rows holding them)."""
+    examples = sorted(set(pd.Series(unseen_values).head(20)))[:3]
+    return DataValidationError(f"{source}: column '{column}' has categories not seen in training {examples} at "
+                               f"{where}; known levels: {levels}")
 
 
 def line_numbers(mask: np.ndarray | pd.Series, offset: int = 0, header_lines: int = 1) -> np.ndarray:
@@ -239,11 +246,8 @@ def check_features(frame: pd.DataFrame, spec: FeatureSpec, source: str, offset: 
         if col in spec.levels:
             unseen = ~values.isin(spec.levels[col]).to_numpy()
             if unseen.any():
-                examples = sorted(set(values[unseen].head(20)))[:3]
-                raise DataValidationError(
-                    f"{source}: column '{col}' has categories not seen in training {examples} at "
-                    f"{_lines(unseen, offset=offset)}; known levels: {spec.levels[col]}"
-                )
+                raise unseen_level_error(source, col, values[unseen], spec.levels[col],
+                                         _lines(unseen, offset=offset))
         out[col] = values
     return out
 

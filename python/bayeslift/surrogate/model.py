@@ -1,17 +1,16 @@
-"""The surrogate network and the encoding of users into its inputs."""
+"""The surrogate network; users are encoded into its inputs by the one ``FeatureEncoder`` (re-exported here)."""
 from __future__ import annotations
 
 import logging
 import math
 from dataclasses import dataclass
 
-import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
-from ..data import FeatureSpec
+from ..features import FeatureEncoder
 
+__all__ = ["FeatureEncoder", "SimpleNN", "SurrogateConfig", "with_arm"]
 log = logging.getLogger("bayeslift")
 
 
@@ -57,55 +56,6 @@ class SimpleNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
-
-
-class FeatureEncoder:
-    """Numeric features: log1p where configured, then standardized by a fitted scaler; categorical: one-hot."""
-
-    def __init__(self, spec: FeatureSpec, scaler):
-        self.spec = spec
-        self.scaler = scaler  # sklearn StandardScaler over the numeric features (spend_scaler.pkl)
-
-    @classmethod
-    def fit(cls, spec: FeatureSpec, frame: pd.DataFrame) -> "FeatureEncoder":
-        from sklearn.preprocessing import StandardScaler
-
-        enc = cls(spec, StandardScaler())
-        enc.scaler.fit(enc._numeric(frame))
-        return enc
-
-    @property
-    def columns(self) -> list[str]:
-        """Encoded input names in order (feature_columns.pkl), after the received_campaign flag."""
-        cats = [f"{c}={level}" for c in self.spec.categorical for level in self.spec.levels[c]]
-        return ["received_campaign", *self.spec.numeric, *cats]
-
-    def _numeric(self, columns) -> np.ndarray:
-        values = np.column_stack([np.asarray(columns[c], dtype=np.float64) for c in self.spec.numeric])
-        for j, col in enumerate(self.spec.numeric):
-            if col in self.spec.log1p:
-                values[:, j] = np.log1p(values[:, j])
-        return values
-
-    def transform(self, columns) -> np.ndarray:
-        """Users -> float32 matrix of features (without the treatment flag).
-
-        ``columns`` is a DataFrame or any mapping of column name -> array (the HTTP service passes
-        validated arrays). The scaler's arithmetic is applied directly: sklearn's input checks cost
-        more than the arithmetic for one-user requests.
-        """
-        n = len(np.asarray(columns[self.spec.features[0]]))
-        parts = [np.empty((n, 0))]
-        if self.spec.numeric:
-            parts[0] = (self._numeric(columns) - self.scaler.mean_) / self.scaler.scale_
-        for col in self.spec.categorical:
-            values = np.asarray(columns[col])
-            if values.dtype != object:  # e.g. numeric-looking levels read as numbers
-                values = values.astype(str)
-            # hashing into category codes is ~2.5x faster than comparing strings level by level
-            codes = pd.Categorical(values, categories=self.spec.levels[col]).codes
-            parts.append((codes[:, None] == np.arange(len(self.spec.levels[col]))[None, :]).astype(np.float64))
-        return np.hstack(parts).astype(np.float32)
 
 
 def with_arm(x: torch.Tensor, arm: int) -> torch.Tensor:
