@@ -12,7 +12,7 @@ from ..policy import sd_from_90_interval
 
 if TYPE_CHECKING:
     from .predict import Surrogate
-    from .train import SurrogateTargets
+    from .targets import SurrogateTargets
 
 log = logging.getLogger("bayeslift")
 

@@ -23,8 +23,9 @@ from ..data import FeatureSpec
 from .fidelity import SurrogateFidelityError, check_fidelity, fidelity, r_squared
 from .model import FeatureEncoder, SimpleNN, SurrogateConfig, with_arm
 from .predict import PREDICT_CHUNK, PREDICTION_NAMES, OutcomeLink, Surrogate
+from .targets import SurrogateTargets
 
-# Also the import path of names that moved to predict.py and fidelity.py (scoring, entry, benchmarks).
+# Also the import path of names moved to predict.py, fidelity.py and targets.py (scoring, entry, benchmarks).
 __all__ = ["PREDICT_CHUNK", "PREDICTION_NAMES", "Surrogate", "SurrogateFidelityError", "SurrogateTargets",
            "TrainingRun", "build_targets", "check_fidelity", "fidelity", "fit_surrogate", "fit_surrogate_run",
            "fit_to_floor", "r_squared"]
@@ -35,19 +36,6 @@ WIDTH_FLOOR = 1e-6  # relative to uplift_scale; keeps log-widths finite where an
 def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-@dataclass
-class SurrogateTargets:
-    """Per-user training targets, aligned row by row with the encoded features."""
-
-    x: np.ndarray  # users x features (float32)
-    spend_treated: np.ndarray
-    spend_control: np.ndarray
-    uplift_mean: np.ndarray
-    uplift_q05: np.ndarray
-    uplift_q95: np.ndarray
-    outcome_type: str = "spend"
 
 
 def build_targets(train_data: pd.DataFrame, labels: pd.DataFrame, uplift: pd.DataFrame, spec: FeatureSpec,
