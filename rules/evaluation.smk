@@ -53,6 +53,8 @@ rule baselines:
 
 
 rule evaluate:
+    # Every model on the holdout: the summary and one table per output (bayeslift.evaluation.OUTPUTS);
+    # the report draws the figures from the tables.
     input:
         unpack(evaluation_truth),
         holdout=rules.prepare.output.holdout,
@@ -63,12 +65,17 @@ rule evaluate:
         baselines=rules.baselines.output.predictions,
     output:
         summary=results("evaluation", "evaluation.json"),
+        ate=results("evaluation", "ate.csv"),
         metrics=results("evaluation", "metrics.csv"),
+        curves=results("evaluation", "curves.csv"),
+        calibration=results("evaluation", "calibration.csv"),
         policy=results("evaluation", "policy.csv"),
+        policy_curve=results("evaluation", "policy_curve.csv"),
+        segments=results("evaluation", "segments.csv"),
+        predictions=results("evaluation", "predictions.csv"),
     params:
         evaluation=config["evaluation"],
         policy=config["policy"],
-        out_dir=lambda wildcards, output: str(Path(output.summary).parent),
     log:
         logs("evaluate"),
     threads: 2
@@ -79,13 +86,28 @@ rule evaluate:
 
 
 rule report:
+    # One self-contained page (the figures embedded); the figures are also kept as PNG files
+    # (bayeslift.report.FIGURES), each drawn from the evaluation's tables.
     input:
         evaluation=rules.evaluate.output.summary,
+        ate=rules.evaluate.output.ate,
+        metrics=rules.evaluate.output.metrics,
+        curves=rules.evaluate.output.curves,
+        calibration=rules.evaluate.output.calibration,
+        policy=rules.evaluate.output.policy,
+        policy_curve=rules.evaluate.output.policy_curve,
+        segments=rules.evaluate.output.segments,
+        predictions=rules.evaluate.output.predictions,
         diagnostics=evaluated(rules.bayesian_model.output.diagnostics),
         delivered_diagnostics=delivered(rules.bayesian_model.output.diagnostics),
-        ate=delivered(rules.counterfactuals.output.ate),
+        posterior_ate=delivered(rules.counterfactuals.output.ate),
     output:
         html=results("report", "index.html"),
+        qini=results("report", "figures", "qini.png"),
+        calibration=results("report", "figures", "calibration.png"),
+        policy_curve=results("report", "figures", "policy_curve.png"),
+        segments=results("report", "figures", "segments.png"),
+        surrogate_vs_bayesian=results("report", "figures", "surrogate_vs_bayesian.png"),
     params:
         title=config["report"]["title"],
     log:

@@ -109,3 +109,54 @@ def test_truth_metrics():
     assert m["sqrt_pehe"] == pytest.approx(np.sqrt(5 / 3))
     assert m["ate_error"] == pytest.approx(1.0)
     assert m["coverage_90"] == pytest.approx(2 / 3)
+
+
+# ----------------------------------------------------- the evaluate step's tables and the report's figures
+def holdout_frame(n=600, seed=3):
+    """An evaluation frame (evaluation.evaluation_frame's columns) of two models and the truth."""
+    X, t, y, tau, _ = make_data(n=n, seed=seed)
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"id": np.arange(n), "treatment": t, "outcome": y, "bayesian": tau + rng.normal(0, 0.3, n),
+                          "random": rng.normal(size=n), "bayesian_prob_profit": rng.uniform(size=n),
+                          "true_uplift": tau})
+    frame["bayesian_q05"], frame["bayesian_q95"] = frame["bayesian"] - 0.6, frame["bayesian"] + 0.6
+    return X, frame
+
+
+def test_holdout_tables_of_every_model():
+    from bayeslift.holdout_metrics import ORACLE, holdout_ate, model_tables, policy_tables
+    from bayeslift.policy import PolicyConfig
+
+    X, frame = holdout_frame()
+    features = pd.DataFrame({"x2": X[:, 1], "channel": np.where(X[:, 2] > 0, "web", "mail")})
+    models = ["bayesian", "random"]
+    ate = holdout_ate(X, frame, n_folds=3, outcome_model="linear")
+    assert list(ate["method"]) == ["difference_in_means", "ipw", "double_ml", "aipw", "bayesian_mean_of_user_uplift",
+                                   "true_sample_ate"]
+    assert ate.set_index("method").loc["true_sample_ate", "estimate"] == pytest.approx(frame["true_uplift"].mean())
+    tabs = model_tables(frame, models, features, ["x2"], ["channel"], n_bootstrap=20)
+    assert list(tabs["metrics"]["model"]) == models
+    assert tabs["metrics"].set_index("model")["coverage_90"].isna().tolist() == [False, True]  # bayesian's interval
+    assert set(tabs["curves"]["model"]) == {*models, ORACLE} and set(tabs["calibration"]["model"]) == set(models)
+    pol = policy_tables(frame, models, PolicyConfig(), X, n_folds=3, outcome_model="linear")
+    assert {"nobody", "everybody"} <= set(pol["policy"]["rule"]) and pol["policy"]["value_true"].notna().all()
+    assert set(pol["policy_curve"]["model"]) == {*models, ORACLE}
+
+
+def test_run_evaluation_needs_every_declared_output():
+    outputs = {name: f"{name}.csv" for name in ev.TABLES}  # no summary
+    with pytest.raises(ValueError, match="missing \\['summary'\\]"):
+        ev.run_evaluation("h.csv", "spec.json", "u.csv", None, "b.csv", outputs, {}, {})
+
+
+def test_report_figures_are_drawn_from_the_tables(tmp_path):
+    from bayeslift import report
+
+    tables = {"metrics": pd.DataFrame({"model": ["bayesian"]}), "predictions": pd.DataFrame({"bayesian": [0.1]})}
+    assert set(report.default_figure_paths(tables, tmp_path)) == set(report.FIGURES) - {"surrogate_vs_bayesian"}
+    with pytest.raises(ValueError, match="unknown figure"):
+        report.make_figures(tables, {"pie": tmp_path / "pie.png"})
+    with pytest.raises(DataValidationError, match="no surrogate column"):
+        report.make_figures(tables, {"surrogate_vs_bayesian": tmp_path / "s.png"})
+    with pytest.raises(DataValidationError, match="tables \\['ate'"):
+        report.read_tables({})

@@ -1,7 +1,8 @@
 """The evaluation's pipeline steps (rules/evaluation.smk): ``baselines`` and ``evaluate``.
 
 File I/O and config around the learners (``baselines``) and the metrics (``metrics``, where the definitions
-of the Qini curve, AUUC and the rest are written down); nothing below imports this module.
+of the Qini curve, AUUC and the rest are written down; ``holdout_metrics``, every model at once); nothing
+below imports this module.
 """
 from __future__ import annotations
 
@@ -9,18 +10,20 @@ import json
 import logging
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .baselines import BASELINE_NAMES, Design, make_baseline, predict_baselines
 from .data import DataValidationError, FeatureSpec, read_csv
 from .io import atomic_path, write_csv_atomic, write_text_atomic
-from .metrics import (TOP_K, aipw_scores, ate_suite, calibration_table, check_arms, fit_propensity, ranking_metrics,
-                      segment_table, truth_metrics, uplift_curves)
-from .policy import PolicyConfig, policy_curve, rules_table, uplift_scores
+from .holdout_metrics import holdout_ate, model_tables, policy_tables
+from .metrics import TOP_K, check_arms
+from .policy import PolicyConfig
 from .prepare import read_prepared
 
 log = logging.getLogger("bayeslift")
+#: the evaluate step's tables, one CSV each, and its outputs (the rule's named outputs): those and the summary
+TABLES = ("ate", "metrics", "curves", "calibration", "policy", "policy_curve", "segments", "predictions")
+OUTPUTS = ("summary", *TABLES)
 
 
 # ------------------------------------------------------------------------------------- the evaluate step
@@ -59,10 +62,6 @@ def run_baselines(train_csv, holdout_csv, spec_json, out_predictions, out_bundle
         joblib.dump(bundle_model.bundle(), tmp)
     write_csv_atomic(out, out_predictions)
     return out
-
-
-def _stack(tables: dict) -> pd.DataFrame:
-    return pd.concat([tab.assign(model=name) for name, tab in tables.items()], ignore_index=True)
 
 
 def evaluation_frame(holdout, spec, uplift_summary, surrogate_dir, baselines, truth=None) -> pd.DataFrame:
@@ -107,84 +106,65 @@ def model_columns(frame: pd.DataFrame) -> list[str]:
     return [c for c in frame.columns if c not in skip and not c.startswith(("bayesian_", "surrogate_"))]
 
 
-def run_evaluation(holdout_csv, spec_json, uplift_summary_csv, surrogate_dir, baselines_csv, out_dir,
+def _policy_config(policy: dict) -> PolicyConfig:
+    try:
+        return PolicyConfig.from_config(policy)
+    except ValueError as exc:
+        raise DataValidationError(f"config policy: {exc}") from None
+
+
+def _output_paths(outputs) -> dict[str, Path]:
+    """The evaluate step's file per name in ``OUTPUTS`` (the rule's named outputs); a clear error otherwise."""
+    outputs = dict(outputs)
+    if set(outputs) != set(OUTPUTS):
+        raise ValueError(f"run_evaluation: outputs must name exactly {list(OUTPUTS)}; missing "
+                         f"{sorted(set(OUTPUTS) - set(outputs))}, unknown {sorted(set(outputs) - set(OUTPUTS))}")
+    return {name: Path(path) for name, path in outputs.items()}
+
+
+def evaluation_summary(frame: pd.DataFrame, models, metrics: pd.DataFrame, pol: PolicyConfig,
+                       randomized: bool) -> dict:
+    """evaluation.json: the holdout's size, the models, the policy settings and the best-ranking model."""
+    t = frame["treatment"].to_numpy(float)
+    best = metrics.sort_values("qini_gain", ascending=False).iloc[0]
+    return {"n_holdout": int(len(frame)), "n_treated": int(t.sum()), "n_control": int((1 - t).sum()),
+            "models": list(models), "truth_known": "true_uplift" in frame, "randomized": bool(randomized),
+            "policy": {"cost_per_contact": pol.cost_per_contact, "margin": pol.margin, "rule": pol.rule,
+                       "top_k": pol.top_k, "prob_threshold": pol.prob_threshold,
+                       "prob_profit_method": "exact: share of posterior draws with margin * uplift - cost > 0"},
+            "best_ranking_model": str(best["model"])}
+
+
+def run_evaluation(holdout_csv, spec_json, uplift_summary_csv, surrogate_dir, baselines_csv, outputs,
                    evaluation: dict, policy: dict, truth_csv=None) -> dict:
-    """The ``evaluate`` step: every model on the holdout; tables (CSV), figures (PNG) and evaluation.json."""
+    """The ``evaluate`` step: every model scored on the holdout (holdout_metrics.py).
+
+    ``outputs``: {name: path} for each of ``OUTPUTS``: ``summary`` (evaluation.json) and one CSV per table of
+    ``TABLES``. The report draws the figures from these tables. Returns the summary.
+    """
+    paths = _output_paths(outputs)
     spec = FeatureSpec.from_json(spec_json)
     holdout = read_prepared(holdout_csv, spec)
     segments = evaluation.get("segments")
     check_evaluation_inputs(holdout, spec, segments, str(holdout_csv))
-    try:
-        pol = PolicyConfig.from_config(policy)
-    except ValueError as exc:
-        raise DataValidationError(f"config policy: {exc}") from None
-    seed, n_boot, top_k = evaluation.get("seed", 0), evaluation.get("n_bootstrap", 200), evaluation.get("top_k", TOP_K)
-    n_folds, outcome_model = evaluation.get("n_folds", 5), evaluation.get("outcome_model", "lightgbm")
-    randomized = evaluation.get("randomized", True)
-
+    pol = _policy_config(policy)
     truth = read_csv(truth_csv) if truth_csv else None
     frame = evaluation_frame(holdout, spec, read_csv(uplift_summary_csv), surrogate_dir, read_csv(baselines_csv), truth)
     models = model_columns(frame)
-    t, y = frame["treatment"].to_numpy(float), frame["outcome"].to_numpy(float)
     Z = Design(spec.categorical, spec.log1p).fit(holdout[spec.features]).transform(holdout[spec.features])
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-
-    # ATE: four estimators on the holdout, the Bayesian posterior, and the truth when known.
-    ate = ate_suite(Z, t, y, randomized, n_folds, outcome_model, seed)
-    ate["source"] = "holdout outcomes"
-    extra = [{"method": "bayesian_mean_of_user_uplift", "estimate": frame["bayesian"].mean(), "se": np.nan,
-              "ci_low": np.nan, "ci_high": np.nan, "source": "posterior means, holdout users"}]
-    if truth is not None:
-        extra.append({"method": "true_sample_ate", "estimate": frame["true_uplift"].mean(), "se": np.nan,
-                      "ci_low": np.nan, "ci_high": np.nan, "source": "simulator truth, holdout users"})
-    ate = pd.concat([ate, pd.DataFrame(extra)], ignore_index=True)
-
-    # Ranking, calibration, truth metrics.
-    metrics, curves, calib, segs = [], {}, {}, {}
-    for m in models:
-        row = {"model": m, "mean_predicted_uplift": float(frame[m].mean()),
-               **ranking_metrics(frame[m], t, y, top_k, n_boot, seed)}
-        if truth is not None:
-            lo = {"bayesian": "bayesian_q05", "surrogate": "surrogate_lower"}.get(m)
-            hi = {"bayesian": "bayesian_q95", "surrogate": "surrogate_upper"}.get(m)
-            row.update(truth_metrics(frame[m], frame["true_uplift"], frame[lo] if lo else None, frame[hi] if hi else None))
-        metrics.append(row)
-        curves[m] = uplift_curves(frame[m], t, y)
-        calib[m] = calibration_table(frame[m], t, y, evaluation.get("calibration_bins", 10))
-        segs[m] = segment_table(holdout, frame[m], t, y,
-                                [c for c in spec.numeric if not segments or c in segments],
-                                [c for c in spec.categorical if not segments or c in segments],
-                                evaluation.get("segment_bins", 4))
-    if truth is not None:
-        curves["oracle (true uplift)"] = uplift_curves(frame["true_uplift"], t, y)
-    metrics = pd.DataFrame(metrics)
-
-    # Policy values per 1,000 users, off-policy on the holdout.
-    e = float(t.mean()) if randomized else None
-    aipw = aipw_scores(Z, t, y, e, n_folds, outcome_model, seed)
-    ipw = uplift_scores(t, y, e if randomized else fit_propensity(Z, t))
-    policy_table = rules_table(frame, models, pol, aipw, ipw)  # every rule through policy.decide
-    pcurves = {m: policy_curve(frame[m], aipw, pol.margin, pol.cost_per_contact) for m in models}
-    if truth is not None:
-        pcurves["oracle (true uplift)"] = policy_curve(frame["true_uplift"], aipw, pol.margin, pol.cost_per_contact)
-
-    tables = {"ate": ate, "metrics": metrics, "curves": _stack(curves), "calibration": _stack(calib),
-              "policy": policy_table, "policy_curve": _stack(pcurves), "segments": _stack(segs), "predictions": frame}
-    files = {}
-    for name, tab in tables.items():
-        files[name] = str(out / f"{name}.csv")
-        write_csv_atomic(tab, files[name])
-    from .report import make_figures
-
-    figures = make_figures(tables, out / "figures", primary=evaluation.get("primary_models"))
-    best = metrics.sort_values("qini_gain", ascending=False).iloc[0]
-    summary = {"n_holdout": int(len(frame)), "n_treated": int(t.sum()), "n_control": int((1 - t).sum()),
-               "models": models, "truth_known": truth is not None, "randomized": bool(randomized),
-               "policy": {"cost_per_contact": pol.cost_per_contact, "margin": pol.margin, "rule": pol.rule,
-                          "top_k": pol.top_k, "prob_threshold": pol.prob_threshold,
-                          "prob_profit_method": "exact: share of posterior draws with margin * uplift - cost > 0"},
-               "best_ranking_model": str(best["model"]), "tables": files, "figures": figures}
-    write_text_atomic(json.dumps(summary, indent=2), out / "evaluation.json")
-    log.info("evaluated %d models on %d holdout users; best Qini gain: %s", len(models), len(frame), best["model"])
+    fits = {"randomized": evaluation.get("randomized", True), "n_folds": evaluation.get("n_folds", 5),
+            "outcome_model": evaluation.get("outcome_model", "lightgbm"), "seed": evaluation.get("seed", 0)}
+    per_model = model_tables(frame, models, holdout, [c for c in spec.numeric if not segments or c in segments],
+                             [c for c in spec.categorical if not segments or c in segments],
+                             top_k=evaluation.get("top_k", TOP_K), n_bootstrap=evaluation.get("n_bootstrap", 200),
+                             seed=fits["seed"], calibration_bins=evaluation.get("calibration_bins", 10),
+                             segment_bins=evaluation.get("segment_bins", 4))
+    tables = {"ate": holdout_ate(Z, frame, **fits), **per_model, **policy_tables(frame, models, pol, Z, **fits),
+              "predictions": frame}
+    for name in TABLES:
+        write_csv_atomic(tables[name], paths[name])
+    summary = evaluation_summary(frame, models, tables["metrics"], pol, fits["randomized"])
+    write_text_atomic(json.dumps(summary, indent=2), paths["summary"])
+    log.info("evaluated %d models on %d holdout users; best Qini gain: %s", len(models), len(frame),
+             summary["best_ranking_model"])
     return summary

@@ -1,5 +1,6 @@
 """Metrics of uplift models on a randomized holdout (and against the truth when it is known): ATE estimators,
-ranking (Qini, AUUC, uplift at k%), calibration, segments, truth metrics, and a scikit-learn scorer.
+ranking (Qini, AUUC, uplift at k%), calibration, segments, truth metrics, and a scikit-learn scorer
+(holdout_metrics.py applies them to every model of one holdout at once).
 
 The metrics layer: it uses the learners (``baselines``) and the data checks, never a pipeline step.
 
@@ -323,4 +324,3 @@ def truth_metrics(pred, true_uplift, lower=None, upper=None) -> dict:
         lo, hi = np.asarray(lower, float), np.asarray(upper, float)
         out["coverage_90"] = float(np.mean((lo <= true) & (true <= hi)))
     return out
-

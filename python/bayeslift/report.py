@@ -1,4 +1,5 @@
-"""Figures of the evaluation and the self-contained HTML report (PNG figures embedded as base64)."""
+"""The ``report`` step: figures drawn from the evaluation's tables, and one self-contained HTML page (the PNG
+figures embedded as base64)."""
 from __future__ import annotations
 
 import base64
@@ -9,6 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from .data import DataValidationError
+from .evaluation import TABLES
+from .io import atomic_path, write_text_atomic
 
 log = logging.getLogger("bayeslift")
 PRIMARY = ("bayesian", "surrogate", "t_lightgbm")
@@ -24,8 +29,6 @@ def _plt():
 
 
 def _save(fig, path: Path) -> str:
-    from .io import atomic_path
-
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=90, bbox_inches="tight")
@@ -33,28 +36,24 @@ def _save(fig, path: Path) -> str:
     return str(path)
 
 
-def make_figures(tables: dict, fig_dir, primary=None) -> dict:
-    """Write the evaluation figures as PNG; return {name: path}."""
+def _qini(tables: dict, primary: list[str]):
     plt = _plt()
-    fig_dir = Path(fig_dir)
-    models = list(tables["metrics"]["model"])
-    primary = [m for m in (primary or PRIMARY) if m in models] or models[:3]
-    files = {}
-
     curves = tables["curves"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for m, grp in curves.groupby("model", sort=False):
         ax.plot(100 * grp["fraction"], grp["qini"], label=m, lw=2.2 if m in primary else 1.2,
                 ls=":" if m == "random" else "-")
-    first = curves[curves["model"] == models[0]]
+    first = curves[curves["model"] == tables["metrics"]["model"].iloc[0]]
     ax.plot(100 * first["fraction"], first["qini_random"], "k--", lw=1, label="random targeting (expected)")
     ax.set(xlabel="% of users targeted, highest predicted uplift first",
            ylabel="incremental spend per 1,000 users", title="Qini curves on the holdout")
     ax.legend(fontsize=7)
-    files["qini"] = _save(fig, fig_dir / "qini.png")
+    return fig
 
+
+def _calibration(tables: dict, primary: list[str]):
     calib = tables["calibration"]
-    fig, axes = plt.subplots(1, len(primary), figsize=(4 * len(primary), 3.8), squeeze=False)
+    fig, axes = _plt().subplots(1, len(primary), figsize=(4 * len(primary), 3.8), squeeze=False)
     for ax, m in zip(axes[0], primary):
         c = calib[calib["model"] == m]
         ax.errorbar(c["mean_predicted"], c["observed"],
@@ -64,22 +63,25 @@ def make_figures(tables: dict, fig_dir, primary=None) -> dict:
         ax.plot([lo, hi], [lo, hi], "k--", lw=1)
         ax.set(title=m, xlabel="mean predicted uplift (decile)", ylabel="observed uplift, 95% CI")
     fig.suptitle("Calibration by decile of predicted uplift")
-    files["calibration"] = _save(fig, fig_dir / "calibration.png")
+    return fig
 
-    pc = tables["policy_curve"]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for m, grp in pc.groupby("model", sort=False):
+
+def _policy_curve(tables: dict, primary: list[str]):
+    fig, ax = _plt().subplots(figsize=(7, 4.5))
+    for m, grp in tables["policy_curve"].groupby("model", sort=False):
         ax.plot(100 * grp["fraction"], grp["value"], label=m, lw=2.2 if m in primary else 1.2)
     ax.axhline(0, color="k", lw=0.8)
     ax.set(xlabel="% of users targeted, highest predicted uplift first",
            ylabel="incremental profit per 1,000 users (AIPW)", title="Value of targeting the top x%")
     ax.legend(fontsize=7)
-    files["policy_curve"] = _save(fig, fig_dir / "policy_curve.png")
+    return fig
 
+
+def _segments(tables: dict, primary: list[str]):
     seg = tables["segments"]
     m = primary[0]
     s = seg[seg["model"] == m].reset_index(drop=True)
-    fig, ax = plt.subplots(figsize=(7, 0.35 * len(s) + 1.5))
+    fig, ax = _plt().subplots(figsize=(7, 0.35 * len(s) + 1.5))
     ypos = np.arange(len(s))[::-1]
     ax.errorbar(s["observed"], ypos, xerr=[s["observed"] - s["observed_low"], s["observed_high"] - s["observed"]],
                 fmt="o", color="grey", capsize=3, label="observed (95% CI)")
@@ -88,19 +90,45 @@ def make_figures(tables: dict, fig_dir, primary=None) -> dict:
     ax.axvline(0, color="k", lw=0.8)
     ax.set(xlabel="uplift in spend per user", title="Uplift by segment")
     ax.legend(fontsize=7)
-    files["segments"] = _save(fig, fig_dir / "segments.png")
+    return fig
 
+
+def _surrogate_vs_bayesian(tables: dict, primary: list[str]):
     pred = tables["predictions"]
-    if "surrogate" in pred:
-        fig, ax = plt.subplots(figsize=(4.8, 4.5))
-        ax.scatter(pred["bayesian"], pred["surrogate"], s=6, alpha=0.5)
-        lo, hi = float(min(pred["bayesian"].min(), pred["surrogate"].min())), float(max(pred["bayesian"].max(), pred["surrogate"].max()))
-        ax.plot([lo, hi], [lo, hi], "k--", lw=1)
-        r2 = 1 - np.sum((pred["surrogate"] - pred["bayesian"]) ** 2) / np.sum((pred["bayesian"] - pred["bayesian"].mean()) ** 2)
-        ax.set(xlabel="Bayesian posterior mean uplift", ylabel="surrogate uplift",
-               title=f"Surrogate vs Bayesian (holdout), R² = {r2:.3f}")
-        files["surrogate_vs_bayesian"] = _save(fig, fig_dir / "surrogate_vs_bayesian.png")
-    return files
+    if "surrogate" not in pred:
+        raise DataValidationError("the evaluation's predictions table has no surrogate column: there is no "
+                                  "surrogate_vs_bayesian figure to draw")
+    fig, ax = _plt().subplots(figsize=(4.8, 4.5))
+    ax.scatter(pred["bayesian"], pred["surrogate"], s=6, alpha=0.5)
+    lo = float(min(pred["bayesian"].min(), pred["surrogate"].min()))
+    hi = float(max(pred["bayesian"].max(), pred["surrogate"].max()))
+    ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+    r2 = 1 - np.sum((pred["surrogate"] - pred["bayesian"]) ** 2) / np.sum((pred["bayesian"] - pred["bayesian"].mean()) ** 2)
+    ax.set(xlabel="Bayesian posterior mean uplift", ylabel="surrogate uplift",
+           title=f"Surrogate vs Bayesian (holdout), R² = {r2:.3f}")
+    return fig
+
+
+#: the report's figures (the report rule's outputs besides the page), each drawn from the evaluation's tables
+FIGURES = {"qini": _qini, "calibration": _calibration, "policy_curve": _policy_curve, "segments": _segments,
+           "surrogate_vs_bayesian": _surrogate_vs_bayesian}
+
+
+def default_figure_paths(tables: dict, fig_dir) -> dict[str, Path]:
+    """{name: fig_dir/name.png} for every figure the tables allow (no surrogate column: no surrogate figure)."""
+    names = [n for n in FIGURES if n != "surrogate_vs_bayesian" or "surrogate" in tables["predictions"]]
+    return {n: Path(fig_dir, f"{n}.png") for n in names}
+
+
+def make_figures(tables: dict, paths: dict, primary=None) -> dict:
+    """Draw each figure of ``paths`` ({name in FIGURES: PNG path}) from the evaluation's ``tables``; return
+    {name: path}. ``primary``: the models drawn bold and in the calibration panels (default ``PRIMARY``)."""
+    unknown = sorted(set(paths) - set(FIGURES))
+    if unknown:
+        raise ValueError(f"unknown figure(s) {unknown}; the report draws {list(FIGURES)}")
+    models = list(tables["metrics"]["model"])
+    primary = [m for m in (primary or PRIMARY) if m in models] or models[:3]
+    return {name: _save(FIGURES[name](tables, primary), Path(path)) for name, path in paths.items()}
 
 
 # -------------------------------------------------------------------------------------------- HTML
@@ -219,22 +247,38 @@ def delivery_html(diag: dict | None, delivered: dict | None, n_holdout: int) -> 
             "its own: any metric of it on these customers would not be out-of-sample.</p>"]
 
 
-def build_report(evaluation_json, diagnostics_json, ate_json, out_html, title: str = "bayeslift evaluation",
-                 delivered_diagnostics_json=None) -> str:
-    """Write a single self-contained HTML page (no external files) from the evaluation outputs.
+def read_tables(tables: dict) -> dict[str, pd.DataFrame]:
+    """The evaluation's tables ({name: CSV path}, every name of ``evaluation.TABLES``) as frames."""
+    missing = [n for n in TABLES if n not in tables]
+    if missing:
+        raise DataValidationError(f"the report needs the evaluation's tables {missing} too (evaluate writes them)")
+    return {n: pd.read_csv(tables[n]) for n in TABLES}
 
-    ``diagnostics_json`` is the evaluated fit's (the train split's), ``delivered_diagnostics_json`` the delivered
-    fit's and ``ate_json`` its posterior ATE (split.refit_all: the refit on every row; by default the same fit).
+
+def build_report(evaluation_json, tables: dict, diagnostics_json, ate_json, out_html,
+                 title: str = "bayeslift evaluation", delivered_diagnostics_json=None, figures: dict | None = None,
+                 primary=None) -> str:
+    """The ``report`` step: draw the figures from the evaluation's tables and write one self-contained HTML page
+    (no external files: the figures are embedded).
+
+    ``tables``: {name: CSV path} of the evaluate step (``evaluation.TABLES``); ``figures``: {name: PNG path} of
+    the figures to draw (names of ``FIGURES``; default every one the tables allow, in a ``figures`` folder beside
+    ``out_html``); ``primary``: see ``make_figures``. ``diagnostics_json`` is the evaluated fit's (the train
+    split's), ``delivered_diagnostics_json`` the delivered fit's and ``ate_json`` its posterior ATE
+    (split.refit_all: the refit on every row; by default the same fit).
     """
-    from .io import write_text_atomic
-
     ev = json.loads(Path(evaluation_json).read_text())
     diag = json.loads(Path(diagnostics_json).read_text()) if diagnostics_json else None
     delivered = json.loads(Path(delivered_diagnostics_json).read_text()) if delivered_diagnostics_json else diag
     post = json.loads(Path(ate_json).read_text()) if ate_json else None
-    t = {k: pd.read_csv(v) for k, v in ev["tables"].items() if k != "predictions"}
+    t = read_tables(tables)
+    if figures is None:
+        figures = default_figure_paths(t, Path(out_html).parent / "figures")
+    missing = [n for n in FIGURES if n not in figures and n != "surrogate_vs_bayesian"]  # the page shows each
+    if missing:
+        raise ValueError(f"build_report: figures lacks {missing}")
+    figs = make_figures(t, figures, primary)
     ate, metrics, policy = t["ate"], t["metrics"], t["policy"]
-    figs = ev["figures"]
     parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"]
     parts.append("<div class='summary'><h2>What to do</h2>"
