@@ -1,6 +1,7 @@
 """The package as pip sees it: a wheel built here (offline) declares requirements.txt's exact pins, split into
 the core and the extras serve / eval / pipeline / dev; every third-party import is declared; envs/ installs the
-same pins; and this venv, built from requirements.txt, satisfies the wheel with every extra (pip, --no-index)."""
+same pins; and this venv, built from requirements.txt, satisfies the wheel with every extra (pip, --no-index).
+The wheel also ships config/'s defaults, from which fit_bayesian reads its config without a checkout."""
 from __future__ import annotations
 
 import ast
@@ -40,6 +41,7 @@ def wheel(tmp_path_factory):
     shutil.copy(REPO / "pyproject.toml", src)
     shutil.copy(REPO / "README.md", src)
     shutil.copytree(PACKAGE, src / "python" / "bayeslift", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(REPO / "config", src / "config")  # mapped into the package as bayeslift/config
     out = tmp_path_factory.mktemp("wheel")
     _pip("wheel", "--no-deps", "--no-build-isolation", "--quiet", "--wheel-dir", str(out), str(src))
     (path,) = out.glob("bayeslift-*.whl")
@@ -146,3 +148,57 @@ def test_this_venv_satisfies_the_wheel_with_every_extra(wheel, tmp_path):
     _pip("install", "--dry-run", "--quiet", "--report", str(report), f"{wheel}[dev]")
     install = json.loads(report.read_text())["install"]
     assert [i["metadata"]["name"] for i in install] == ["bayeslift"]
+
+
+# ------------------------------------------------------------- the default config, without a checkout
+CONFIG = REPO / "config"
+#: config/'s files the package needs (every default, the schema, the presets), as the wheel names them
+SHIPPED_CONFIG = {f"bayeslift/config/{p.relative_to(CONFIG).as_posix()}": p
+                  for p in [CONFIG / "config.yaml", CONFIG / "config.schema.yaml", *sorted(CONFIG.glob("presets/*.yaml"))]}
+
+
+def test_wheel_ships_the_default_config_itself(wheel):
+    with zipfile.ZipFile(wheel) as zf:
+        shipped = {n: zf.read(n) for n in zf.namelist() if n.startswith("bayeslift/config/")}
+    assert sorted(shipped) == sorted(SHIPPED_CONFIG)  # the run configs beside them (test.yaml, ...) stay out
+    assert "bayeslift/config/presets/demo.yaml" in shipped
+    assert {n: data == SHIPPED_CONFIG[n].read_bytes() for n, data in shipped.items()} == dict.fromkeys(shipped, True)
+
+
+INSTALLED_CHECK = """
+import json, sys
+sys.path.insert(0, sys.argv[1])  # the installed wheel's files, ahead of this checkout's package
+from bayeslift import bayesian
+from bayeslift.simulate import COLUMNS, simulate_history
+settings = bayesian.fit_settings(COLUMNS, model={"inference": {"iter": 300}})
+try:
+    bayesian.fit_bayesian(simulate_history(200, seed=1)[0], columns=COLUMNS)
+    error = None
+except bayesian.BayesianFitError as exc:
+    error = str(exc)
+print(json.dumps({"module": bayesian.__file__, "config_dir": str(bayesian.CONFIG_DIR), "settings": settings,
+                  "error": error}))
+"""
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="Rscript not on PATH")
+def test_fit_bayesian_from_the_installed_wheel(wheel, tmp_path):
+    """Installed from the wheel (its files unpacked, run outside the checkout), fit_bayesian reads the shipped
+    config, and without the R package bayeslift it says so, naming what to install, before any fit."""
+    site = tmp_path / "site"
+    with zipfile.ZipFile(wheel) as zf:
+        zf.extractall(site)
+    no_r_package = tmp_path / "empty_r_library"
+    no_r_package.mkdir()
+    env = {**PROCESS_ENV, "R_LIBS": str(no_r_package), "R_LIBS_USER": str(no_r_package)}
+    proc = subprocess.run([sys.executable, "-c", INSTALLED_CHECK, str(site)], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["module"].startswith(str(site)) and out["config_dir"] == str(site / "bayeslift" / "config")
+    defaults = yaml.safe_load((CONFIG / "config.yaml").read_text())
+    assert out["settings"]["model"]["inference"]["iter"] == 300
+    assert out["settings"]["model"]["backend"] == defaults["model"]["backend"]
+    assert out["settings"]["policy"] == defaults["policy"]
+    assert out["error"] is not None and "R package bayeslift" in out["error"], out["error"]
+    assert str(no_r_package) in out["error"] and "R CMD INSTALL R/bayeslift" in out["error"]

@@ -1,7 +1,7 @@
 """``fit_bayesian``: the R package's causal model fitted from Python, without Snakemake.
 
 The frame is checked and split as the pipeline's ``prepare`` step does it (``prepare_training_data``); the
-config is config/config.yaml's, with the caller's ``columns``, ``model``, ``policy`` and ``split`` keys merged
+config is config/config.yaml's (``CONFIG_DIR``: shipped in the package, so no checkout is needed), with the caller's ``columns``, ``model``, ``policy`` and ``split`` keys merged
 over it and checked by the pipeline's own schema and rules; then one ``Rscript`` process (fit_bayesian.R beside
 this file) fits the configured model, checks its convergence and exports the counterfactual tables, which are
 read back through the boundary schema (boundary.yaml), as the surrogate step reads them.
@@ -31,9 +31,12 @@ __all__ = ["BayesianFitError", "CONFIG_DIR", "fit_bayesian", "fit_settings"]
 log = logging.getLogger("bayeslift")
 R_SCRIPT = Path(__file__).with_name("fit_bayesian.R")
 _CHECKOUT = Path(__file__).resolve().parents[2]
-#: config.yaml (every default) and config.schema.yaml of the checkout this package runs from
-CONFIG_DIR = _CHECKOUT / "config"
-R_LIBRARY = _CHECKOUT / "R" / ".rlib"  # where `make install` puts the R package
+_PACKAGED_CONFIG = Path(__file__).with_name("config")
+#: config.yaml (every default), config.schema.yaml and presets/: the checkout's config/, which pyproject.toml
+#: maps into the package as bayeslift/config (an installed wheel has it there; a source tree does not)
+CONFIG_DIR = _PACKAGED_CONFIG if (_PACKAGED_CONFIG / "config.yaml").is_file() else _CHECKOUT / "config"
+R_LIBRARY = _CHECKOUT / "R" / ".rlib"  # where `make install` puts the R package in a checkout
+R_MISSING = 4  # the probe's exit status when R cannot load the bayeslift package
 FRAME = "the frame (line n is row n - 2)"  # how messages name the caller's DataFrame
 STOPPED = 3  # fit_bayesian.R's exit status when the convergence checks fail with on_fail "stop"
 SECTIONS = ("columns", "model", "policy", "split", "counterfactuals")  # what a fit reads of the config
@@ -51,8 +54,9 @@ def fit_settings(columns: dict, model: dict | None = None, policy: dict | None =
     defaults = Path(config) if config is not None else CONFIG_DIR / "config.yaml"
     schema = defaults.with_name("config.schema.yaml")
     if not defaults.exists() or not schema.exists():
-        raise ConfigError(f"fit_bayesian reads its defaults from config.yaml and config.schema.yaml of a bayeslift "
-                          f"checkout; not found beside {defaults}: pass config= the checkout's config/config.yaml")
+        raise ConfigError(f"fit_bayesian reads its defaults from config.yaml and config.schema.yaml (installed with "
+                          f"the package as bayeslift/config, or a checkout's config/); not found beside {defaults}: "
+                          f"pass config= a bayeslift config.yaml with its schema beside it")
     given = {"columns": columns, "model": model, "policy": policy, "split": split}
     for name, value in given.items():
         if value is not None and not isinstance(value, dict):
@@ -97,6 +101,8 @@ def fit_bayesian(frame: pd.DataFrame, columns: dict, model: dict | None = None, 
     if rscript is None:
         raise BayesianFitError("fit_bayesian: Rscript not found on PATH; install R and the bayeslift R package "
                                "(make install)")
+    env = _r_environment()
+    _check_r_package(rscript, env)
     with tempfile.TemporaryDirectory(prefix="bayeslift-fit-") as tmp:
         work = Path(tmp)
         history = work / "history.csv"
@@ -107,7 +113,7 @@ def fit_bayesian(frame: pd.DataFrame, columns: dict, model: dict | None = None, 
                                          work / "spec.json")
         except DataValidationError as exc:
             raise DataValidationError(str(exc).replace(str(history), FRAME)) from None
-        diagnostics = _run_r(rscript, work, settings, cores)
+        diagnostics = _run_r(rscript, env, work, settings, cores)
         paths = {key: work / f"{table}.csv" for key, table in TABLES.items()}
         tables = CounterfactualTables(*(read_table(paths[key], table, spec) for key, table in TABLES.items()),
                                       spec, ate=json.loads((work / "ate.json").read_text()), diagnostics=diagnostics,
@@ -118,7 +124,34 @@ def fit_bayesian(frame: pd.DataFrame, columns: dict, model: dict | None = None, 
     return tables
 
 
-def _run_r(rscript: str, work: Path, settings: dict, cores: int | None) -> dict:
+def _r_environment() -> dict:
+    """This process's environment, with a checkout's R/.rlib (where `make install` puts the package) in R_LIBS."""
+    env = dict(os.environ)
+    if R_LIBRARY.is_dir():
+        env["R_LIBS"] = os.pathsep.join(p for p in (str(R_LIBRARY), env.get("R_LIBS")) if p)
+    return env
+
+
+def _check_r_package(rscript: str, env: dict) -> None:
+    """BayesianFitError, before any work, unless Rscript loads the R package bayeslift (R's reason and the
+    libraries it searched in the message)."""
+    # R's reason on stderr, the libraries it searched on stdout
+    probe = ('tryCatch(invisible(loadNamespace("bayeslift")), error = function(e) {message(conditionMessage(e)); '
+             f'cat(.libPaths(), sep = "\\n"); quit(save = "no", status = {R_MISSING})}})')
+    done = subprocess.run([rscript, "--vanilla", "-e", probe], env=env, capture_output=True, text=True)
+    if done.returncode == R_MISSING:
+        reason = " ".join(done.stderr.split()) or "(no message)"
+        searched = ", ".join(done.stdout.splitlines()) or "none"
+        raise BayesianFitError(
+            f"fit_bayesian needs the R package bayeslift (R/bayeslift in the bayeslift repository), which R cannot "
+            f"load: {reason}; libraries searched: {searched}. Install it with `R CMD INSTALL R/bayeslift` (or "
+            "`make install` in a checkout, into R/.rlib) and put the library that holds it in R_LIBS")
+    if done.returncode != 0:
+        raise BayesianFitError(f"fit_bayesian: {rscript} failed (exit status {done.returncode}): "
+                               f"{(done.stdout + done.stderr).strip()[-2000:]}")
+
+
+def _run_r(rscript: str, env: dict, work: Path, settings: dict, cores: int | None) -> dict:
     """Run fit_bayesian.R in ``work``; return its diagnostics (BayesianFitError on R's failure)."""
     model = settings["model"]
     chains = model["inference"]["chains"] if model["inference"]["algorithm"] == "sampling" else 1
@@ -128,9 +161,6 @@ def _run_r(rscript: str, work: Path, settings: dict, cores: int | None) -> dict:
            "chunk_size": settings["counterfactuals"]["chunk_size"], "refit_all": settings["split"]["refit_all"],
            "cores": int(cores) if cores else max(1, min(chains, os.cpu_count() or 1))}
     (work / "settings.json").write_text(json.dumps(run))
-    env = dict(os.environ)
-    if R_LIBRARY.is_dir():
-        env["R_LIBS"] = os.pathsep.join(p for p in (str(R_LIBRARY), env.get("R_LIBS")) if p)
     log.info("fit_bayesian: %s %s (%s back-end, %d chain(s) of %s iterations)", rscript, R_SCRIPT.name,
              model["backend"], chains, model["inference"]["iter"])
     done = subprocess.run([rscript, "--vanilla", str(R_SCRIPT), str(work / "settings.json")], env=env, cwd=work,
@@ -145,9 +175,6 @@ def _run_r(rscript: str, work: Path, settings: dict, cores: int | None) -> dict:
                                + " (raise model.inference.iter or model.inference.adapt_delta, or set "
                                "model.checks.on_fail: warn)")
     if done.returncode != 0:
-        if "there is no package called" in output and "bayeslift" in output:
-            raise BayesianFitError(f"fit_bayesian: the R package bayeslift is not installed (run make install, which "
-                                   f"puts it in {R_LIBRARY}, or set R_LIBS)")
         tail = "\n".join(output.splitlines()[-15:])
         raise BayesianFitError(f"fit_bayesian: {R_SCRIPT.name} failed (exit status {done.returncode}):\n{tail}")
     for problem in diagnostics.get("problems", []):
