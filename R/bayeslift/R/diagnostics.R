@@ -1,6 +1,6 @@
-# Convergence checks of the Stan-based back-ends, from their stanfits (model_stanfits()): R-hat, bulk and tail
-# ESS (package `posterior`) and divergent transitions for MCMC; the Pareto k of the importance ratios for
-# variational fits. A back-end without stanfits implements model_diagnostics() itself.
+# Convergence checks from each part's monitored draws (model_monitored(): a Stan back-end's stanfit parameters):
+# R-hat, bulk and tail ESS (package `posterior`) and divergent transitions for MCMC; the Pareto k of the
+# importance ratios for variational fits.
 
 #' Convergence diagnostics of every model part
 #'
@@ -13,18 +13,16 @@ model_diagnostics <- function(model) UseMethod("model_diagnostics")
 
 #' @export
 model_diagnostics.bayeslift_model <- function(model) {
-  fits <- model_stanfits(model)
+  monitored <- model_monitored(model)
   params <- list()
   parts <- list()
-  for (part in names(fits)) {
-    sf <- fits[[part]]
-    arr <- posterior::as_draws_array(as.array(sf))
+  for (part in names(monitored)) {
+    arr <- monitored[[part]]$draws
     arr <- posterior::subset_draws(arr, variable = setdiff(posterior::variables(arr), c("lp__", "log-posterior")))
     s <- as.data.frame(posterior::summarise_draws(arr, "rhat", "ess_bulk", "ess_tail"))
     for (col in c("rhat", "ess_bulk", "ess_tail")) s[[col]] <- as.numeric(s[[col]])  # drop tibble attributes
     s <- s[!grepl("^(mean_PPD|log-fit_ratio)", s$variable), , drop = FALSE]
-    sampler <- rstan::get_sampler_params(sf, inc_warmup = FALSE)
-    divergences <- sum(vapply(sampler, function(x) sum(x[, "divergent__"]), numeric(1)))
+    divergences <- monitored[[part]]$divergences
     params[[part]] <- data.frame(part = part, s)
     parts[[part]] <- list(
       rhat_max = max(s$rhat, na.rm = TRUE), ess_bulk_min = min(s$ess_bulk, na.rm = TRUE),
@@ -34,6 +32,16 @@ model_diagnostics.bayeslift_model <- function(model) {
     )
   }
   list(parameters = do.call(rbind, unname(params)), parts = parts)
+}
+
+# The Stan-based back-ends' monitored draws: every parameter of each stanfit, and its divergent transitions.
+#' @export
+model_monitored.bayeslift_model <- function(model) {
+  lapply(model_stanfits(model), function(sf) {
+    sampler <- rstan::get_sampler_params(sf, inc_warmup = FALSE)
+    list(draws = posterior::as_draws_array(as.array(sf)),
+         divergences = sum(vapply(sampler, function(x) sum(x[, "divergent__"]), numeric(1))))
+  })
 }
 
 #' Compare MCMC diagnostics with thresholds

@@ -30,6 +30,8 @@ backend_registry <- function(backend) {
     rstanarm = list(fitters = list(spend = fit_rstanarm_hurdle, binary = fit_rstanarm_outcome, gaussian = fit_rstanarm_outcome),
                     # spline_df is the rstanarm spline size (the flexible candidate's; the linear model has none)
                     config_args = function(m) list(spline_df = if (!is.null(m$effect$spline_df)) as.integer(m$effect$spline_df))),
+    # stochtree's Bayesian causal forests, sampled in Python (backend_bcf.R)
+    bcf = list(fitters = list(spend = fit_bcf_model, binary = fit_bcf_model, gaussian = fit_bcf_model), config_args = function(m) list()),
     brms = list(fitters = list(spend = fit_brms, binary = fit_brms, gaussian = fit_brms),
                 config_args = function(m) list(formula = if (length(m$brms$formula)) unlist(m$brms$formula),
                                                cache_dir = m$brms$cache_dir))
@@ -49,7 +51,8 @@ backend_registry <- function(backend) {
 #' @param spec feature spec ([feature_spec()] or [read_feature_spec()]).
 #' @param backend "stan" (bayeslift's hierarchical Stan program: the average effect under a prior on the
 #'   outcome's scale, the effect terms shrunk with a scale learned from the data, penalized smooths with
-#'   `flexible`), "rstanarm" (two stan_glm fits) or "brms" (hurdle_lognormal).
+#'   `flexible`), "rstanarm" (two stan_glm fits), "brms" (hurdle_lognormal) or "bcf" (stochtree's Bayesian causal
+#'   forests in Python: `iter` sweeps per chain, half of them warmup, 250 thinned draws kept; no `flexible`).
 #' @param flexible splines for numeric features, interacting with the treatment.
 #' @param shrinkage "none", "horseshoe" or "normal": shrinkage prior on the treatment x feature terms.
 #' @param shrinkage_scale prior sd under shrinkage = "normal": rstanarm, of every treatment x feature term

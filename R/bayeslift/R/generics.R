@@ -5,8 +5,8 @@
 #'
 #' The generic behind every prediction. A back-end's method puts `newdata` on the model's scale
 #' (`model_newdata()`) and returns the expected outcome per draw. Methods: `bayeslift_rstanarm_hurdle`,
-#' `bayeslift_rstanarm_outcome`, `bayeslift_brms`, `bayeslift_stack`. A back-end also implements
-#' `model_stanfits()`, `model_n_users()`, `model_n_draws()`, `model_loo()`, `replicate_outcome()`,
+#' `bayeslift_rstanarm_outcome`, `bayeslift_brms`, `bayeslift_stan`, `bayeslift_bcf`, `bayeslift_stack`. A back-end also implements
+#' `model_stanfits()` or `model_monitored()`, `model_n_users()`, `model_n_draws()`, `model_loo()`, `replicate_outcome()`,
 #' `point_outcome_parts()` and `combine_chain_draws()` (see the README, "Adding a back-end").
 #'
 #' @param model a fitted model from [fit_causal_model()], or a stack from [stack_models()].
@@ -26,6 +26,12 @@ expected_outcome.default <- function(model, newdata) no_method("expected_outcome
 model_stanfits <- function(model) UseMethod("model_stanfits")
 #' @export
 model_stanfits.default <- function(model) no_method("model_stanfits", model)
+
+# Per model part, the draws the convergence checks read: list(draws = a posterior draws_array, iterations x
+# chains x variables, divergences = a count). Stan back-ends: their stanfits (diagnostics.R).
+model_monitored <- function(model) UseMethod("model_monitored")
+#' @export
+model_monitored.default <- function(model) no_method("model_monitored", model)
 
 #' Number of users a model was fitted on
 #'
