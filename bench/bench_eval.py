@@ -36,7 +36,8 @@ sys.path.insert(0, str(REPO / "python"))
 from bayeslift.baselines import predict_baselines  # noqa: E402
 from bayeslift.boundary import read_table  # noqa: E402
 from bayeslift.data import FeatureSpec  # noqa: E402
-from bayeslift.evaluation import evaluation_frame, model_columns, ranking_metrics, truth_metrics  # noqa: E402
+from bayeslift.evaluation import evaluation_frame, model_columns  # noqa: E402
+from bayeslift.metrics import ranking_metrics, truth_metrics  # noqa: E402
 from bayeslift.hillstrom import COLUMNS as H_COLUMNS, hillstrom_history  # noqa: E402
 from bayeslift.prepare import stratified_split  # noqa: E402
 from bayeslift.simulate import COLUMNS as S_COLUMNS, simulate_history  # noqa: E402

@@ -9,7 +9,7 @@ import yaml
 from scipy import stats
 
 from bayeslift import policy as pol
-from bayeslift.evaluation import aipw_scores
+from bayeslift.metrics import aipw_scores
 from eval_constants import POLICY_MAX_SE
 
 REPO = Path(__file__).resolve().parents[1]
