@@ -2,15 +2,16 @@
 
 1. surrogate rows/s (UpliftScorer.predict) vs R posterior_epred rows/s (expected_outcome through Rscript on a
    fitted tiny model), and their ratio;
-2. `bayeslift score` CSV -> CSV for 1M and 10M users: wall time and the child's peak RSS
-   (resource.getrusage(RUSAGE_CHILDREN)), goal 10M <= 60 s and <= 2 GiB;
+2. `bayeslift score` CSV -> CSV for 1M and 10M users: wall time, CPU seconds and the child's peak RSS, goal
+   10M <= 60 s and <= 2 GiB; beside it, a bare Arrow read of the same file plus an Arrow write of as many
+   output columns (BARE_READ_WRITE, its own process too), and score / bare CPU seconds (issue 24: <= 1.5);
 3. wall time of the tiny pipeline unsharded vs `shards: 3`;
 4. a Bayesian fit end to end on --fit-users (64,000, the Hillstrom experiment's size) simulated users:
    prepare -> chains -> combine -> counterfactual export (snakemake to results/counterfactuals/ate.json),
    with the default back-end and iterations, each approximate option and the accurate preset (FIT_VARIANTS), reporting
    wall time, posterior ATE vs the true sample ATE and sqrt-PEHE of the posterior-mean uplift vs the truth.
 
-    python bench/bench_scale.py [--users 1000000 10000000] [--skip-pipeline] [--work DIR]
+    python bench/bench_scale.py [--users 1000000 10000000] [--skip-pipeline] [--model DIR] [--work DIR]
                                 [--fit-users 64000] [--fit-variants default accurate ...] [--fit-only] [--fit-surrogate]
                                 [--out FILE]
 
@@ -55,6 +56,37 @@ def run(cmd, cwd=None) -> tuple[float, int]:
     else:  # max over every child so far: an upper bound
         peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return seconds, peak_kb * 1024
+
+
+def cpu_run(cmd) -> tuple[float, float, int]:
+    """``run(cmd)``, plus the CPU seconds (user + system) of it and every process it waited for."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds, peak = run(cmd)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return seconds, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), peak
+
+
+# What scoring cannot beat: Arrow reads the file (all columns, types inferred) and writes an id plus five float64
+# columns of full-precision values, as `bayeslift score` writes them (the same writer options).
+BARE_READ_WRITE = """
+import sys
+import pyarrow as pa, pyarrow.compute as pc, pyarrow.csv as pacsv
+table = pacsv.read_csv(sys.argv[1])
+x = pc.cast(table.column(1), pa.float64())
+out = pa.table({"id": table.column(0), **{f"p{k}": pc.divide(x, 7.0 + k) for k in range(5)}})
+pacsv.write_csv(out, sys.argv[2], write_options=pacsv.WriteOptions(quoting_style="needed"))
+"""
+
+
+def score_vs_bare(model: Path, src: Path, dst: Path) -> dict:
+    """`bayeslift score` of ``src`` and the bare Arrow read + write of it, each in its own process."""
+    bare_s, bare_cpu, bare_peak = cpu_run([sys.executable, "-c", BARE_READ_WRITE, str(src), str(dst)])
+    score_s, score_cpu, peak = cpu_run([str(BIN / "bayeslift"), "score", "--model", str(model), "--input", str(src),
+                                        "--output", str(dst), "--quiet"])
+    dst.unlink(missing_ok=True)
+    return {"seconds": score_s, "cpu_s": score_cpu, "peak_rss_mib": peak / 2**20, "bare_seconds": bare_s,
+            "bare_cpu_s": bare_cpu, "bare_peak_rss_mib": bare_peak / 2**20, "cpu_ratio": score_cpu / bare_cpu,
+            "wall_ratio": score_s / bare_s, "input_mib": src.stat().st_size / 2**20}
 
 
 def pipeline(work: Path, shards: int) -> float:
@@ -191,6 +223,9 @@ def main() -> None:
     ap.add_argument("--users", type=int, nargs="+", default=[1_000_000, 10_000_000])
     ap.add_argument("--skip-pipeline", action="store_true", help="reuse --work's pipeline_1 run, time no pipeline")
     ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument("--model", type=Path, default=None,
+                    help="surrogate folder to score with (default: --work's pipeline_1 run's; without one, a "
+                         "surrogate trained on the simulator's truth)")
     ap.add_argument("--fit-users", type=int, default=64_000, help="users of the end-to-end fits (0: none)")
     ap.add_argument("--fit-variants", nargs="+", choices=sorted(FIT_VARIANTS),
                     default=["default", "fullrank", "meanfield", "subsample_10000", "brms_fullrank"],
@@ -218,24 +253,32 @@ def main() -> None:
             out[f"pipeline_shards_{shards}_s"] = pipeline(work, shards)
             print(f"tiny pipeline, shards={shards}: {out[f'pipeline_shards_{shards}_s']:.1f} s")
     run_dir = work / "pipeline_1"
+    model = args.model or run_dir / "results" / "surrogate"
+    if (run_dir / "results" / "model" / "fit.rds").exists():
+        out["r_epred_users_per_s"], out["r_draws"] = r_epred_rows_per_s(run_dir)
+        out["surrogate_users_per_s"], out["surrogate_hidden"] = surrogate_rows_per_s(run_dir)
+        out["surrogate_vs_r"] = out["surrogate_users_per_s"] / out["r_epred_users_per_s"]
+        print(f"surrogate {out['surrogate_users_per_s']:,.0f} users/s vs R {out['r_epred_users_per_s']:,.0f} users/s:"
+              f" {out['surrogate_vs_r']:,.0f}x")
+    if not model.exists():  # no pipeline run: a surrogate of the simulator's truth (no R), as the tests use
+        from bayeslift.surrogate.truth import train_truth_surrogate
 
-    out["r_epred_users_per_s"], out["r_draws"] = r_epred_rows_per_s(run_dir)
-    out["surrogate_users_per_s"], out["surrogate_hidden"] = surrogate_rows_per_s(run_dir)
-    out["surrogate_vs_r"] = out["surrogate_users_per_s"] / out["r_epred_users_per_s"]
-    print(f"surrogate {out['surrogate_users_per_s']:,.0f} users/s vs R {out['r_epred_users_per_s']:,.0f} users/s:"
-          f" {out['surrogate_vs_r']:,.0f}x")
+        model = work / "truth_surrogate"
+        if not model.exists():
+            train_truth_surrogate(model)
+    out["score_model"] = str(model)
 
+    print(f"{'users':>12} {'bare CPU-s':>11} {'bare wall':>10} {'score CPU-s':>12} {'score wall':>11} "
+          f"{'CPU ratio':>10} {'wall ratio':>11} {'peak MiB':>9}")
     for n in args.users:
         src, dst = work / f"users_{n}.csv", work / f"scored_{n}.csv"
         if not src.exists():
             write_users(src, n)
-        seconds, peak = run([str(BIN / "bayeslift"), "score", "--model", str(run_dir / "results/surrogate"),
-                             "--input", str(src), "--output", str(dst), "--quiet"])
-        out[f"score_{n}"] = {"seconds": seconds, "users_per_s": n / seconds, "peak_rss_mib": peak / 2**20,
-                             "input_mib": src.stat().st_size / 2**20}
-        print(f"bayeslift score {n:,} users CSV->CSV: {seconds:.1f} s ({n / seconds:,.0f} users/s), "
-              f"peak RSS {peak / 2**20:,.0f} MiB")
-        dst.unlink(missing_ok=True)
+        r = out[f"score_{n}"] = score_vs_bare(model, src, dst)
+        r["users_per_s"] = n / r["seconds"]
+        print(f"{n:>12,} {r['bare_cpu_s']:>11.2f} {r['bare_seconds']:>9.2f}s {r['cpu_s']:>12.2f} "
+              f"{r['seconds']:>10.2f}s {r['cpu_ratio']:>10.2f} {r['wall_ratio']:>11.2f} {r['peak_rss_mib']:>9,.0f}",
+              flush=True)
     print(json.dumps(out, indent=2))
     runinfo.write_output(args.out, out, bench_run)
 

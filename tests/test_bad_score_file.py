@@ -259,6 +259,38 @@ def test_many_chunks_keep_few_hash_runs():
     assert all(np.all(np.diff(run.astype(np.float64)) >= 0) for run in tracker._runs)
 
 
+# Files the Arrow path (bayeslift.arrow_users) must score as the pandas path does, or hand over to it.
+ARROW_VARIANTS = {
+    "plain": lambda t: t, "crlf": lambda t: t.replace("\n", "\r\n"), "bom": lambda t: "\ufeff" + t,
+    "quoted": lambda t: t.replace(",web", ',"web"'), "blank_line": lambda t: t.replace("\n", "\n\n", 3),
+    "line_break_in_quotes": lambda t: t.replace("u001,", '"u0\n01",', 1),
+    "space_in_number": lambda t: t.replace("\nu002,", "\nu002, ", 1),
+    "unseen_level": lambda t: t.replace(",web\n", ",fax\n", 1), "duplicate_id": lambda t: t + t.splitlines()[3] + "\n",
+}
+
+
+@pytest.mark.parametrize("chunks", [None, (1, 3)], ids=["whole", "shard"])
+@pytest.mark.parametrize("variant", list(ARROW_VARIANTS))
+def test_arrow_and_pandas_paths_write_the_same_bytes_or_the_same_error(truth_surrogate_dir, users, tmp_path,
+                                                                        monkeypatch, variant, chunks):
+    from bayeslift import scoring
+
+    src = tmp_path / "users.csv"
+    src.write_text(ARROW_VARIANTS[variant](users.to_csv(index=False)), newline="")
+    arrow = scoring._score_with_arrow
+
+    def outcome(fast: bool):
+        monkeypatch.setattr(scoring, "_score_with_arrow", arrow if fast else lambda *args: 0)
+        out = tmp_path / f"{fast}.csv"
+        try:
+            scoring.score_file(truth_surrogate_dir, src, out, chunk_size=5, progress=False, chunks=chunks)
+        except DataValidationError as exc:
+            return str(exc)
+        return out.read_bytes()
+
+    assert outcome(True) == outcome(False)
+
+
 @pytest.fixture(scope="module")
 def na_level_surrogate(tmp_path_factory):
     """A surrogate whose channel levels, learned by prepare from the file, include a real "NA"."""

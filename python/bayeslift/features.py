@@ -109,15 +109,19 @@ class FeatureEncoder:
         """Level index of each user in column ``col``; refuses missing and unseen categories."""
         levels = self.spec.levels[col]
         values = columns[col]
-        if isinstance(values, pd.Series):
-            values = values.to_numpy()
-        values = np.asarray(values)
-        if values.dtype != object:  # e.g. numeric-looking levels read as numbers
-            values = values.astype(str)
-        # hashing into category codes is ~2.5x faster than comparing strings level by level
-        codes = pd.Categorical(values, categories=levels).codes
+        if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):  # e.g. Arrow's dictionary columns
+            values = pd.Categorical(values)
+            lookup = np.append(pd.Index(levels).get_indexer(values.categories.astype(str)), -1)
+            codes = lookup[values.codes]  # code -1 (missing) takes lookup's last entry, -1
+        else:
+            values = np.asarray(values.to_numpy() if isinstance(values, pd.Series) else values)
+            if values.dtype != object:  # e.g. numeric-looking levels read as numbers
+                values = values.astype(str)
+            # hashing into category codes is ~2.5x faster than comparing strings level by level
+            codes = pd.Categorical(values, categories=levels).codes
         unknown = codes < 0
         if unknown.any():
+            values = np.asarray(values, dtype=object)
             missing = unknown & pd.isna(values)
             if missing.any():
                 raise DataValidationError(f"{source}: column '{col}' has missing values at {_rows(missing)}")

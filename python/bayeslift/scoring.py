@@ -2,14 +2,15 @@
 
 The batch path streams its input in chunks (memory bounded by the chunk size, not the file size),
 checks each chunk with line numbers that refer to the whole file, and writes the output to a temporary
-file that is renamed into place only when every chunk succeeded.
+file that is renamed into place only when every chunk succeeded. A CSV is first scored through Arrow's
+reader (``arrow_users``: no Python object per user); at the first thing that is not all clear, the pandas
+path scores the file from its start and names the problem.
 """
 from __future__ import annotations
 
 import logging
 import os
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -17,8 +18,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-import torch
 
+from .arrow_users import (NotClear, arrow_batches, check_numeric_types, clear_columns, id_hashes, open_parquet,
+                          parquet_batches, parquet_errors)
 from .data import (DataValidationError, csv_options, format_lines, line_numbers, read_csv, utf8_error,
                    validate_score_frame)
 from .io import atomic_path
@@ -111,12 +113,12 @@ def read_chunks(path: Path, spec, chunk_size: int, first_chunk: int = 0, stop_ch
     text = [spec.id, *spec.categorical]
     if path.suffix == ".parquet":
         parquet = open_parquet(path)
-        _check_numeric_types(path, parquet.schema_arrow, spec)
-        for k, batch in enumerate(_parquet_batches(path, parquet, chunk_size)):
+        check_numeric_types(path, parquet.schema_arrow, spec)
+        for k, batch in enumerate(parquet_batches(path, parquet, chunk_size)):
             if stop_chunk is not None and k >= stop_chunk:
                 return
             if k >= first_chunk:
-                with _parquet_errors(path):
+                with parquet_errors(path):
                     frame = batch.to_pandas()
                 yield _text_as_strings(frame, text)
         return
@@ -132,48 +134,6 @@ def read_chunks(path: Path, spec, chunk_size: int, first_chunk: int = 0, stop_ch
         raise DataValidationError(f"{path}: not a readable CSV ({exc})") from None
     except UnicodeDecodeError as exc:
         raise utf8_error(path, exc) from None
-
-
-@contextmanager
-def _parquet_errors(path: Path):
-    """pyarrow's failures on a damaged file (ArrowInvalid for a bad footer, a plain OSError for a corrupt
-    page) as one :class:`DataValidationError` naming the file, on one line (thrift's messages span two)."""
-    try:
-        yield
-    except (pa.ArrowException, OSError) as exc:
-        raise DataValidationError(f"{path}: not a readable Parquet file ({' '.join(str(exc).split())})") from None
-
-
-def open_parquet(path: Path) -> pq.ParquetFile:
-    """The Parquet file at ``path``, or a clear error when it is missing, empty or not Parquet."""
-    if not path.exists():
-        raise DataValidationError(f"{path}: file not found")
-    if path.is_file() and path.stat().st_size == 0:
-        raise DataValidationError(f"{path}: file is empty")
-    with _parquet_errors(path):
-        return pq.ParquetFile(path)
-
-
-def _parquet_batches(path: Path, parquet: pq.ParquetFile, chunk_size: int):
-    """Record batches of ``parquet``; pages are decoded here, so a corrupt one fails here."""
-    batches = parquet.iter_batches(batch_size=chunk_size)
-    while True:
-        with _parquet_errors(path):
-            batch = next(batches, None)
-        if batch is None:
-            return
-        yield batch
-
-
-def _check_numeric_types(path: Path, schema: pa.Schema, spec) -> None:
-    """Refuse dates, times, durations and booleans in numeric features: pandas would turn them into counts of
-    microseconds or 0/1 without a word, where a CSV's "True" and JSON's true are refused (strings and
-    decimals are checked value by value, as in a CSV)."""
-    for col in spec.numeric:
-        kind = schema.field(col).type if col in schema.names else None
-        if kind is not None and (pa.types.is_temporal(kind) or pa.types.is_boolean(kind)):
-            raise DataValidationError(f"{path}: column '{col}' must be numeric; the Parquet column's type is "
-                                      f"{schema.field(col).type}")
 
 
 def _text_as_strings(frame: pd.DataFrame, columns) -> pd.DataFrame:
@@ -214,6 +174,14 @@ class UniqueIds:
                     raise DataValidationError(f"{self.source}: column '{self.column}' has the duplicate id {value!r} "
                                               f"at {format_lines(lines)}; each user must appear once")
         self._insert(hashes)
+
+    def add_hashes(self, hashes: np.ndarray) -> bool:
+        """Record a chunk's id hashes unless one repeats, within the chunk or before (then False)."""
+        run = np.sort(hashes)
+        if (run[1:] == run[:-1]).any() or self._seen(run).any():
+            return False
+        self._insert(run)
+        return True
 
     def _seen(self, hashes: np.ndarray) -> np.ndarray:
         seen = np.zeros(len(hashes), dtype=bool)
@@ -295,6 +263,7 @@ def _table_writer(path, schema, parquet: bool):
 def one_inference_thread() -> None:
     """Process-wide: BLAS (and torch) on one thread. Scoring multiplies small matrices, and the threads
     OpenBLAS starts for the larger ones made a 1,000-user request 15x slower on a busy 2-core machine."""
+    import torch
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1, user_api="blas")
@@ -318,27 +287,17 @@ def score_file(model_dir, input_path, output_path, chunk_size: int = 100_000, pr
     input_path, output_path = Path(input_path), Path(output_path)
     parquet_out = output_path.suffix == ".parquet"
     first_chunk, stop_chunk = chunks if chunks is not None else (0, None)
-    offset = first_chunk * chunk_size
-    rows = 0
-    # Within the chunks scored here; the pipeline's check_score_file covers the whole file before sharding.
-    ids = unique_ids(input_path, scorer.spec, chunk_size, first_chunk)
     bar = tqdm(total=_count_rows(input_path), unit="users", disable=not progress, file=sys.stderr, mininterval=1.0)
     with atomic_path(output_path) as tmp:
-        writer = None
         try:
-            for chunk in read_chunks(input_path, scorer.spec, chunk_size, first_chunk, stop_chunk):
-                scored = scorer.score_frame(chunk, str(input_path), offset=offset + rows)
-                ids.add(chunk[scorer.spec.id], offset + rows)
-                if policy is not None:
-                    scored["treat"] = decide(scored, policy).astype(int)
-                table = pa.Table.from_pandas(scored, preserve_index=False)
-                writer = writer or _table_writer(tmp, table.schema, parquet_out)
-                writer.write_table(table)
-                rows += len(scored)
-                bar.update(len(scored))
+            rows = 0
+            if input_path.suffix != ".parquet" and not parquet_out:
+                rows = _score_with_arrow(scorer, policy, input_path, tmp, chunk_size, first_chunk, stop_chunk, bar)
+            if not rows:
+                bar.reset()
+                rows = _score_with_pandas(scorer, policy, input_path, tmp, chunk_size, first_chunk, stop_chunk, bar,
+                                          parquet_out)
         finally:
-            if writer is not None:
-                writer.close()
             bar.close()
         if rows == 0 and chunks is not None and not parquet_out:
             # Header only, written by the same writer as non-empty shards so gathered files stay byte-identical.
@@ -350,6 +309,63 @@ def score_file(model_dir, input_path, output_path, chunk_size: int = 100_000, pr
         elif rows == 0:
             raise DataValidationError(f"{input_path}: no users to score")
     log.info("scored %d users from %s into %s", rows, input_path, output_path)
+    return rows
+
+
+def _score_with_pandas(scorer: UpliftScorer, policy, input_path: Path, tmp: Path, chunk_size: int, first_chunk: int,
+                       stop_chunk: int | None, bar, parquet_out: bool) -> int:
+    """``score_file`` chunk by chunk through pandas and ``score_frame``: the path that names every problem."""
+    offset, rows, writer = first_chunk * chunk_size, 0, None
+    # Within the chunks scored here; the pipeline's check_score_file covers the whole file before sharding.
+    ids = unique_ids(input_path, scorer.spec, chunk_size, first_chunk)
+    try:
+        for chunk in read_chunks(input_path, scorer.spec, chunk_size, first_chunk, stop_chunk):
+            scored = scorer.score_frame(chunk, str(input_path), offset=offset + rows)
+            ids.add(chunk[scorer.spec.id], offset + rows)
+            if policy is not None:
+                scored["treat"] = decide(scored, policy).astype(int)
+            table = pa.Table.from_pandas(scored, preserve_index=False)
+            writer = writer or _table_writer(tmp, table.schema, parquet_out)
+            writer.write_table(table)
+            rows += len(scored)
+            bar.update(len(scored))
+    finally:
+        if writer is not None:
+            writer.close()
+    return rows
+
+
+def _score_with_arrow(scorer: UpliftScorer, policy, input_path: Path, tmp: Path, chunk_size: int, first_chunk: int,
+                      stop_chunk: int | None, bar) -> int:
+    """``score_file``'s CSV path through Arrow: the same checks (``clear_columns``), encoder, networks, ``decide``
+    and writer as the pandas path, so the same bytes; returns the rows written, 0 when the pandas path must
+    score the file (something not all clear, or no rows)."""
+    spec = scorer.spec
+    ids = UniqueIds(spec.id, str(input_path), earlier=None)
+    rows, writer = 0, None
+    try:
+        for batch in arrow_batches(input_path, spec, chunk_size, first_chunk, stop_chunk):
+            columns = clear_columns(batch, spec)
+            if not ids.add_hashes(id_hashes(batch.column(spec.id))):
+                raise NotClear("an id may repeat")
+            with np.errstate(over="ignore", invalid="ignore"):  # overflow shows as non-finite, refused right after
+                preds = scorer.surrogate.predict_encoded(scorer.encoder.transform(columns))
+            if not all(np.isfinite(preds[c]).all() for c in PREDICTION_COLUMNS):
+                raise NotClear("a prediction is not finite")
+            table = {spec.id: batch.column(spec.id), **{c: preds[c] for c in PREDICTION_COLUMNS}}
+            if policy is not None:
+                table["treat"] = decide(preds, policy).astype(int)
+            table = pa.table(table)
+            writer = writer or _table_writer(tmp, table.schema, parquet=False)
+            writer.write_table(table)
+            rows += batch.num_rows
+            bar.update(batch.num_rows)
+    except NotClear as exc:
+        log.debug("%s: scored through pandas from the start (Arrow's path stopped: %s)", input_path, exc)
+        return 0
+    finally:
+        if writer is not None:
+            writer.close()
     return rows
 
 

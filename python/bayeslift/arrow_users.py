@@ -1,0 +1,159 @@
+"""Users to score read by Arrow: Parquet files, and the CSV fast path of batch scoring (``scoring.score_file``).
+
+Parquet: record batches, with a damaged file or a date in a numeric column named as a DataValidationError.
+CSV: typed batches, one all-clear test of the scoring checks, id hashes. Nothing on the CSV path names a
+problem: anything the pandas path might read differently or refuse (a parse error, a missing, non-numeric or
+non-finite value, an unseen category, a value beyond the training range bound, an id that may repeat) raises
+:class:`NotClear`, and the pandas path then scores the file from its start and names the file, column and line.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from pandas._libs.parsers import STR_NA_VALUES  # the NA strings of the pandas path's numeric columns
+
+from .data import DataValidationError, FeatureSpec, outside_training_range
+
+BLOCK_BYTES = 1 << 24  # CSV bytes per batch: ~500k users of a 6-column file; memory stays bounded
+_MIX = np.uint64(0xFF51AFD7ED558CCD)  # murmur3's finalizer constant
+
+
+@contextmanager
+def parquet_errors(path: Path):
+    """pyarrow's failures on a damaged file (ArrowInvalid for a bad footer, a plain OSError for a corrupt
+    page) as one :class:`DataValidationError` naming the file, on one line (thrift's messages span two)."""
+    try:
+        yield
+    except (pa.ArrowException, OSError) as exc:
+        raise DataValidationError(f"{path}: not a readable Parquet file ({' '.join(str(exc).split())})") from None
+
+
+def open_parquet(path: Path) -> pq.ParquetFile:
+    """The Parquet file at ``path``, or a clear error when it is missing, empty or not Parquet."""
+    if not path.exists():
+        raise DataValidationError(f"{path}: file not found")
+    if path.is_file() and path.stat().st_size == 0:
+        raise DataValidationError(f"{path}: file is empty")
+    with parquet_errors(path):
+        return pq.ParquetFile(path)
+
+
+def parquet_batches(path: Path, parquet: pq.ParquetFile, chunk_size: int):
+    """Record batches of ``parquet``; pages are decoded here, so a corrupt one fails here."""
+    batches = parquet.iter_batches(batch_size=chunk_size)
+    while True:
+        with parquet_errors(path):
+            batch = next(batches, None)
+        if batch is None:
+            return
+        yield batch
+
+
+def check_numeric_types(path: Path, schema: pa.Schema, spec) -> None:
+    """Refuse dates, times, durations and booleans in numeric features: pandas would turn them into counts of
+    microseconds or 0/1 without a word, where a CSV's "True" and JSON's true are refused (strings and
+    decimals are checked value by value, as in a CSV)."""
+    for col in spec.numeric:
+        kind = schema.field(col).type if col in schema.names else None
+        if kind is not None and (pa.types.is_temporal(kind) or pa.types.is_boolean(kind)):
+            raise DataValidationError(f"{path}: column '{col}' must be numeric; the Parquet column's type is "
+                                      f"{schema.field(col).type}")
+
+
+class NotClear(Exception):
+    """The fast path stops here; the pandas path takes the file over."""
+
+
+def arrow_batches(path: Path, spec: FeatureSpec, chunk_size: int, first_chunk: int = 0,
+                  stop_chunk: int | None = None, block_size: int = BLOCK_BYTES):
+    """Record batches of ``path`` from chunk ``first_chunk`` (of ``chunk_size`` rows) up to ``stop_chunk``.
+
+    Typed as the pandas path reads them: ids, categories and unused columns as strings (an empty one stays
+    "", which ``clear_columns`` refuses, where pandas reads it as missing), numeric features as float64 with
+    pandas' NA strings as nulls.
+    """
+    try:
+        header = list(pd.read_csv(path, nrows=0).columns)
+    except Exception as exc:  # noqa: BLE001 - the pandas path names the problem
+        raise NotClear(str(exc)) from None
+    if len(set(header)) != len(header) or any(c not in header for c in [spec.id, *spec.features]):
+        raise NotClear("header")
+    types = {c: pa.float64() if c in spec.numeric else pa.string() for c in header}
+    text = [c for c in header if c not in spec.numeric]
+    read = pacsv.ReadOptions(block_size=block_size)
+    convert = pacsv.ConvertOptions(column_types=types, null_values=sorted(STR_NA_VALUES), strings_can_be_null=False)
+    # Rows before the first chunk are parsed and dropped here, and a blank line or a line break in a quoted
+    # field is not all clear: then rows are lines, as pandas' skiprows (so the chunks) count them.
+    parse = pacsv.ParseOptions(ignore_empty_lines=False)
+    skip = first_chunk * chunk_size
+    left = None if stop_chunk is None else max(0, stop_chunk - first_chunk) * chunk_size
+    try:
+        reader = pacsv.open_csv(path, read_options=read, parse_options=parse, convert_options=convert)
+        if reader.schema.names != header:  # e.g. a byte-order mark pandas drops
+            raise NotClear("header")
+        while left is None or left > 0:
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            if any(pc.any(pc.match_substring_regex(batch.column(c), "[\r\n]")).as_py() for c in text):
+                raise NotClear("a line break inside a quoted field")
+            dropped = min(skip, batch.num_rows)
+            batch, skip = batch.slice(dropped), skip - dropped
+            if left is not None:
+                batch, left = batch.slice(0, left), left - min(left, batch.num_rows)
+            if batch.num_rows:
+                yield batch
+    except pa.ArrowException as exc:  # parse and conversion errors, invalid UTF-8, ...
+        raise NotClear(str(exc)) from None
+
+
+def clear_columns(batch: pa.RecordBatch, spec: FeatureSpec) -> dict:
+    """The features of ``batch`` as ``FeatureEncoder.transform`` takes them (float64 arrays, categoricals),
+    when every check of ``data.validate_score_frame`` passes; else :class:`NotClear`."""
+    if pc.any(pc.equal(pc.binary_length(batch.column(spec.id)), 0)).as_py():
+        raise NotClear("missing id")
+    columns = {}
+    for col in spec.numeric:
+        values = batch.column(col)
+        if values.null_count:
+            raise NotClear(f"missing {col}")
+        values = values.to_numpy()
+        if not np.isfinite(values).all() or (col in spec.log1p and (values < 0).any()):
+            raise NotClear(f"bad {col}")
+        columns[col] = values
+    if outside_training_range(columns, spec):
+        raise NotClear("beyond the training range")
+    for col in spec.categorical:
+        encoded = batch.column(col).dictionary_encode()
+        if not set(encoded.dictionary.to_pylist()) <= set(spec.levels[col]):
+            raise NotClear(f"unseen {col}")
+        columns[col] = encoded.to_pandas()
+    return columns
+
+
+def id_hashes(ids: pa.Array) -> np.ndarray:
+    """A 64-bit hash of each string of ``ids`` (no nulls), from Arrow's buffers: no Python string is made.
+
+    FNV-1a-style over the bytes, position by position for all ids at once, then murmur3's finalizer; a
+    repeated hash only sends the file to the pandas path, which compares ids exactly.
+    """
+    offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset:ids.offset + len(ids) + 1]
+    data = np.frombuffer(ids.buffers()[2] or b"", dtype=np.uint8)
+    starts, lengths = offsets[:-1], np.diff(offsets)
+    out = lengths.astype(np.uint64)
+    rows = np.arange(len(ids))
+    for j in range(int(lengths.max(initial=0))):
+        rows = rows[lengths[rows] > j]  # the ids with a byte at place j
+        out[rows] = (out[rows] ^ data[starts[rows] + j]) * np.uint64(0x100000001B3)
+    out ^= out >> np.uint64(33)
+    out *= _MIX
+    out ^= out >> np.uint64(33)
+    return out
