@@ -21,7 +21,7 @@ import pandas as pd
 
 from .boundary import SCHEMA_PATH, read_table
 from .config_check import ConfigError, load_schema, validate_config
-from .config_layers import resolve_config, rule_problems
+from .config_layers import CONFIG_DIR, resolve_config, rule_problems
 from .data import DataValidationError, FeatureSpec, validate_training_frame
 from .io import write_csv_atomic
 from .prepare import prepare_training_data
@@ -31,10 +31,6 @@ __all__ = ["BayesianFitError", "CONFIG_DIR", "fit_bayesian", "fit_settings"]
 log = logging.getLogger("bayeslift")
 R_SCRIPT = Path(__file__).with_name("fit_bayesian.R")
 _CHECKOUT = Path(__file__).resolve().parents[2]
-_PACKAGED_CONFIG = Path(__file__).with_name("config")
-#: config.yaml (every default), config.schema.yaml and presets/: the checkout's config/, which pyproject.toml
-#: maps into the package as bayeslift/config (an installed wheel has it there; a source tree does not)
-CONFIG_DIR = _PACKAGED_CONFIG if (_PACKAGED_CONFIG / "config.yaml").is_file() else _CHECKOUT / "config"
 R_LIBRARY = _CHECKOUT / "R" / ".rlib"  # where `make install` puts the R package in a checkout
 R_MISSING = 4  # the probe's exit status when R cannot load the bayeslift package
 FRAME = "the frame (line n is row n - 2)"  # how messages name the caller's DataFrame

@@ -8,11 +8,11 @@ import logging
 import sys
 from pathlib import Path
 
+from .config_layers import CONFIG_DIR
 from .serving.settings import SETTINGS, Setting, SettingError
 
-# `check-config` defaults: the checkout's config folder (an editable install), else ./config as snakemake finds it
-_CHECKOUT_CONFIG = Path(__file__).resolve().parents[2] / "config"
-REPO_CONFIG = _CHECKOUT_CONFIG if (_CHECKOUT_CONFIG / "config.schema.yaml").exists() else Path("config")
+# `check-config` defaults: the package's config (installed, or the checkout's), else ./config as snakemake finds it
+REPO_CONFIG = CONFIG_DIR if (CONFIG_DIR / "config.schema.yaml").exists() else Path("config")
 
 
 USERS = Setting("users", int, 1)  # simulate's --n-history / --n-new-users

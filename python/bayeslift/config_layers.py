@@ -13,6 +13,11 @@ from pathlib import Path
 
 from .config_check import ConfigError, load_config_file, load_schema, merge_config, validate_config
 
+_PACKAGED_CONFIG = Path(__file__).with_name("config")
+#: config.yaml (every default), config.schema.yaml and presets/: the checkout's config/, which pyproject.toml
+#: maps into the package as bayeslift/config (an installed wheel has it there; a source tree does not)
+CONFIG_DIR = _PACKAGED_CONFIG if (_PACKAGED_CONFIG / "config.yaml").is_file() else Path(__file__).resolve().parents[2] / "config"
+
 #: the release that drops the old key names
 OLD_KEYS_UNTIL = "0.3"
 
