@@ -21,7 +21,8 @@ default scale (``normal``, ``flexible_normal``) and at other ``shrinkage_scale``
 splines (``auto``: default prior, plus propensity on the confounded scenarios; ``auto_horseshoe``;
 ``auto_normal``; ``auto_normal_df5``: the accurate preset's model section, ``flexible_normal_df5``), the LOO
 stack of the no-effect model, horseshoe and flexible horseshoe (``stack_horseshoe_null``, ``combine: stack``
-with horseshoe), and the latter mixed by pseudo-BMA+ weights (``bma_horseshoe_null``); the surrogate of each
+with horseshoe), the latter mixed by pseudo-BMA+ weights (``bma_horseshoe_null``), backend bcf (``bcf``, with the
+propensity on the confounded scenarios); the surrogate of each
 (trained on the posterior of the training users with config/config.yaml's surrogate settings). Peers
 (bench/bench_peers.py): T-/S-learner LightGBM and the linear interaction model of ``bayeslift.baselines``;
 causalml's X- and DR-learner; stochtree's BCF on spend (``bcf_stochtree``) and as a two-part model
@@ -41,6 +42,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -122,7 +124,11 @@ VARIANT_MODELS = {
     "stan_auto": {"backend": "stan", **_effect(shape="auto")},
     "stan_flexible_df6": {"backend": "stan", **_effect(shape="flexible", spline_df=6)},
     "stan_stack": {"backend": "stan", **_effect("stack", shape="auto")},
+    # backend bcf: stochtree's Bayesian causal forests as the pipeline fits them (two-part hurdle for spend)
+    "bcf": {"backend": "bcf"},
 }
+#: variants given the estimated propensity on confounded data (BCF prescribes one for observational data)
+WITH_PROPENSITY = ("auto", "bcf")
 BAYES_MODELS = tuple(VARIANT_MODELS)
 
 
@@ -139,7 +145,7 @@ def variant_model_section(variant, iter_, with_propensity):
     base = ({"backend": pipeline["backend"], "effect": pipeline["effect"]} if variant == "default"
             else {"backend": "rstanarm"})
     section = merge_config({**base, "inference": {"chains": 2, "iter": iter_, "seed": 1}}, copy.deepcopy(keys))
-    if variant == "auto" and with_propensity:
+    if variant in WITH_PROPENSITY and with_propensity:
         section["effect"]["propensity"] = True
     return section
 
@@ -160,7 +166,7 @@ def bayes_models(spec, train, users, iter_, with_propensity, surrogate_config, m
         proc = subprocess.run(["Rscript", str(BENCH_FIT_R), str(REPO), str(tmp / "spec.json"), str(tmp / "train.csv"),
                                str(tmp / "users.csv"), str(tmp / "variants.json"), str(tmp / "out.json"),
                                str(tmp / "export") if with_surrogate else "", str(calibrate)],
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, env={**os.environ, "BAYESLIFT_PYTHON": sys.executable})
         if proc.returncode:
             raise RuntimeError(proc.stderr[-3000:])
         out = json.loads((tmp / "out.json").read_text())

@@ -45,7 +45,7 @@ bcf_run <- function(args) {
 #' Numeric features as they are (on the model scale; trees need no scaling) and each categorical feature one-hot
 #' on the spec's levels, every level a column (a tree can split any level off).
 #'
-#' @param d users on the model's scale (as `model_newdata()` puts them).
+#' @param d users on the model's scale ([model_newdata()]).
 #' @param spec feature spec.
 #' @return a users x columns numeric matrix.
 #' @keywords internal
