@@ -5,24 +5,29 @@ CSV: typed batches, one all-clear test of the scoring checks, id hashes. Nothing
 problem: anything the pandas path might read differently or refuse (a parse error, a missing, non-numeric or
 non-finite value, an unseen category, a value beyond the training range bound, an id that may repeat) raises
 :class:`NotClear`, and the pandas path then scores the file from its start and names the file, column and line.
+The CSV path imports no pandas.
 """
 from __future__ import annotations
 
+import codecs
+import csv
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
-from pandas._libs.parsers import STR_NA_VALUES  # the NA strings of the pandas path's numeric columns
 
 from .data import DataValidationError, FeatureSpec, outside_training_range
+from .features import LevelCodes
 
 BLOCK_BYTES = 1 << 24  # CSV bytes per batch: ~500k users of a 6-column file; memory stays bounded
 _MIX = np.uint64(0xFF51AFD7ED558CCD)  # murmur3's finalizer constant
+#: pandas' default NA strings (``pandas._libs.parsers.STR_NA_VALUES``, which a test compares): the pandas path
+#: reads them as missing in numeric columns
+NA_STRINGS = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
+              "NA", "NULL", "NaN", "None", "n/a", "nan", "null")
 
 
 @contextmanager
@@ -79,16 +84,13 @@ def arrow_batches(path: Path, spec: FeatureSpec, chunk_size: int, first_chunk: i
     "", which ``clear_columns`` refuses, where pandas reads it as missing), numeric features as float64 with
     pandas' NA strings as nulls.
     """
-    try:
-        header = list(pd.read_csv(path, nrows=0).columns)
-    except Exception as exc:  # noqa: BLE001 - the pandas path names the problem
-        raise NotClear(str(exc)) from None
+    header = _header(path)
     if len(set(header)) != len(header) or any(c not in header for c in [spec.id, *spec.features]):
         raise NotClear("header")
     types = {c: pa.float64() if c in spec.numeric else pa.string() for c in header}
     text = [c for c in header if c not in spec.numeric]
     read = pacsv.ReadOptions(block_size=block_size)
-    convert = pacsv.ConvertOptions(column_types=types, null_values=sorted(STR_NA_VALUES), strings_can_be_null=False)
+    convert = pacsv.ConvertOptions(column_types=types, null_values=list(NA_STRINGS), strings_can_be_null=False)
     # Rows before the first chunk are parsed and dropped here, and a blank line or a line break in a quoted
     # field is not all clear: then rows are lines, as pandas' skiprows (so the chunks) count them.
     parse = pacsv.ParseOptions(ignore_empty_lines=False)
@@ -103,7 +105,7 @@ def arrow_batches(path: Path, spec: FeatureSpec, chunk_size: int, first_chunk: i
                 batch = reader.read_next_batch()
             except StopIteration:
                 return
-            if any(pc.any(pc.match_substring_regex(batch.column(c), "[\r\n]")).as_py() for c in text):
+            if any(_has_line_break(batch.column(c)) for c in text):
                 raise NotClear("a line break inside a quoted field")
             dropped = min(skip, batch.num_rows)
             batch, skip = batch.slice(dropped), skip - dropped
@@ -115,27 +117,80 @@ def arrow_batches(path: Path, spec: FeatureSpec, chunk_size: int, first_chunk: i
         raise NotClear(str(exc)) from None
 
 
+def numpy_view(values: pa.Array, dtype) -> np.ndarray:
+    """A primitive array without nulls as a read-only numpy view of its buffer (``Array.to_numpy`` would import
+    pandas, ~0.6 CPU-s)."""
+    dtype = np.dtype(dtype)
+    if values.null_count or values.type.bit_width != 8 * dtype.itemsize:
+        raise ValueError(f"not a null-free {dtype} array: {values.type}")
+    return np.frombuffer(values.buffers()[1], dtype=dtype, count=len(values), offset=values.offset * dtype.itemsize)
+
+
+def from_numpy(values: np.ndarray) -> pa.Array:
+    """A float64 or int64 numpy array as an Arrow array over the same memory (``pa.array`` imports pandas)."""
+    values = np.ascontiguousarray(values)
+    kind = {np.dtype(np.float64): pa.float64(), np.dtype(np.int64): pa.int64()}[values.dtype]
+    return pa.Array.from_buffers(kind, len(values), [None, pa.py_buffer(values)])
+
+
+def _offsets(ids: pa.Array) -> np.ndarray:
+    """The string array's len + 1 offsets into its data buffer."""
+    return np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset:ids.offset + len(ids) + 1]
+
+
+def _header(path: Path) -> list[str]:
+    """The names on the first line (``csv`` rules), or NotClear for anything pandas might read otherwise: no
+    file, no header, a byte-order mark, not UTF-8 (a quoted line break in a name shows as a mismatch with
+    Arrow's names)."""
+    try:
+        with open(path, "rb") as fh:
+            first = fh.readline(1 << 20)
+        names = next(csv.reader([first.decode("utf-8")]), [])
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise NotClear(str(exc)) from None
+    if first.startswith(codecs.BOM_UTF8) or not names:
+        raise NotClear("header")
+    return names
+
+
+def _has_line_break(values: pa.Array) -> bool:
+    """Whether a string array's bytes hold a CR or LF (its whole data buffer: at worst a needless NotClear)."""
+    data = values.buffers()[2]
+    raw = data.to_pybytes() if data is not None else b""
+    return b"\n" in raw or b"\r" in raw
+
+
+def _level_codes(values: pa.Array, levels: list[str]) -> LevelCodes:
+    """Each user's index into ``levels``; NotClear for a value that is not a level (or missing)."""
+    encoded = values.dictionary_encode()
+    index = {level: i for i, level in enumerate(levels)}
+    try:
+        lookup = np.array([index[v] for v in encoded.dictionary.to_pylist()], dtype=np.intp)
+    except KeyError:
+        raise NotClear("unseen level") from None
+    if encoded.null_count or "" in index:
+        raise NotClear("missing level")
+    return LevelCodes(lookup[numpy_view(encoded.indices, np.int32)])
+
+
 def clear_columns(batch: pa.RecordBatch, spec: FeatureSpec) -> dict:
     """The features of ``batch`` as ``FeatureEncoder.transform`` takes them (float64 arrays, categoricals),
     when every check of ``data.validate_score_frame`` passes; else :class:`NotClear`."""
-    if pc.any(pc.equal(pc.binary_length(batch.column(spec.id)), 0)).as_py():
+    if (np.diff(_offsets(batch.column(spec.id))) == 0).any():
         raise NotClear("missing id")
     columns = {}
     for col in spec.numeric:
         values = batch.column(col)
         if values.null_count:
             raise NotClear(f"missing {col}")
-        values = values.to_numpy()
+        values = numpy_view(values, np.float64)
         if not np.isfinite(values).all() or (col in spec.log1p and (values < 0).any()):
             raise NotClear(f"bad {col}")
         columns[col] = values
     if outside_training_range(columns, spec):
         raise NotClear("beyond the training range")
     for col in spec.categorical:
-        encoded = batch.column(col).dictionary_encode()
-        if not set(encoded.dictionary.to_pylist()) <= set(spec.levels[col]):
-            raise NotClear(f"unseen {col}")
-        columns[col] = encoded.to_pandas()
+        columns[col] = _level_codes(batch.column(col), spec.levels[col])
     return columns
 
 
@@ -145,7 +200,7 @@ def id_hashes(ids: pa.Array) -> np.ndarray:
     FNV-1a-style over the bytes, position by position for all ids at once, then murmur3's finalizer; a
     repeated hash only sends the file to the pandas path, which compares ids exactly.
     """
-    offsets = np.frombuffer(ids.buffers()[1], dtype=np.int32)[ids.offset:ids.offset + len(ids) + 1]
+    offsets = _offsets(ids)
     data = np.frombuffer(ids.buffers()[2] or b"", dtype=np.uint8)
     starts, lengths = offsets[:-1], np.diff(offsets)
     out = lengths.astype(np.uint64)

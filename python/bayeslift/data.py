@@ -10,10 +10,12 @@ import csv
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
-from pandas._libs.parsers import STR_NA_VALUES  # pandas' default NA strings
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where used: scoring's Arrow path reads and checks a file without pandas
 
 MAX_ROWS_SHOWN = 5
 #: Largest magnitude ``prepare`` accepts in a numeric feature (as given; log1p only shrinks it) or the
@@ -102,6 +104,8 @@ def format_lines(numbers, noun: str = "line") -> str:
 
 def unseen_level_error(source: str, column: str, unseen_values, levels: list[str], where: str) -> DataValidationError:
     """The error for categories not among the training ``levels`` (``where``: the lines or rows holding them)."""
+    import pandas as pd
+
     examples = sorted(set(pd.Series(unseen_values).head(20)))[:3]
     return DataValidationError(f"{source}: column '{column}' has categories not seen in training {examples} at "
                                f"{where}; known levels: {levels}")
@@ -122,6 +126,8 @@ def _every_line(frame: pd.DataFrame) -> str:
 
 def _examples(values, n: int = 3) -> str:
     """The first ``n`` of ``values`` (a Series or array), for a message."""
+    import pandas as pd
+
     return ", ".join(repr(v) for v in pd.Series(values).iloc[:n].tolist())
 
 
@@ -132,6 +138,8 @@ def read_csv(path: str | Path, text_columns=(), **kwargs) -> pd.DataFrame:
     "NA" or "None" stays one; the other columns keep pandas' NA strings, so "NA" in a number column is
     still reported as a missing value.
     """
+    import pandas as pd
+
     path = Path(path)
     if not path.exists():
         raise DataValidationError(f"{path}: file not found")
@@ -147,6 +155,9 @@ def read_csv(path: str | Path, text_columns=(), **kwargs) -> pd.DataFrame:
 
 def csv_options(path: Path, text_columns=()) -> dict:
     """``pd.read_csv`` NA options for ``text_columns`` (see ``read_csv``); needs the header, read here."""
+    import pandas as pd
+    from pandas._libs.parsers import STR_NA_VALUES  # pandas' default NA strings
+
     if not text_columns:
         return {"keep_default_na": True}
     try:
@@ -198,6 +209,8 @@ def require_columns(frame: pd.DataFrame, columns: list[str], source: str) -> Non
 
 def coerce_numeric(frame: pd.DataFrame, column: str, source: str, offset: int = 0) -> pd.Series:
     """Return ``column`` as float, naming the lines that are empty, not numbers, or not finite."""
+    import pandas as pd
+
     raw = frame[column]
     missing = raw.isna().to_numpy()
     if missing.any():
@@ -228,6 +241,8 @@ def _float_or_nan(value) -> float:
 
 def check_features(frame: pd.DataFrame, spec: FeatureSpec, source: str, offset: int = 0) -> pd.DataFrame:
     """Check and coerce feature columns; categories must be among the training levels when known."""
+    import pandas as pd
+
     out = pd.DataFrame(index=frame.index)
     for col in spec.numeric:
         values = coerce_numeric(frame, col, source, offset)
@@ -262,6 +277,8 @@ def check_magnitude(values: np.ndarray, column: str, source: str) -> None:
 
 
 def check_unique_ids(ids: pd.Series, column: str, source: str) -> None:
+    import pandas as pd
+
     missing = ids.isna().to_numpy()
     if missing.any():
         raise DataValidationError(f"{source}: column '{column}' has missing ids at {_lines(missing)}")
@@ -278,6 +295,8 @@ def validate_training_frame(frame: pd.DataFrame, spec: FeatureSpec, source: str)
     by ``spec.outcome_type``, >= 0 (spend) or exactly 0/1 (binary); no missing values in used columns; ids
     unique. Category levels are learned into ``spec``.
     """
+    import pandas as pd
+
     require_columns(frame, [spec.id, spec.treatment, spec.outcome, *spec.features], source)
     if len(frame) == 0:
         raise DataValidationError(f"{source}: no data rows")

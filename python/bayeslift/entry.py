@@ -6,7 +6,7 @@ import sys
 
 from .data import DataValidationError
 from .manifest import ModelArtifactError
-from .surrogate.train import SurrogateFidelityError
+from .surrogate.fidelity import SurrogateFidelityError
 
 # ModelArtifactError covers ManifestError: every problem with a model folder's files.
 USER_ERRORS = (DataValidationError, ModelArtifactError, SurrogateFidelityError)

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from .data import DataValidationError, FeatureSpec, format_lines, unseen_level_error
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where used: scoring's Arrow path encodes without pandas
 
 log = logging.getLogger("bayeslift")
 PLACEHOLDER_ROLES = {"id": "id", "treatment": "treatment", "outcome": "outcome"}  # a spec of features only
@@ -28,14 +31,42 @@ def _rows(mask: np.ndarray) -> str:
 
 
 def _is_categorical(values: pd.Series) -> bool:
+    import pandas as pd
+
     return values.dtype == object or isinstance(values.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(
         values.dtype)
+
+
+class LevelCodes:
+    """A categorical column already coded: each user's index into ``spec.levels[column]``, every one valid
+    (scoring's Arrow path codes its dictionary-encoded columns so, without a Python object per user)."""
+
+    def __init__(self, codes: np.ndarray):
+        self.codes = codes
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+class FittedScaler:
+    """A fitted standardizer's numbers, as a loaded model holds them (no scikit-learn import): the attributes of
+    ``sklearn.preprocessing.StandardScaler`` that ``FeatureEncoder`` and spend_scaler.pkl use."""
+
+    mean_: np.ndarray
+    scale_: np.ndarray
+    var_: np.ndarray
+    n_samples_seen_: int
+    n_features_in_: int
+
+    def transform(self, x) -> np.ndarray:
+        return (np.asarray(x, dtype=np.float64) - self.mean_) / self.scale_
 
 
 class FeatureEncoder:
     """``spec``'s features -> float matrix: standardized (log1p'd) numbers, then one-hot categories.
 
-    ``scaler``: a fitted ``StandardScaler`` over ``spec.numeric`` (its ``mean_`` and ``scale_`` are used).
+    ``scaler``: a fitted ``StandardScaler`` over ``spec.numeric`` (its ``mean_`` and ``scale_`` are used), or
+    the ``FittedScaler`` of a loaded model.
     """
 
     def __init__(self, spec: FeatureSpec, scaler):
@@ -50,6 +81,8 @@ class FeatureEncoder:
 
         missing = [c for c in spec.categorical if c not in spec.levels]
         if missing:
+            import pandas as pd
+
             learned = {c: sorted(pd.unique(np.asarray(frame[c]).astype(str)).tolist()) for c in missing}
             spec = dataclasses.replace(spec, levels={**spec.levels, **learned})
         enc = cls(spec, StandardScaler())
@@ -65,6 +98,8 @@ class FeatureEncoder:
     def from_frame(cls, frame: pd.DataFrame, categorical=None, log1p=None) -> "FeatureEncoder":
         """Fit on every column of ``frame``: categorical are those named in ``categorical`` and those of
         object, string or category dtype; the others numeric (frame order kept within each group)."""
+        import pandas as pd
+
         frame = pd.DataFrame(frame)
         given = set(categorical or [])
         cats = [str(c) for c in frame.columns if c in given or _is_categorical(frame[c])]
@@ -107,8 +142,12 @@ class FeatureEncoder:
 
     def _codes(self, columns, col: str, source: str) -> np.ndarray:
         """Level index of each user in column ``col``; refuses missing and unseen categories."""
-        levels = self.spec.levels[col]
         values = columns[col]
+        if isinstance(values, LevelCodes):
+            return values.codes
+        import pandas as pd
+
+        levels = self.spec.levels[col]
         if isinstance(getattr(values, "dtype", None), pd.CategoricalDtype):  # e.g. Arrow's dictionary columns
             values = pd.Categorical(values)
             lookup = np.append(pd.Index(levels).get_indexer(values.categories.astype(str)), -1)

@@ -26,7 +26,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy import stats
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -34,6 +33,23 @@ if TYPE_CHECKING:
 RULES = ("nobody", "everybody", "top_k", "expected_profit", "bayes_prob")
 #: how many quantiles of the holdout's predicted uplift a model stores: shares 0, 0.001, ..., 1
 QUANTILE_POINTS = 1001
+#: the standard normal's 95% quantile, scipy.stats.norm.ppf(0.95) to the last bit (a test checks): scoring
+#: imports no scipy.stats (1.2 CPU-s), and scipy.special only for the bayes_prob rule
+Z_95 = 1.6448536269514722
+
+
+def norm_sf(x):
+    """P(Z > x) of a standard normal: what ``scipy.stats.norm.sf`` computes (``scipy.special.ndtr(-x)``)."""
+    from scipy.special import ndtr
+
+    return ndtr(-np.asarray(x, dtype=float))
+
+
+def norm_ppf(q):
+    """The standard normal's ``q`` quantile: what ``scipy.stats.norm.ppf`` computes (``scipy.special.ndtri``)."""
+    from scipy.special import ndtri
+
+    return ndtri(q)
 
 
 @dataclass
@@ -95,7 +111,7 @@ def treat_bayes(prob_profit, threshold: float) -> np.ndarray:
 
 def sd_from_90_interval(q05, q95) -> np.ndarray:
     """The sd of a normal whose 5% and 95% quantiles are q05 and q95 (floored at 1e-12)."""
-    return np.maximum((np.asarray(q95, dtype=float) - np.asarray(q05, dtype=float)) / (2 * stats.norm.ppf(0.95)), 1e-12)
+    return np.maximum((np.asarray(q95, dtype=float) - np.asarray(q05, dtype=float)) / (2 * Z_95), 1e-12)
 
 
 def prob_profit_from_quantiles(median, q05, q95, margin: float, cost: float) -> np.ndarray:
@@ -105,7 +121,7 @@ def prob_profit_from_quantiles(median, q05, q95, margin: float, cost: float) -> 
     draws; the Bayesian model's uplift summary has the exact value (see ``prob_profit``).
     """
     sd = sd_from_90_interval(q05, q95)
-    return stats.norm.sf((cost / margin - np.asarray(median, dtype=float)) / sd)
+    return norm_sf((cost / margin - np.asarray(median, dtype=float)) / sd)
 
 
 def prob_profit(summary, margin: float, cost: float) -> np.ndarray:
@@ -206,7 +222,7 @@ def policy_value(treat, scores, margin: float, cost: float, level: float = 0.95,
     terms = per * treat * (margin * np.asarray(scores, dtype=float) - cost)
     est = float(terms.mean())
     se = float(terms.std(ddof=1) / np.sqrt(len(terms))) if len(terms) > 1 else float("nan")
-    z = stats.norm.ppf(0.5 + level / 2)
+    z = norm_ppf(0.5 + level / 2)
     return {"value": est, "se": se, "ci_low": est - z * se, "ci_high": est + z * se,
             "share_treated": float(treat.mean())}
 

@@ -12,56 +12,57 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .arrow_users import (NotClear, arrow_batches, check_numeric_types, clear_columns, id_hashes, open_parquet,
-                          parquet_batches, parquet_errors)
+from .arrow_users import (NotClear, arrow_batches, check_numeric_types, clear_columns, from_numpy, id_hashes,
+                          open_parquet, parquet_batches, parquet_errors)
 from .data import (DataValidationError, csv_options, format_lines, line_numbers, read_csv, utf8_error,
                    validate_score_frame)
 from .io import atomic_path
 from .manifest import MANIFEST, ModelArtifactError, model_digest
 from .policy import PolicyConfig, decide, for_model
-from .surrogate.estimator import UpliftSurrogate
-from .surrogate.train import PREDICTION_NAMES
+from .surrogate.checkpoint import load_surrogate
+from .surrogate.predict import PREDICTION_NAMES
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where used: the Arrow path scores a CSV without pandas
 
 log = logging.getLogger("bayeslift")
 PREDICTION_COLUMNS = list(PREDICTION_NAMES)
 
 
 class UpliftScorer:
-    """A loaded surrogate ready to score users (no R needed): a thin wrapper over :class:`UpliftSurrogate` that
-    adds the scoring file's checks (ids, finite predictions) and the targeting policy."""
+    """A loaded surrogate ready to score users (no R needed): the model folder's surrogate and encoder (what
+    :class:`~bayeslift.surrogate.estimator.UpliftSurrogate` wraps, through ``load_surrogate``, without importing
+    torch or scikit-learn), plus the scoring file's checks (ids, finite predictions) and the targeting policy."""
 
-    def __init__(self, estimator: UpliftSurrogate, source: str = "the model's manifest"):
-        self.estimator = estimator
-        self.source = source
+    def __init__(self, surrogate, encoder, manifest: dict, source: str = "the model's manifest", model_dir=None):
+        self.surrogate, self.encoder, self.manifest = surrogate, encoder, manifest
+        self.source, self.model_dir = source, model_dir
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike) -> "UpliftScorer":
         """Verify and load a surrogate for scoring (this also holds BLAS to one thread, process-wide)."""
         one_inference_thread()
-        return cls(UpliftSurrogate.load(model_dir), source=str(Path(model_dir) / MANIFEST))
-
-    @property
-    def surrogate(self):
-        return self.estimator.surrogate_
-
-    @property
-    def encoder(self):
-        return self.estimator.encoder_
-
-    @property
-    def manifest(self) -> dict:
-        return self.estimator.manifest_
+        scorer = cls(*load_surrogate(model_dir), source=str(Path(model_dir) / MANIFEST), model_dir=model_dir)
+        one_inference_thread()  # again if reading an older checkpoint imported torch
+        return scorer
 
     @property
     def spec(self):
-        return self.estimator.spec_
+        return self.encoder.spec
+
+    @property
+    def estimator(self):
+        """The same model as an ``UpliftSurrogate`` (scikit-learn estimator; imports torch and scikit-learn)."""
+        from .surrogate.estimator import UpliftSurrogate
+
+        return UpliftSurrogate.load(self.model_dir)
 
     def policy(self, policy: PolicyConfig) -> PolicyConfig:
         """``policy`` ready for ``decide`` with this model: the top_k rule gets its uplift threshold from the
@@ -77,12 +78,18 @@ class UpliftScorer:
         return {"version": self.manifest.get("created"), "sha256": model_digest(self.manifest)}
 
     def predict(self, users: pd.DataFrame) -> pd.DataFrame:
-        """Checked users (features present and valid) -> prediction columns, same row order."""
-        return self.estimator.predict_table(users, checked=True)
+        """Checked users (features present and valid) -> prediction columns, same row order and index
+        (``UpliftSurrogate.predict_table(users, checked=True)``)."""
+        import pandas as pd
+
+        preds = self.surrogate.predict_encoded(self.encoder.transform(users))
+        return pd.DataFrame({c: preds[c] for c in PREDICTION_COLUMNS}, index=users.index)
 
     def score_frame(self, frame: pd.DataFrame, source: str = "input", offset: int = 0) -> pd.DataFrame:
         """Validate a raw frame of users and return id + predictions; a user without a finite prediction
         is an error naming the line (``offset``: data rows of the file before ``frame``)."""
+        import pandas as pd
+
         users = validate_score_frame(frame, self.spec, source, offset)
         with np.errstate(over="ignore", invalid="ignore"):  # overflow shows as non-finite, refused right after
             predictions = self.predict(users)
@@ -110,6 +117,8 @@ def read_chunks(path: Path, spec, chunk_size: int, first_chunk: int = 0, stop_ch
 
     Ids and categories come as strings, missing only when empty (CSV) or null (Parquet), as in training.
     """
+    import pandas as pd
+
     text = [spec.id, *spec.categorical]
     if path.suffix == ".parquet":
         parquet = open_parquet(path)
@@ -161,6 +170,8 @@ class UniqueIds:
 
     def add(self, ids: pd.Series, offset: int) -> None:
         """Ids of the chunk after ``offset`` data rows; raises on the first id seen twice, naming its lines."""
+        import pandas as pd
+
         if len(ids) == 0:
             return
         hashes = pd.util.hash_pandas_object(ids, index=False).to_numpy()
@@ -261,13 +272,13 @@ def _table_writer(path, schema, parquet: bool):
 
 
 def one_inference_thread() -> None:
-    """Process-wide: BLAS (and torch) on one thread. Scoring multiplies small matrices, and the threads
-    OpenBLAS starts for the larger ones made a 1,000-user request 15x slower on a busy 2-core machine."""
-    import torch
+    """Process-wide: BLAS (and torch, when imported) on one thread. Scoring multiplies small matrices, and the
+    threads OpenBLAS starts for the larger ones made a 1,000-user request 15x slower on a busy 2-core machine."""
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(1, user_api="blas")
-    torch.set_num_threads(1)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
 
 
 def score_file(model_dir, input_path, output_path, chunk_size: int = 100_000, progress: bool = True,
@@ -352,10 +363,10 @@ def _score_with_arrow(scorer: UpliftScorer, policy, input_path: Path, tmp: Path,
                 preds = scorer.surrogate.predict_encoded(scorer.encoder.transform(columns))
             if not all(np.isfinite(preds[c]).all() for c in PREDICTION_COLUMNS):
                 raise NotClear("a prediction is not finite")
-            table = {spec.id: batch.column(spec.id), **{c: preds[c] for c in PREDICTION_COLUMNS}}
+            table = {spec.id: batch.column(spec.id), **{c: from_numpy(preds[c]) for c in PREDICTION_COLUMNS}}
             if policy is not None:
-                table["treat"] = decide(preds, policy).astype(int)
-            table = pa.table(table)
+                table["treat"] = from_numpy(decide(preds, policy).astype(np.int64))
+            table = pa.Table.from_arrays(list(table.values()), names=list(table))
             writer = writer or _table_writer(tmp, table.schema, parquet=False)
             writer.write_table(table)
             rows += batch.num_rows

@@ -8,8 +8,10 @@ surrogate's predicted uplift on the holdout users, from which the ``top_k`` rule
 
 A model folder is untrusted input: loading reads only bytes the manifest vouches for
 (:func:`~bayeslift.manifest.read_verified`), unpickles without importing anything
-(:func:`~bayeslift.manifest.plain_unpickle`), checks every value's type and shape, and turns each problem
-into one :class:`~bayeslift.manifest.ModelArtifactError` naming the file.
+(:func:`~bayeslift.manifest.plain_unpickle`; the checkpoint through :mod:`.torchzip`, without torch, and only
+what that reader does not know through ``torch.load(weights_only=True)``), checks every value's type and shape,
+and turns each problem into one :class:`~bayeslift.manifest.ModelArtifactError` naming the file. Loading
+imports neither torch nor scikit-learn for a folder this bayeslift wrote.
 """
 from __future__ import annotations
 
@@ -21,18 +23,19 @@ import pickle
 import re
 import reprlib
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..data import OUTCOME_TYPES, FeatureSpec
+from ..features import FeatureEncoder, FittedScaler
 from ..io import make_temp_dir
 from ..manifest import (CHECKPOINT, FEATURE_COLUMNS, MANIFEST, RETRAIN, SCALER, SURROGATE_FILES, ModelArtifactError,
                         plain_unpickle, read_verified, write_manifest)
 from ..policy import uplift_quantiles
-from .model import FeatureEncoder, SimpleNN
 from .predict import Surrogate
+from .torchzip import Unsupported, read_checkpoint
 
 FORMAT = "bayeslift-surrogate/2"  # the folder's (manifest.json); /2: the pickles hold plain data only
 CHECKPOINT_FORMAT = "bayeslift-surrogate/1"  # surrogate_nn.pth's dict, unchanged since /1
@@ -66,6 +69,8 @@ def save_surrogate(directory: str | Path, surrogate: Surrogate, encoder: Feature
     """Write the surrogate directory atomically (built beside it, then swapped in); return the manifest."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
+    import torch
+
     staging = make_temp_dir(directory.parent, prefix=f".{directory.name}.")
     try:
         checkpoint = {
@@ -155,10 +160,8 @@ def _feature_spec(path: Path, columns) -> FeatureSpec:
     return spec
 
 
-def _scaler(path: Path, plain, spec: FeatureSpec):
-    """A fitted StandardScaler rebuilt from spend_scaler.pkl's numbers."""
-    from sklearn.preprocessing import StandardScaler
-
+def _scaler(path: Path, plain, spec: FeatureSpec) -> FittedScaler:
+    """The fitted scaler's numbers of spend_scaler.pkl."""
     if not (isinstance(plain, dict) and set(plain) == SCALER_KEYS and plain["format"] == SCALER_FORMAT):
         found = reprlib.repr(sorted(plain, key=str)) if isinstance(plain, dict) else type(plain).__name__
         raise ModelArtifactError(f"{path}: not a {SCALER_FORMAT} dict of {sorted(SCALER_KEYS)} (found {found}); "
@@ -167,7 +170,7 @@ def _scaler(path: Path, plain, spec: FeatureSpec):
         raise ModelArtifactError(f"{path}: scales {reprlib.repr(plain['feature_names'])}, but the model's numeric "
                                  f"features are {spec.numeric!r}")
     n = len(spec.numeric)
-    scaler = StandardScaler()
+    scaler = FittedScaler()
     scaler.mean_ = _finite_floats(path, "mean", plain["mean"], n)
     scaler.scale_ = _finite_floats(path, "scale", plain["scale"], n)
     scaler.var_ = _finite_floats(path, "var", plain["var"], n)
@@ -181,8 +184,8 @@ def _scaler(path: Path, plain, spec: FeatureSpec):
 
 def _torch_load(path: Path, data: bytes) -> dict:
     """torch.load(weights_only=True) of verified bytes, with torch's many failure types made one clear error."""
-    if not data.startswith(ZIP_MAGIC):
-        raise ModelArtifactError(f"{path}: not a torch checkpoint (no zip header); truncated or {RETRAIN}")
+    import torch
+
     try:
         checkpoint = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -195,6 +198,62 @@ def _torch_load(path: Path, data: bytes) -> dict:
         first_line = (str(exc).splitlines() or [""])[0].split(". ")[0]
         raise ModelArtifactError(f"{path}: unreadable checkpoint ({type(exc).__name__}: {first_line}); "
                                  f"truncated or {RETRAIN}") from None
+    return checkpoint
+
+
+def _is_tensor(value) -> bool:
+    torch = sys.modules.get("torch")  # imported only when torch.load read the checkpoint
+    return isinstance(value, np.ndarray) or (torch is not None and isinstance(value, torch.Tensor))
+
+
+def _network(path: Path, state, n_inputs: int, hidden: int, n_outputs: int, name: str) -> list[np.ndarray]:
+    """A network's [first weight, first bias, last weight, last bias] (float32 arrays), checked."""
+    # Shapes are compared before the network is built: a tampered `hidden` must not allocate gigabytes.
+    expected = {"net.0.weight": (hidden, n_inputs), "net.0.bias": (hidden,), "net.2.weight": (n_outputs, hidden),
+                "net.2.bias": (n_outputs,)}
+    shapes = {k: tuple(v.shape) for k, v in state.items() if _is_tensor(v)} if isinstance(state, dict) else {}
+    if shapes != expected:
+        raise ModelArtifactError(f"{path}: {name} weights have shapes {reprlib.repr(shapes)}, not the {expected} of "
+                                 "its model_args")
+    if all(isinstance(v, np.ndarray) for v in state.values()):  # torchzip's float32 arrays
+        if len(state) != len(expected):
+            raise Unsupported("entries besides the weights")  # torch's load_state_dict names them
+        layers = [state[k] for k in expected]
+    else:
+        from .model import SimpleNN
+
+        net = SimpleNN(n_inputs, hidden, n_outputs)
+        try:
+            net.load_state_dict(state)
+        except (RuntimeError, TypeError, ValueError, KeyError, AttributeError) as exc:
+            detail = " ".join(str(exc).split())
+            raise ModelArtifactError(f"{path}: {name} weights do not fit the network ({detail})") from None
+        first, last = net.net[0], net.net[2]
+        layers = [t.detach().numpy() for t in (first.weight, first.bias, last.weight, last.bias)]
+    if not all(np.isfinite(a).all() for a in layers):
+        raise ModelArtifactError(f"{path}: {name} has non-finite weights")
+    return layers
+
+
+def _surrogate(path: Path, checkpoint: dict, n_inputs: int) -> Surrogate:
+    """The networks and output scales of a checkpoint whose first layer takes ``n_inputs`` encoded columns."""
+    args = checkpoint["model_args"]
+    if not (isinstance(args, dict) and args.get("n_inputs") == n_inputs and isinstance(args.get("hidden"), int)
+            and not isinstance(args["hidden"], bool) and args["hidden"] >= 1):
+        raise ModelArtifactError(f"{path}: model_args {reprlib.repr(args)} do not fit the {n_inputs} encoded "
+                                 f"columns of {FEATURE_COLUMNS}")
+    spend_layers = _network(path, checkpoint["spend_net"], n_inputs, args["hidden"], 1, "spend_net")
+    interval_layers = _network(path, checkpoint["interval_net"], n_inputs - 1, args["hidden"], 2, "interval_net")
+    scales = [checkpoint[k] for k in ("spend_scale", "uplift_scale", "outcome_loc")]
+    if not (all(_is_finite_number(v) for v in scales) and scales[0] > 0 and scales[1] > 0
+            and checkpoint["outcome_type"] in OUTCOME_TYPES):
+        raise ModelArtifactError(f"{path}: output scales must be finite (spend_scale, uplift_scale > 0) and "
+                                 f"outcome_type one of {list(OUTCOME_TYPES)}")
+    return Surrogate.from_layers(spend_layers, interval_layers, float(scales[0]), float(scales[1]),
+                                 checkpoint["outcome_type"], float(scales[2]))
+
+
+def _checked_checkpoint(path: Path, checkpoint) -> dict:
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != CHECKPOINT_FORMAT:
         found = checkpoint.get("format") if isinstance(checkpoint, dict) else type(checkpoint).__name__
         raise ModelArtifactError(f"{path}: checkpoint format {reprlib.repr(found)}, expected {CHECKPOINT_FORMAT!r}; "
@@ -205,41 +264,15 @@ def _torch_load(path: Path, data: bytes) -> dict:
     return checkpoint
 
 
-def _network(path: Path, state, n_inputs: int, hidden: int, n_outputs: int, name: str) -> SimpleNN:
-    # Shapes are compared before the network is built: a tampered `hidden` must not allocate gigabytes.
-    expected = {"net.0.weight": (hidden, n_inputs), "net.0.bias": (hidden,), "net.2.weight": (n_outputs, hidden),
-                "net.2.bias": (n_outputs,)}
-    shapes = {k: tuple(v.shape) for k, v in state.items() if isinstance(v, torch.Tensor)} if isinstance(state, dict) else {}
-    if shapes != expected:
-        raise ModelArtifactError(f"{path}: {name} weights have shapes {reprlib.repr(shapes)}, not the {expected} of "
-                                 "its model_args")
-    net = SimpleNN(n_inputs, hidden, n_outputs)
+def _checkpoint_surrogate(path: Path, data: bytes, n_inputs: int) -> Surrogate:
+    """The surrogate of surrogate_nn.pth's verified bytes: through torchzip (no torch) when it knows every
+    part of the file, else through torch.load, whose reading and errors are then those of earlier versions."""
+    if not data.startswith(ZIP_MAGIC):
+        raise ModelArtifactError(f"{path}: not a torch checkpoint (no zip header); truncated or {RETRAIN}")
     try:
-        net.load_state_dict(state)
-    except (RuntimeError, TypeError, ValueError, KeyError, AttributeError) as exc:
-        detail = " ".join(str(exc).split())
-        raise ModelArtifactError(f"{path}: {name} weights do not fit the network ({detail})") from None
-    if not all(torch.isfinite(p).all() for p in net.parameters()):
-        raise ModelArtifactError(f"{path}: {name} has non-finite weights")
-    return net
-
-
-def _surrogate(path: Path, checkpoint: dict, n_inputs: int) -> Surrogate:
-    """The networks and output scales of a checkpoint whose first layer takes ``n_inputs`` encoded columns."""
-    args = checkpoint["model_args"]
-    if not (isinstance(args, dict) and args.get("n_inputs") == n_inputs and isinstance(args.get("hidden"), int)
-            and not isinstance(args["hidden"], bool) and args["hidden"] >= 1):
-        raise ModelArtifactError(f"{path}: model_args {reprlib.repr(args)} do not fit the {n_inputs} encoded "
-                                 f"columns of {FEATURE_COLUMNS}")
-    spend_net = _network(path, checkpoint["spend_net"], n_inputs, args["hidden"], 1, "spend_net")
-    interval_net = _network(path, checkpoint["interval_net"], n_inputs - 1, args["hidden"], 2, "interval_net")
-    scales = [checkpoint[k] for k in ("spend_scale", "uplift_scale", "outcome_loc")]
-    if not (all(_is_finite_number(v) for v in scales) and scales[0] > 0 and scales[1] > 0
-            and checkpoint["outcome_type"] in OUTCOME_TYPES):
-        raise ModelArtifactError(f"{path}: output scales must be finite (spend_scale, uplift_scale > 0) and "
-                                 f"outcome_type one of {list(OUTCOME_TYPES)}")
-    return Surrogate(spend_net, interval_net, float(scales[0]), float(scales[1]), checkpoint["outcome_type"],
-                     float(scales[2]))
+        return _surrogate(path, _checked_checkpoint(path, read_checkpoint(data)), n_inputs)
+    except Unsupported:
+        return _surrogate(path, _checked_checkpoint(path, _torch_load(path, data)), n_inputs)
 
 
 def _check_targeting(path: Path, manifest: dict) -> None:
@@ -267,5 +300,5 @@ def load_surrogate(directory: str | Path) -> tuple[Surrogate, FeatureEncoder, di
     columns_path, scaler_path, checkpoint_path = (directory / n for n in (FEATURE_COLUMNS, SCALER, CHECKPOINT))
     spec = _feature_spec(columns_path, plain_unpickle(columns_path, contents[FEATURE_COLUMNS]))
     encoder = FeatureEncoder(spec, _scaler(scaler_path, plain_unpickle(scaler_path, contents[SCALER]), spec))
-    surrogate = _surrogate(checkpoint_path, _torch_load(checkpoint_path, contents[CHECKPOINT]), len(encoder.columns))
+    surrogate = _checkpoint_surrogate(checkpoint_path, contents[CHECKPOINT], len(encoder.columns))
     return surrogate, encoder, manifest
