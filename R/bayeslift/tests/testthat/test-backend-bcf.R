@@ -11,16 +11,23 @@ bcf_available <- function() {
 }
 skip_if_not(bcf_available(), "stochtree does not import in BAYESLIFT_PYTHON or python3 (pip install -r requirements.txt)")
 
-bcf_fit <- function(key, spec = test_spec(), ...) tiny_fit(paste0("bcf_", key), spec, backend = "bcf", ...)
+# 60 iterations (30 draws kept): each generic below starts Python and reloads every draw
+BCF_ITER <- 60L
+bcf_fit <- function(key, spec = test_spec()) {
+  key <- paste0("bcf_", key)
+  if (is.null(fit_cache[[key]]))
+    fit_cache[[key]] <- suppressWarnings(fit_causal_model(test_users, spec, backend = "bcf", chains = 1, iter = BCF_ITER, seed = 1))
+  fit_cache[[key]]
+}
 
 test_that("the bcf back-end answers every generic for each outcome type", {
-  for (m in list(bcf_fit("spend"), bcf_fit("binary", test_spec("visit", "binary")),
-                 bcf_fit("gaussian", test_spec("margin", "gaussian")))) {
+  # binary is the spend model's buy part alone (one probit part): its own checks are below
+  for (m in list(bcf_fit("spend"), bcf_fit("gaussian", test_spec("margin", "gaussian")))) {
     expect_s3_class(m, "bayeslift_bcf")
     d <- counterfactual_draws(m, test_users[1:7, ])
-    expect_equal(dim(d$treated), c(100L, 7L))
+    expect_equal(dim(d$treated), c(BCF_ITER %/% 2L, 7L))
     expect_true(all(is.finite(d$treated - d$control)))
-    expect_equal(model_n_draws(m), 100L)
+    expect_equal(model_n_draws(m), BCF_ITER %/% 2L)
     expect_equal(model_n_users(m), nrow(test_users))
     l <- suppressWarnings(model_loo(m))
     expect_length(l$pointwise, nrow(test_users))
@@ -33,7 +40,9 @@ test_that("the bcf back-end answers every generic for each outcome type", {
     expect_true(all(c("ate", "mean_prognostic") %in% diag$parameters$variable))
   }
   expect_equal(names(model_diagnostics(bcf_fit("spend"))$parts), c("buy", "amount"))
-  p <- expected_outcome(bcf_fit("binary", test_spec("visit", "binary")), test_users[1:5, ])
+  binary <- bcf_fit("binary", test_spec("visit", "binary"))
+  expect_equal(names(model_diagnostics(binary)$parts), "outcome")
+  p <- expected_outcome(binary, test_users[1:5, ])
   expect_true(all(p >= 0 & p <= 1))
   expect_true(all(expected_outcome(bcf_fit("spend"), test_users[1:5, ]) >= 0))
   # the model file is self-contained: a reloaded copy predicts the same, with no temporary files
@@ -46,12 +55,12 @@ test_that("the bcf back-end answers every generic for each outcome type", {
 
 test_that("bcf chains fitted apart combine, chain after chain, and the checks see each chain", {
   spec <- test_spec("margin", "gaussian")
-  fits <- lapply(1:2, function(k) fit_causal_model_chain(test_users, spec, chain_id = k, backend = "bcf", iter = 200))
+  fits <- lapply(1:2, function(k) fit_causal_model_chain(test_users, spec, chain_id = k, backend = "bcf", iter = BCF_ITER))
   m <- combine_chain_fits(fits)
-  expect_equal(model_n_draws(m), 200L)
+  expect_equal(model_n_draws(m), BCF_ITER)
   expect_length(m$outcome$json, 2L)
   one <- expected_outcome(fits[[2]], test_users[1:4, ])
-  expect_equal(expected_outcome(m, test_users[1:4, ])[101:200, ], one)
+  expect_equal(expected_outcome(m, test_users[1:4, ])[BCF_ITER %/% 2L + seq_len(BCF_ITER %/% 2L), ], one)
   arr <- model_monitored(m)$outcome$draws
   expect_equal(posterior::nchains(arr), 2L)
   expect_setequal(posterior::variables(arr), c("ate", "mean_prognostic", "sigma2"))
@@ -73,9 +82,9 @@ test_that("without stochtree the fit stops and says which Python lacks it", {
   py <- Filter(lacks, c("/usr/bin/python3", unname(Sys.which("python3"))))[1]
   skip_if(is.na(py), "every python3 here has stochtree")
   old <- Sys.getenv("BAYESLIFT_PYTHON")
-  on.exit({ Sys.setenv(BAYESLIFT_PYTHON = old); rm("checked", envir = bayeslift:::bcf_cache) })
+  on.exit({ Sys.setenv(BAYESLIFT_PYTHON = old); assign("checked", NULL, envir = bayeslift:::bcf_cache) })
   Sys.setenv(BAYESLIFT_PYTHON = py)
-  rm("checked", envir = bayeslift:::bcf_cache)
+  assign("checked", NULL, envir = bayeslift:::bcf_cache)
   expect_error(fit_causal_model(test_users, test_spec(), backend = "bcf", chains = 1, iter = 50),
                "stochtree or bayeslift.bcf does not import in")
 })
@@ -96,19 +105,20 @@ nonlinear_spec <- function(users) {
 }
 
 test_that("bcf recovers a threshold and a feature x feature effect", {
-  users <- nonlinear_users(1000, 21)
-  m <- fit_causal_model(users, nonlinear_spec(users), backend = "bcf", chains = 1, iter = 600)
+  users <- nonlinear_users(600, 21)
+  m <- fit_causal_model(users, nonlinear_spec(users), backend = "bcf", chains = 1, iter = 300)
   d <- counterfactual_draws(m, users)
   uplift <- colMeans(d$treated - d$control)
-  expect_lt(sqrt(mean((uplift - users$effect)^2)), 1.0)  # 0.43 and 0.42 on seeds 23, 24; the effect's sd is 2.1
+  # 0.70 and 0.72 on seeds 21, 23 (0.43, 0.42 at 1,000 users, 600 iterations); no heterogeneity found scores 2.1
+  expect_lt(sqrt(mean((uplift - users$effect)^2)), 1.2)
   ate <- rowMeans(d$treated - d$control)
   expect_lt(abs(mean(ate) - mean(users$effect)), 4 * stats::sd(ate))
 })
 
 test_that("with no effect at all, bcf's effects stay near zero", {
-  users <- nonlinear_users(1000, 22, effect = FALSE)
-  m <- fit_causal_model(users, nonlinear_spec(users), backend = "bcf", chains = 1, iter = 600)
+  users <- nonlinear_users(600, 22, effect = FALSE)
+  m <- fit_causal_model(users, nonlinear_spec(users), backend = "bcf", chains = 1, iter = 300)
   d <- counterfactual_draws(m, users)
-  expect_lt(sqrt(mean(colMeans(d$treated - d$control)^2)), 0.4)  # 0.07 and 0.10 on seeds 23, 24 (ATE 0.04, -0.04)
+  expect_lt(sqrt(mean(colMeans(d$treated - d$control)^2)), 0.4)  # 0.07 and 0.04 on seeds 21, 23 (ATE -0.03, 0.02)
   expect_lt(abs(mean(rowMeans(d$treated - d$control))), 0.3)
 })
