@@ -130,6 +130,23 @@ def scale_serving_table(ctx: Context) -> str:
     return "\n\n".join(parts)
 
 
+SCORE_RATIO_GOAL = 1.5  # issue 24: batch scoring CPU within 1.5x of a bare Arrow read + write of the same data
+
+
+@generator("bench_scale_scoring", "bayeslift score vs a bare Arrow CSV read + write of the same users, CPU-s")
+def scale_scoring_table(ctx: Context) -> str:
+    data = ctx.bench("bench_scale_scoring")
+    rows = [[count(n), f"{v['bare_cpu_s']:.2f}", f"{v['cpu_s']:.2f}", f"**{v['cpu_ratio']:.2f}×**",
+             f"{v['wall_ratio']:.2f}×", count(v["peak_rss_mib"])]
+            for n, v in scored_runs(data) if "bare_cpu_s" in v]
+    goal = "; ".join(f"{count(n)} users {met(v['cpu_ratio'] <= SCORE_RATIO_GOAL)}" for n, v in scored_runs(data)
+                     if "bare_cpu_s" in v)
+    return "\n\n".join([provenance("bench_scale_scoring", data),
+                         table(["users", "bare read + write CPU-s", "`bayeslift score` CPU-s", "CPU ratio",
+                                "wall ratio", "peak RSS MiB"], rows),
+                         f"Goal: CPU ratio ≤ {SCORE_RATIO_GOAL}×: {goal}."])
+
+
 def _check_text(fit: dict) -> str:
     parts = fit.get("parts") or {}
     rhat = [first(p.get("rhat_max")) for p in parts.values() if isinstance(p, dict) and p.get("rhat_max") is not None]
