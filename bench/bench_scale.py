@@ -82,15 +82,23 @@ pacsv.write_csv(out, sys.argv[2], write_options=pacsv.WriteOptions(quoting_style
 """
 
 
-def score_vs_bare(model: Path, src: Path, dst: Path) -> dict:
-    """`bayeslift score` of ``src`` and the bare Arrow read + write of it, each in its own process."""
-    bare_s, bare_cpu, bare_peak = cpu_run([sys.executable, "-c", BARE_READ_WRITE, str(src), str(dst)])
-    score_s, score_cpu, peak = cpu_run([str(BIN / "bayeslift"), "score", "--model", str(model), "--input", str(src),
-                                        "--output", str(dst), "--quiet"])
+SCORE_REPEATS = 3  # one pair of runs varied 30% from the next on this machine: medians of interleaved repeats
+
+
+def score_vs_bare(model: Path, src: Path, dst: Path, repeats: int = SCORE_REPEATS) -> dict:
+    """`bayeslift score` of ``src`` and the bare Arrow read + write of it, each in its own process, alternated
+    ``repeats`` times; every figure is the median over the repeats (the per-repeat CPU-s are kept too)."""
+    bare, score = [], []
+    for _ in range(repeats):
+        bare.append(cpu_run([sys.executable, "-c", BARE_READ_WRITE, str(src), str(dst)]))
+        score.append(cpu_run([str(BIN / "bayeslift"), "score", "--model", str(model), "--input", str(src),
+                              "--output", str(dst), "--quiet"]))
     dst.unlink(missing_ok=True)
+    (bare_s, bare_cpu, bare_peak), (score_s, score_cpu, peak) = (np.median(np.array(r), axis=0) for r in (bare, score))
     return {"seconds": score_s, "cpu_s": score_cpu, "peak_rss_mib": peak / 2**20, "bare_seconds": bare_s,
             "bare_cpu_s": bare_cpu, "bare_peak_rss_mib": bare_peak / 2**20, "cpu_ratio": score_cpu / bare_cpu,
-            "wall_ratio": score_s / bare_s, "input_mib": src.stat().st_size / 2**20}
+            "wall_ratio": score_s / bare_s, "input_mib": src.stat().st_size / 2**20, "repeats": repeats,
+            "cpu_s_each": [r[1] for r in score], "bare_cpu_s_each": [r[1] for r in bare]}
 
 
 def pipeline(work: Path, shards: int) -> float:
