@@ -79,3 +79,22 @@ def test_arrow_na_strings_are_pandas():
     from bayeslift.arrow_users import NA_STRINGS
 
     assert set(NA_STRINGS) == STR_NA_VALUES
+
+
+def test_arrow_id_hashes_tell_ids_apart_and_ignore_where_they_sit():
+    import pyarrow as pa
+
+    from bayeslift.arrow_users import IdHashes, id_hashes
+
+    ids = ["a", "b", "ab", "ba", "a\0", "u1234567", "u12345678", "u1234567u1234567", "u1234567u1234568", "é" * 9]
+    hashes = id_hashes(pa.array(ids))
+    assert len(set(hashes.tolist())) == len(ids)  # lengths 1 to 18 bytes, words and padding told apart
+    shifted = pa.array(["x", "yyyyyyyyyyy", *ids]).slice(2)  # same ids at other offsets into the data buffer
+    assert np.array_equal(id_hashes(shifted), hashes)
+    seen = IdHashes()
+    seen.add(hashes[:4])
+    seen.add(hashes[4:])
+    assert seen.all_unique()
+    seen.add(hashes[4:])
+    seen.add(id_hashes(pa.array(["u1234567u1234568"])))
+    assert not seen.all_unique()

@@ -24,6 +24,8 @@ from .features import LevelCodes
 
 BLOCK_BYTES = 1 << 24  # CSV bytes per batch: ~500k users of a 6-column file; memory stays bounded
 _MIX = np.uint64(0xFF51AFD7ED558CCD)  # murmur3's finalizer constant
+_STEP = np.uint64(0x9E3779B97F4A7C15)  # odd: multiplying by it is a bijection of 64-bit words
+_WORD_MASKS = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)  # the low k bytes of a word
 #: pandas' default NA strings (``pandas._libs.parsers.STR_NA_VALUES``, which a test compares): the pandas path
 #: reads them as missing in numeric columns
 NA_STRINGS = ("", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>", "N/A",
@@ -197,18 +199,45 @@ def clear_columns(batch: pa.RecordBatch, spec: FeatureSpec) -> dict:
 def id_hashes(ids: pa.Array) -> np.ndarray:
     """A 64-bit hash of each string of ``ids`` (no nulls), from Arrow's buffers: no Python string is made.
 
-    FNV-1a-style over the bytes, position by position for all ids at once, then murmur3's finalizer; a
-    repeated hash only sends the file to the pandas path, which compares ids exactly.
+    Over 8-byte little-endian words (the last one zero-padded), word by word for all ids at once: xor into the
+    state (the length to start), multiply, fold the high half down; then murmur3's finalizer. Each step is a
+    bijection of the state, so ids of one length up to 8 bytes never collide; a repeated hash only sends the
+    file to the pandas path, which compares ids exactly.
     """
     offsets = _offsets(ids)
-    data = np.frombuffer(ids.buffers()[2] or b"", dtype=np.uint8)
-    starts, lengths = offsets[:-1], np.diff(offsets)
-    out = lengths.astype(np.uint64)
+    starts, lengths = offsets[:-1].astype(np.intp), np.diff(offsets)
+    raw = ids.buffers()[2]
+    padded = np.zeros((raw.size if raw is not None else 0) + 8, dtype=np.uint8)  # a word may run past the last id
+    if raw is not None:
+        padded[:raw.size] = np.frombuffer(raw, dtype=np.uint8)
+    words = np.lib.stride_tricks.as_strided(padded, shape=(len(padded) - 7, 8), strides=(1, 1))  # a word at each byte
+    out = lengths.astype(np.uint64) * _MIX
     rows = np.arange(len(ids))
-    for j in range(int(lengths.max(initial=0))):
-        rows = rows[lengths[rows] > j]  # the ids with a byte at place j
-        out[rows] = (out[rows] ^ data[starts[rows] + j]) * np.uint64(0x100000001B3)
+    for j in range(0, int(lengths.max(initial=0)), 8):
+        rows = rows[lengths[rows] > j]  # the ids with a word at byte j
+        word = words[starts[rows] + j].view("<u8")[:, 0] & _WORD_MASKS[np.minimum(lengths[rows] - j, 8)]
+        state = (out[rows] ^ word) * _STEP
+        out[rows] = state ^ (state >> np.uint64(32))
     out ^= out >> np.uint64(33)
     out *= _MIX
     out ^= out >> np.uint64(33)
     return out
+
+
+class IdHashes:
+    """The Arrow path's duplicate-id check: every chunk's id hashes (8 bytes per user), sorted once at the end
+    (one sort of all costs ~6x less than looking each chunk up in sorted runs as ``scoring.UniqueIds`` does to
+    name a duplicate as soon as its chunk is read)."""
+
+    def __init__(self):
+        self._chunks: list[np.ndarray] = []
+
+    def add(self, hashes: np.ndarray) -> None:
+        self._chunks.append(hashes)
+
+    def all_unique(self) -> bool:
+        """Whether no hash repeats among all added (a repeat may be a collision: the pandas path compares)."""
+        every = np.concatenate(self._chunks) if self._chunks else np.empty(0, dtype=np.uint64)
+        self._chunks = [every]  # the chunks' memory freed before sorting in place
+        every.sort()
+        return not (every[1:] == every[:-1]).any()

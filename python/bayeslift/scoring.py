@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .arrow_users import (NotClear, arrow_batches, check_numeric_types, clear_columns, from_numpy, id_hashes,
-                          open_parquet, parquet_batches, parquet_errors)
+from .arrow_users import (IdHashes, NotClear, arrow_batches, check_numeric_types, clear_columns, from_numpy,
+                          id_hashes, open_parquet, parquet_batches, parquet_errors)
 from .data import (DataValidationError, csv_options, format_lines, line_numbers, read_csv, utf8_error,
                    validate_score_frame)
 from .io import atomic_path
@@ -186,14 +186,6 @@ class UniqueIds:
                                               f"at {format_lines(lines)}; each user must appear once")
         self._insert(hashes)
 
-    def add_hashes(self, hashes: np.ndarray) -> bool:
-        """Record a chunk's id hashes unless one repeats, within the chunk or before (then False)."""
-        run = np.sort(hashes)
-        if (run[1:] == run[:-1]).any() or self._seen(run).any():
-            return False
-        self._insert(run)
-        return True
-
     def _seen(self, hashes: np.ndarray) -> np.ndarray:
         seen = np.zeros(len(hashes), dtype=bool)
         for run in self._runs:
@@ -352,13 +344,12 @@ def _score_with_arrow(scorer: UpliftScorer, policy, input_path: Path, tmp: Path,
     and writer as the pandas path, so the same bytes; returns the rows written, 0 when the pandas path must
     score the file (something not all clear, or no rows)."""
     spec = scorer.spec
-    ids = UniqueIds(spec.id, str(input_path), earlier=None)
+    ids = IdHashes()  # checked once all are read: a repeat sends the file to the pandas path, output unused
     rows, writer = 0, None
     try:
         for batch in arrow_batches(input_path, spec, chunk_size, first_chunk, stop_chunk):
             columns = clear_columns(batch, spec)
-            if not ids.add_hashes(id_hashes(batch.column(spec.id))):
-                raise NotClear("an id may repeat")
+            ids.add(id_hashes(batch.column(spec.id)))
             with np.errstate(over="ignore", invalid="ignore"):  # overflow shows as non-finite, refused right after
                 preds = scorer.surrogate.predict_encoded(scorer.encoder.transform(columns))
             if not all(np.isfinite(preds[c]).all() for c in PREDICTION_COLUMNS):
@@ -371,6 +362,8 @@ def _score_with_arrow(scorer: UpliftScorer, policy, input_path: Path, tmp: Path,
             writer.write_table(table)
             rows += batch.num_rows
             bar.update(batch.num_rows)
+        if not ids.all_unique():
+            raise NotClear("an id may repeat")
     except NotClear as exc:
         log.debug("%s: scored through pandas from the start (Arrow's path stopped: %s)", input_path, exc)
         return 0
