@@ -11,7 +11,7 @@ test_that("fit_causal_model checks its data and arguments before fitting", {
   expect_error(fit_causal_model(test_users, test_spec("margin", "binary")), "a binary outcome must be 0/1")
   expect_error(fit_causal_model(test_users[, -2], spec), "data lacks column\\(s\\) campaign")
   expect_error(fit_causal_model(as.list(test_users), spec), "data must be a data.frame")
-  expect_error(fit_causal_model(test_users, spec, backend = "lightgbm"), "backend must be one of stan, rstanarm, brms, not 'lightgbm'")
+  expect_error(fit_causal_model(test_users, spec, backend = "lightgbm"), "backend must be one of stan, rstanarm, bcf, brms, not 'lightgbm'")
   expect_error(fit_causal_model(test_users, spec, shrinkage = "lasso"), "shrinkage must be one of none, horseshoe, normal")
   expect_error(fit_causal_model(test_users, spec, algorithm = "laplace"), "algorithm must be sampling, meanfield or fullrank")
   expect_error(fit_causal_model(test_users, spec, chains = 0), "chains must be a positive whole number")

@@ -68,7 +68,7 @@ test_that("a section no candidate can be built from is refused with the key name
   expect_error(model_candidates(list(auto = TRUE, chains = 2)), "auto, chains belong in the grouped section")
   expect_error(model_candidates(list(effect = "flexible")), "model_config\\$effect must be a list")
   expect_error(model_candidates("rstanarm"), "model_config must be a list")
-  expect_error(model_candidates(section(backend = "sklearn")), "backend must be one of stan, rstanarm, brms")
+  expect_error(model_candidates(section(backend = "sklearn")), "backend must be one of stan, rstanarm, bcf, brms")
   expect_error(model_candidates(section(inference = list(chains = 0))), "inference\\$chains must be a positive whole number")
 })
 
