@@ -41,3 +41,18 @@ stack_fit <- function() {
     fit_cache$stack <- stack_models(list(no_effect = no_effect_fit(), default = hurdle_fit()), c(no_effect = 0.3, default = 0.7))
   fit_cache$stack
 }
+
+# The generics every back-end answers, checked on fitted model `m` (the same expectations for each back-end's
+# tiny fits): counterfactual draws of `n_draws` x users, LOO per user, replicates and point parameters.
+expect_every_generic <- function(m, class, n_draws) {
+  expect_s3_class(m, class)
+  d <- counterfactual_draws(m, test_users[1:7, ])
+  expect_equal(dim(d$treated), c(n_draws, 7L))
+  expect_true(all(is.finite(d$treated - d$control)))
+  l <- suppressWarnings(model_loo(m))
+  expect_length(l$pointwise, nrow(test_users))
+  expect_true(is.finite(l$elpd))
+  expect_equal(dim(replicate_outcome(m, test_users[1:4, ], 5, 1)), c(5L, 4L))
+  parts <- point_outcome_parts(m, test_users[1:3, ])
+  expect_length(if (is.null(parts$mu)) parts$p else parts$mu, 3L)
+}

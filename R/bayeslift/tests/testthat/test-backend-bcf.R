@@ -23,18 +23,9 @@ bcf_fit <- function(key, spec = test_spec()) {
 test_that("the bcf back-end answers every generic for each outcome type", {
   # binary is the spend model's buy part alone (one probit part): its own checks are below
   for (m in list(bcf_fit("spend"), bcf_fit("gaussian", test_spec("margin", "gaussian")))) {
-    expect_s3_class(m, "bayeslift_bcf")
-    d <- counterfactual_draws(m, test_users[1:7, ])
-    expect_equal(dim(d$treated), c(BCF_ITER %/% 2L, 7L))
-    expect_true(all(is.finite(d$treated - d$control)))
+    expect_every_generic(m, "bayeslift_bcf", BCF_ITER %/% 2L)
     expect_equal(model_n_draws(m), BCF_ITER %/% 2L)
     expect_equal(model_n_users(m), nrow(test_users))
-    l <- suppressWarnings(model_loo(m))
-    expect_length(l$pointwise, nrow(test_users))
-    expect_true(is.finite(l$elpd))
-    expect_equal(dim(replicate_outcome(m, test_users[1:4, ], 5, 1)), c(5L, 4L))
-    parts <- point_outcome_parts(m, test_users[1:3, ])
-    expect_length(if (is.null(parts$mu)) parts$p else parts$mu, 3L)
     expect_false(is_variational(m))
     diag <- model_diagnostics(m)
     expect_true(all(c("ate", "mean_prognostic") %in% diag$parameters$variable))

@@ -6,16 +6,7 @@ stan_fit <- function(key, spec = test_spec(), ...) tiny_fit(paste0("stan_", key)
 test_that("the stan back-end answers every generic for each outcome type", {
   for (m in list(stan_fit("spend"), stan_fit("binary", test_spec("visit", "binary")),
                  stan_fit("gaussian", test_spec("margin", "gaussian")), stan_fit("flexible", flexible = TRUE))) {
-    expect_s3_class(m, "bayeslift_stan")
-    d <- counterfactual_draws(m, test_users[1:7, ])
-    expect_equal(dim(d$treated), c(100L, 7L))
-    expect_true(all(is.finite(d$treated - d$control)))
-    l <- suppressWarnings(model_loo(m))
-    expect_length(l$pointwise, nrow(test_users))
-    expect_true(is.finite(l$elpd))
-    expect_equal(dim(replicate_outcome(m, test_users[1:4, ], 5, 1)), c(5L, 4L))
-    parts <- point_outcome_parts(m, test_users[1:3, ])
-    expect_length(if (is.null(parts$mu)) parts$p else parts$mu, 3L)
+    expect_every_generic(m, "bayeslift_stan", 100L)
     expect_true(all(names(suppressWarnings(model_diagnostics(m))$parts) %in% c("buy", "amount", "outcome")))
   }
   p <- expected_outcome(stan_fit("binary", test_spec("visit", "binary")), test_users[1:5, ])
