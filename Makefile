@@ -68,8 +68,9 @@ demo: install
 	@$(RUN) bayeslift summary results/summary.json
 	@echo "  report: results/report/index.html (open in a browser)"
 
+# --durations: the slowest tests are printed, so that CI's log shows where the suite's time goes
 test: install r-test
-	$(RUN) pytest -q
+	$(RUN) pytest -q --durations=40
 
 test-fast: install
 	$(RUN) pytest -q -m "not rpy2 and not e2e"

@@ -175,7 +175,10 @@ def test_declared_oversize_body_is_413_at_once(server):
 
 def closed_after(sock: socket.socket, since: float) -> float:
     """Seconds from ``since`` to the server closing ``sock``, which must send nothing first."""
-    assert sock.recv(65536) == b"", "the server answered instead of closing"
+    try:
+        assert sock.recv(65536) == b"", "the server answered instead of closing"
+    except ConnectionResetError:
+        pass  # a byte sent just as the server closed comes back as a reset: closed all the same, with no answer
     return time.monotonic() - since
 
 

@@ -34,7 +34,9 @@ CPUS=$(nproc)
 MEM=$(( $(free -m | awk '/^Mem:/ {print $2}') - 1024 ))   # leave 1 GiB to the OS
 USER_NAME=$(id -un)
 $SUDO mkdir -p "$CONF_DIR"
+# A site's own slurm.conf is kept aside and put back; one an earlier run of this script left is not kept.
 [ -f "$CONF_DIR/slurm.conf" ] && [ ! -f "$CONF_DIR/slurm.conf.bayeslift-backup" ] && \
+  ! grep -q '^# Written by bayeslift' "$CONF_DIR/slurm.conf" && \
   $SUDO cp "$CONF_DIR/slurm.conf" "$CONF_DIR/slurm.conf.bayeslift-backup"
 $SUDO tee "$CONF_DIR/slurm.conf" >/dev/null <<EOF
 # Written by bayeslift tests/cluster/run_cluster_test.sh: a one-node test cluster.
@@ -76,8 +78,12 @@ cleanup() {
   done
   [ -n "$MUNGE_STARTED" ] && [ -f /run/munge/munged.pid ] && $SUDO kill "$(cat /run/munge/munged.pid)" 2>/dev/null
   sleep 1
+  # Left in place, this slurm.conf names a controller that is gone: every later snakemake start then waits
+  # 10 s (its slurm plugin asks `scontrol show config` on import, which retries the dead controller).
   if [ -f "$CONF_DIR/slurm.conf.bayeslift-backup" ]; then
     $SUDO mv "$CONF_DIR/slurm.conf.bayeslift-backup" "$CONF_DIR/slurm.conf"
+  else
+    $SUDO rm -f "$CONF_DIR/slurm.conf"
   fi
 }
 trap cleanup EXIT
