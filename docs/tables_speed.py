@@ -136,15 +136,17 @@ SCORE_RATIO_GOAL = 1.5  # issue 24: batch scoring CPU within 1.5x of a bare Arro
 @generator("bench_scale_scoring", "bayeslift score vs a bare Arrow CSV read + write of the same users, CPU-s")
 def scale_scoring_table(ctx: Context) -> str:
     data = ctx.bench("bench_scale_scoring")
-    rows = [[count(n), f"{v['bare_cpu_s']:.2f}", f"{v['cpu_s']:.2f}", f"**{v['cpu_ratio']:.2f}×**",
-             f"{v['wall_ratio']:.2f}×", count(v["peak_rss_mib"])]
-            for n, v in scored_runs(data) if "bare_cpu_s" in v]
-    goal = "; ".join(f"{count(n)} users {met(v['cpu_ratio'] <= SCORE_RATIO_GOAL)}" for n, v in scored_runs(data)
-                     if "bare_cpu_s" in v)
+    # score_<users> is the model the goal is judged on; score_<users>_hidden_<width> a wider one beside it
+    runs = sorted(((int(k.split("_")[1]), k != f"score_{k.split('_')[1]}", v) for k, v in data.items()
+                   if re.fullmatch(r"score_\d+(_hidden_\d+)?", k) and "bare_cpu_s" in v), key=lambda r: r[:2])
+    rows = [[count(n), str(v.get("hidden", "?")) + (" (2× the default)" if wider else ""), f"{v['bare_cpu_s']:.2f}",
+             f"{v['cpu_s']:.2f}", f"**{v['cpu_ratio']:.2f}×**", f"{v['wall_ratio']:.2f}×", count(v["peak_rss_mib"])]
+            for n, wider, v in runs]
+    goal = "; ".join(f"{count(n)} users {met(v['cpu_ratio'] <= SCORE_RATIO_GOAL)}" for n, wider, v in runs if not wider)
     return "\n\n".join([provenance("bench_scale_scoring", data),
-                         table(["users", "bare read + write CPU-s", "`bayeslift score` CPU-s", "CPU ratio",
-                                "wall ratio", "peak RSS MiB"], rows),
-                         f"Goal: CPU ratio ≤ {SCORE_RATIO_GOAL}×: {goal}."])
+                         table(["users", "surrogate width", "bare read + write CPU-s", "`bayeslift score` CPU-s",
+                                "CPU ratio", "wall ratio", "peak RSS MiB"], rows),
+                         f"Goal: CPU ratio ≤ {SCORE_RATIO_GOAL}× at the default width: {goal}."])
 
 
 def _check_text(fit: dict) -> str:

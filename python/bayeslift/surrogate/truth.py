@@ -30,10 +30,12 @@ def simulated_truth_targets(n_users: int = 2000, seed: int = 11) -> tuple[Featur
     return encoder, targets
 
 
-def train_truth_surrogate(out_dir: str | Path, n_users: int = 2000, seed: int = 11, source: str = "simulator truth") -> Path:
-    """Fit and save a surrogate whose targets are the simulator's truth (``simulated_truth_targets``)."""
+def train_truth_surrogate(out_dir: str | Path, n_users: int = 2000, seed: int = 11, source: str = "simulator truth",
+                          hidden: int = 64) -> Path:
+    """Fit and save a surrogate ``hidden`` units wide whose targets are the simulator's truth
+    (``simulated_truth_targets``)."""
     encoder, targets = simulated_truth_targets(n_users, seed)
-    surrogate = fit_surrogate(targets, SurrogateConfig(hidden=64, steps=480, seed=3))  # quick: 60 passes of 8 batches
+    surrogate = fit_surrogate(targets, SurrogateConfig(hidden=hidden, steps=480, seed=3))  # quick: 60 passes of 8 batches
     # the top_k threshold from users the surrogate did not see, as the pipeline learns it on the holdout
     holdout, _ = simulate_history(max(200, n_users // 4), seed=seed + 1)
     save_surrogate(out_dir, surrogate, encoder, training_config={"source": source}, fidelity={},
