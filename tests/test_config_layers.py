@@ -97,8 +97,10 @@ def test_renamed_keys_move_to_their_group_with_a_message():
      "implemented for outcome_type spend only"),
     ({"model": {"backend": "brms", "effect": {"shape": "auto", "shrinkage": "horseshoe"}}},
      "horseshoe prior together with smooths"),
+    ({"model": {"backend": "bcf", "effect": {"shape": "flexible"}}}, "backend bcf takes shape linear only"),
+    ({"model": {"backend": "bcf", "inference": {"algorithm": "meanfield"}}}, "backend bcf samples by MCMC only"),
 ], ids=["no train file", "no features", "log1p not numeric", "combine without auto", "scale without normal",
-        "brms options binary", "brms horseshoe smooths"])
+        "brms options binary", "brms horseshoe smooths", "bcf smooths", "bcf variational"])
 def test_rules_between_keys_fail_before_any_job(tmp_path, layer, words):
     with pytest.raises(ConfigError, match="config: ") as err:
         config_with(tmp_path, {"presets": ["demo"], **layer})
@@ -110,6 +112,8 @@ def test_keys_that_do_nothing_are_named(tmp_path):
                                                                    "effect": {"spline_df": 5}}})
     assert "config: model.inference.chains is ignored: variational inference" in " ".join(config.notes)
     assert any("model.effect.spline_df is ignored: only the flexible model" in n for n in config.notes)
+    bcf = config_with(tmp_path, {"presets": ["demo"], "model": {"backend": "bcf", "effect": {"shrinkage": "horseshoe"}}})
+    assert "config: model.effect.shrinkage is ignored: backend bcf's forests" in " ".join(bcf.notes)
     assert not config_with(tmp_path, {"presets": ["demo"]}).notes
 
 

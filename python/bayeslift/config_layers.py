@@ -196,6 +196,13 @@ def rule_problems(config: dict) -> list[str]:
         if effect["shrinkage"] == "horseshoe" and effect["shape"] != "linear":
             problems.append("config: model.effect: brms does not allow the horseshoe prior together with smooths "
                             "(shape flexible or auto); use shrinkage normal, or backend rstanarm")
+    if model["backend"] == "bcf":  # as the R back-end refuses them, but before any job runs
+        if effect["shape"] != "linear":
+            problems.append(f"config: model.effect.shape: {effect['shape']} adds splines (or fits the same forests "
+                            "twice); backend bcf takes shape linear only: its forests find the effect's shape")
+        if model["inference"]["algorithm"] != "sampling":
+            problems.append(f"config: model.inference.algorithm: backend bcf samples by MCMC only, not "
+                            f"{model['inference']['algorithm']}")
     return problems
 
 
@@ -213,6 +220,9 @@ IGNORED = [
     (("model", "effect", k), lambda c: c["model"]["backend"] == "stan",
      "backend stan learns the effect terms' shrinkage scale from the data")
     for k in ("shrinkage", "shrinkage_scale")
+] + [
+    (("model", "effect", "shrinkage"), lambda c: c["model"]["backend"] == "bcf",
+     "backend bcf's forests regularize the effect with their own priors"),
 ] + [
     (("model", "intervals", "replicates"), lambda c: not c["model"]["intervals"]["calibrate"],
      "model.intervals.calibrate is false"),
