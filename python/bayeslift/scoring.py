@@ -352,9 +352,7 @@ def _score_with_arrow(scorer: UpliftScorer, policy, input_path: Path, tmp: Path,
             ids.add(id_hashes(batch.column(spec.id)))
             with np.errstate(over="ignore", invalid="ignore"):  # overflow shows as non-finite, refused right after
                 preds = scorer.surrogate.predict_encoded(scorer.encoder.transform(columns))
-            # lower and upper are uplift -/+ a width, uplift treated - control: a non-finite value anywhere
-            # propagates to them (inf - inf and anything with nan are nan), so two columns hold every check
-            if not (np.isfinite(preds["uplift_lower"]).all() and np.isfinite(preds["uplift_upper"]).all()):
+            if not all(np.isfinite(preds[c]).all() for c in PREDICTION_COLUMNS):
                 raise NotClear("a prediction is not finite")
             table = {spec.id: batch.column(spec.id), **{c: from_numpy(preds[c]) for c in PREDICTION_COLUMNS}}
             if policy is not None:
