@@ -36,7 +36,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 import runinfo
 from bayeslift.config_check import merge_config
@@ -108,10 +107,11 @@ def stand_in_surrogates(work: Path) -> list[Path]:
     """Without a pipeline run: surrogates of the simulator's truth (no R), as the tests use, at config.yaml's
     width (what the pipeline trains first) and at twice it (the fidelity gate's first retrain); the first is the
     one the goal is judged on."""
+    from bayeslift.config_check import load_config_file
     from bayeslift.config_layers import CONFIG_DIR
     from bayeslift.surrogate.truth import train_truth_surrogate
 
-    width = yaml.safe_load((CONFIG_DIR / "config.yaml").read_text())["surrogate"]["hidden"]
+    width = load_config_file(CONFIG_DIR / "config.yaml")["surrogate"]["hidden"]
     models = []
     for hidden in (width, 2 * width):
         models.append(work / f"truth_surrogate_{hidden}")

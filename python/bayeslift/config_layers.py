@@ -217,12 +217,10 @@ IGNORED = [
     (("model", "effect", "spline_df"), lambda c: c["model"]["effect"]["shape"] == "linear",
      "only the flexible model (effect.shape flexible or auto) has splines"),
 ] + [
-    (("model", "effect", k), lambda c: c["model"]["backend"] == "stan",
-     "backend stan learns the effect terms' shrinkage scale from the data")
+    (("model", "effect", k), lambda c, backend=backend: c["model"]["backend"] == backend, why)
+    for backend, why in (("stan", "backend stan learns the effect terms' shrinkage scale from the data"),
+                         ("bcf", "backend bcf's forests regularize the effect with their own priors"))
     for k in ("shrinkage", "shrinkage_scale")
-] + [
-    (("model", "effect", "shrinkage"), lambda c: c["model"]["backend"] == "bcf",
-     "backend bcf's forests regularize the effect with their own priors"),
 ] + [
     (("model", "intervals", "replicates"), lambda c: not c["model"]["intervals"]["calibrate"],
      "model.intervals.calibrate is false"),
