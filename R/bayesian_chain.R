@@ -7,7 +7,9 @@ library(bayeslift)
 main <- function() {
   check_installed_sources(snakemake@input[["rlib"]])
   spec <- read_feature_spec(snakemake@input[["spec"]])
-  m <- snakemake@params[["model"]]
+  m <- delivered_model_config(snakemake@params[["model"]], snakemake@input[["pick"]])
+  if (!is.null(m$kept)) message("refit on every row: candidate '", m$kept$candidate, "' only, as PSIS-LOO kept it for ",
+                                "the train split (", m$kept$from, ")")
   # Same seed in every chain job: the chains must share a subsample to be combined. The delivered refit
   # (split.refit_all) reads the holdout split too: every row.
   rows <- do.call(rbind, lapply(unlist(snakemake@input[["train"]]), read_prepared, spec = spec))
@@ -15,7 +17,7 @@ main <- function() {
   chain <- as.integer(snakemake@wildcards[["chain"]])
   inf <- m$inference
   message(sprintf("fitting %s chain %d of %s on %d users: %s, %d iterations, seed %d", m$backend, chain,
-                  paste(names(model_candidates(m)), collapse = ", "), nrow(train), inf$algorithm, inf$iter, inf$seed + chain))
+                  paste(names(model_candidates(m, outcome_type(spec))), collapse = ", "), nrow(train), inf$algorithm, inf$iter, inf$seed + chain))
   started <- Sys.time()
   candidates <- fit_candidates(train, spec, m, chain = chain)
   candidates$fit_seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))

@@ -6,7 +6,7 @@ library(bayeslift)
 
 main <- function() {
   check_installed_sources(snakemake@input[["rlib"]])
-  m <- snakemake@params[["model"]]
+  m <- delivered_model_config(snakemake@params[["model"]], snakemake@input[["pick"]])  # extensions refit what was kept
   d <- snakemake@params[["checks"]]
   paths <- unlist(snakemake@input[["chains"]])
   chains <- lapply(paths, readRDS)
@@ -43,6 +43,8 @@ main <- function() {
                   fitted_on = snakemake@params[["fitted_on"]], n_rows = nrow(train), chains = length(chains),
                   fit_seconds = seconds, passed = length(problems) == 0, problems = I(problems),
                   thresholds = check$thresholds, parts = check$diagnostics$parts)
+  if (!is.null(model$selection)) summary$selection <- model$selection[c("method", "chosen")]
+  if (!is.null(m$kept)) summary$selection <- list(method = "pick", chosen = m$kept$candidate, kept_from = m$kept$from)
   if (!is.null(extension)) summary$extension <- list(attempts = extension$attempts, note = extension$note)
   if (isTRUE(d$model_checks) && !check$variational) {  # LOO and posterior predictive checks, shown in the report
     summary$model_checks <- model_checks(model, train)

@@ -172,7 +172,32 @@ def accuracy_tables(ctx: Context) -> str:
     return accuracy_text(data)
 
 
-def accuracy_text(data: dict) -> str:
+@generator("bench_accuracy_shape", "the default shape auto beside shape linear (backend stan), every scenario, 3,000 users")
+def accuracy_shape_tables(ctx: Context) -> str:
+    return shape_text("bench_accuracy_shape", ctx.bench("bench_accuracy_shape"))
+
+
+@generator("bench_accuracy_shape_20k", "the default shape auto beside shape linear (backend stan), 20,000 users")
+def accuracy_shape_20k_tables(ctx: Context) -> str:
+    return shape_text("bench_accuracy_shape_20k", ctx.bench("bench_accuracy_shape_20k"))
+
+
+def shape_text(name: str, data: dict) -> str:
+    """``accuracy_text``, then which candidate PSIS-LOO kept in each sample (the rows' "model (candidate)")."""
+    kept: dict[tuple, dict[str, int]] = {}
+    for r in data.get("rows") or []:
+        model, _, candidate = str(r.get("model", "")).partition(" (")
+        if candidate:
+            counts = kept.setdefault((r.get("suite"), r.get("size"), r.get("scenario"), model), {})
+            counts[candidate.rstrip(")")] = counts.get(candidate.rstrip(")"), 0) + 1
+    rows = [[str(suite), count(size), str(scenario), model.removeprefix("bayes_"),
+             ", ".join(f"{c} {n}" for c, n in sorted(counts.items()))]
+            for (suite, size, scenario, model), counts in kept.items()]
+    return "\n\n".join([accuracy_text(data, name), "Candidate kept by PSIS-LOO, samples:",
+                         table(["suite", "users", "scenario", "model", "kept"], rows)])
+
+
+def accuracy_text(data: dict, name: str = "bench_accuracy") -> str:
     rows = [dict(r) for r in data.get("rows") or []]
     a = (data.get("run") or {}).get("args") or data.get("args") or {}
     train = a.get("sizes") or a.get("n_train")
@@ -181,7 +206,7 @@ def accuracy_text(data: dict) -> str:
     setting = (f"{train + ' training / ' if train else ''}{count(a.get('n_test'))} held-out users per sample"
                + (f", Bayesian models 2 × {count(a.get('iter'))} iterations (default: config/config.yaml's model)."
                   if bayes else ".") if a.get("n_test") else "")
-    parts = [provenance("bench_accuracy", data), setting]
+    parts = [provenance(name, data), setting]
     keys = [k for k in ACCURACY_GROUPS if any(k in r for r in rows)]
     groups: dict[tuple, list[dict]] = {}
     for r in rows:

@@ -73,6 +73,15 @@ def fit_rows(wildcards):
     return [prepared.train, prepared.holdout] if wildcards.delivered else [prepared.train]
 
 
+def train_pick(wildcards):
+    """For the delivered refit under shape auto's pick: the train split's diagnostics, whose LOO choice it fits
+    alone (R ``delivered_model_config``), so that the delivered model has the evaluated shape."""
+    shape, combine = config["model"]["effect"]["shape"], config["model"]["combine"]
+    if not wildcards.delivered or shape != "auto" or combine != "pick":
+        return {}
+    return {"pick": rules.bayesian_model.output.diagnostics.format(delivered="")}
+
+
 def fitted_on(wildcards):
     return "all" if wildcards.delivered else "train"
 

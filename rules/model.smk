@@ -9,6 +9,7 @@
 
 rule bayesian_chain:
     input:
+        unpack(train_pick),
         train=fit_rows,
         spec=rules.prepare.output.spec,
         # The score file is checked before the MCMC (once per spec: a new score file does not refit).
@@ -31,6 +32,7 @@ rule bayesian_chain:
 
 rule bayesian_model:
     input:
+        unpack(train_pick),
         chains=chain_fits,
         train=fit_rows,
         spec=rules.prepare.output.spec,
@@ -57,6 +59,7 @@ rule bayesian_model:
 
 rule interval_calibration:
     input:
+        unpack(train_pick),
         fit=rules.bayesian_model.output.fit,
         train=fit_rows,
         spec=rules.prepare.output.spec,

@@ -91,13 +91,14 @@ def test_renamed_keys_move_to_their_group_with_a_message():
     ({"data": {"train": None}}, "data.train: not set"),
     ({"columns": {"numeric": [], "categorical": []}}, "columns.numeric, columns.categorical: both empty"),
     ({"columns": {"log1p": ["recency", "age"]}}, "columns.log1p: ['age'] not in columns.numeric"),
-    ({"model": {"combine": "stack"}}, "model.combine: stack mixes candidates, which only model.effect.shape: auto"),
+    ({"model": {"combine": "stack", "effect": {"shape": "linear"}}},
+     "model.combine: stack mixes candidates, which only model.effect.shape: auto"),
     ({"model": {"effect": {"shrinkage_scale": 0.2}}}, "shrinkage_scale: is the sd of the normal shrinkage prior"),
     ({"model": {"backend": "brms", "effect": {"propensity": True}}, "columns": {"outcome_type": "binary"}},
      "implemented for outcome_type spend only"),
-    ({"model": {"backend": "brms", "effect": {"shape": "auto", "shrinkage": "horseshoe"}}},
+    ({"model": {"backend": "brms", "effect": {"shape": "flexible", "shrinkage": "horseshoe"}}},
      "horseshoe prior together with smooths"),
-    ({"model": {"backend": "bcf", "effect": {"shape": "flexible"}}}, "backend bcf takes shape linear only"),
+    ({"model": {"backend": "bcf", "effect": {"shape": "flexible"}}}, "backend bcf's forests find the effect's shape"),
     ({"model": {"backend": "bcf", "inference": {"algorithm": "meanfield"}}}, "backend bcf samples by MCMC only"),
 ], ids=["no train file", "no features", "log1p not numeric", "combine without auto", "scale without normal",
         "brms options binary", "brms horseshoe smooths", "bcf smooths", "bcf variational"])
@@ -109,11 +110,18 @@ def test_rules_between_keys_fail_before_any_job(tmp_path, layer, words):
 
 def test_keys_that_do_nothing_are_named(tmp_path):
     config = config_with(tmp_path, {"presets": ["demo"], "model": {"inference": {"algorithm": "meanfield", "chains": 4},
-                                                                   "effect": {"spline_df": 5}}})
+                                                                   "effect": {"spline_df": 5, "shape": "linear"}}})
     assert "config: model.inference.chains is ignored: variational inference" in " ".join(config.notes)
     assert any("model.effect.spline_df is ignored: only the flexible model" in n for n in config.notes)
     bcf = config_with(tmp_path, {"presets": ["demo"], "model": {"backend": "bcf", "effect": {"shrinkage": "horseshoe"}}})
     assert "config: model.effect.shrinkage is ignored: backend bcf's forests" in " ".join(bcf.notes)
+    # shape auto is one model where the back-end has no flexible one: said, not refused
+    for layer in ({"backend": "bcf", "effect": {"shape": "auto"}, "combine": "stack"},
+                  {"backend": "brms", "effect": {"shape": "auto", "shrinkage": "horseshoe"}}):
+        notes = " ".join(config_with(tmp_path, {"presets": ["demo"], "model": layer}).notes)
+        assert "model.effect.shape is ignored: shape auto is one model here" in notes, notes
+        assert ("model.combine is ignored: shape auto is one model here" in notes) == ("combine" in layer), notes
+    assert not config_with(tmp_path, {"presets": ["demo"], "model": {"backend": "bcf"}}).notes
     assert not config_with(tmp_path, {"presets": ["demo"]}).notes
 
 

@@ -20,24 +20,29 @@ pytestmark = pytest.mark.e2e
 
 
 def test_refit_on_every_row_is_delivered_and_the_evaluation_stays_out_of_sample(tiny_pipeline, tmp_path):
-    # The tiny pipeline (refit_all false: its one fit is the train split's) again with refit_all: the train
-    # split's fit is reused, the refit on every row and the evaluation's own surrogate are added.
+    # The tiny pipeline (refit_all false: one fit, the train split's) again with refit_all (the default) and
+    # shape auto: the train split's fit compares linear and flexible by LOO, the refit on every row fits only the
+    # one kept, and the evaluation gets its own surrogate.
     work = tmp_path / "run"
     shutil.copytree(tiny_pipeline, work, symlinks=True)
     cfg = tmp_path / "refit.yaml"
-    cfg.write_text(yaml.safe_dump({"split": {"refit_all": True}}))
+    cfg.write_text(yaml.safe_dump({"split": {"refit_all": True}, "model": {"effect": {"shape": "auto"}}}))
     snakemake(work, "--configfile", str(REPO / "config" / "test.yaml"), str(cfg))
     res = work / "results"
     n_train = len(pd.read_csv(res / "prepared/train.csv"))
     holdout = read_prepared(res / "prepared/holdout.csv", FeatureSpec.from_json(res / "prepared/feature_spec.json"))
     n_all = n_train + len(holdout)
 
-    # The delivered fit saw every row; the evaluated one is the tiny pipeline's train-split fit, not refitted.
+    # The delivered fit saw every row, with the candidate LOO kept for the train split's fit (evaluated below).
     delivered = json.loads((res / "delivered/model/diagnostics.json").read_text())
     assert (delivered["fitted_on"], delivered["n_rows"], delivered["n_users"], delivered["passed"]) == ("all", n_all, n_all, True)
     evaluated = json.loads((res / "model/diagnostics.json").read_text())
     assert (evaluated["fitted_on"], evaluated["n_users"]) == ("train", n_train)
-    assert (res / "model/fit.rds").read_bytes() == (tiny_pipeline / "results/model/fit.rds").read_bytes()
+    kept = evaluated["selection"]["chosen"]
+    assert [row["model"] for row in evaluated["model_checks"]["selection"]["table"]] == ["default", "flexible"]
+    assert delivered["selection"] == {"method": "pick", "chosen": kept, "kept_from": "results/model/diagnostics.json"}
+    log = (work / "logs/delivered/bayesian_chain_1.log").read_text()
+    assert f"candidate '{kept}' only" in log and "fitting stan chain 1 of model on" in log, log[-2000:]
     assert json.loads((res / "delivered/counterfactuals/ate.json").read_text())["n_users"] == n_all
 
     # The evaluation scored the train split's posterior and a surrogate of it (results/evaluation/surrogate).
@@ -64,6 +69,34 @@ def test_refit_on_every_row_is_delivered_and_the_evaluation_stays_out_of_sample(
     assert summary["holdout_metrics_out_of_sample"] is False and f"refit on all {n_all} rows" in summary["note"]
     report = (res / "report/index.html").read_text()
     assert f"refit on all {n_all:,} customers" in report and "out-of-sample" in report
+    assert f"with the candidate <b>{kept}</b> that PSIS-LOO kept" in report
     assert "Of the fit on the train split, evaluated above." in report
     tiny = json.loads((tiny_pipeline / "results/summary.json").read_text())["delivered"]
     assert (tiny["fitted_on"], tiny["n_users"], tiny["holdout_metrics_out_of_sample"]) == ("train", n_train, True)
+
+
+def planned_inputs(proc_stdout: str, rule: str) -> dict[str, str]:
+    """Each planned job of ``rule`` in a dry run's listing: its output line -> its input line."""
+    jobs = {}
+    for block in proc_stdout.split("\n\n"):
+        lines = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in block.splitlines()[1:])}
+        if block.startswith(f"rule {rule}:") or f"\nrule {rule}:" in block:
+            jobs[lines.get("output", "")] = lines.get("input", "")
+    return jobs
+
+
+@pytest.mark.parametrize("shape, combine, pinned", [("auto", "pick", True), ("auto", "stack", False),
+                                                    ("linear", "pick", False)])
+def test_delivered_refit_plans_the_train_splits_pick(tmp_path, shape, combine, pinned):
+    # shape auto with combine pick: the refit's jobs wait for the train split's diagnostics and fit only the
+    # candidate LOO kept there (R delivered_model_config, tested in testthat); a mixture needs every candidate.
+    cfg = tmp_path / "auto.yaml"
+    cfg.write_text(yaml.safe_dump({"split": {"refit_all": True}, "model": {"effect": {"shape": shape}, "combine": combine}}))
+    proc = snakemake(tmp_path, "-n", "--configfile", str(REPO / "config" / "test.yaml"), str(cfg))
+    for rule in ("bayesian_chain", "bayesian_model"):
+        jobs = planned_inputs(proc.stdout, rule)
+        delivered = [inp for out, inp in jobs.items() if out.startswith("results/delivered/")]
+        train = [inp for out, inp in jobs.items() if not out.startswith("results/delivered/")]
+        assert delivered and train, (rule, jobs)
+        assert all(("results/model/diagnostics.json" in inp.split(", ")) == pinned for inp in delivered), delivered
+        assert not any("results/model/diagnostics.json" in inp.split(", ") for inp in train), train

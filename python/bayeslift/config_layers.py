@@ -188,22 +188,31 @@ def rule_problems(config: dict) -> list[str]:
     if effect["shrinkage_scale"] is not None and effect["shrinkage"] != "normal":
         problems.append("config: model.effect.shrinkage_scale: is the sd of the normal shrinkage prior; "
                         f"model.effect.shrinkage is {effect['shrinkage']!r}")
-    if model["backend"] == "brms":
-        options = effect["shape"] != "linear" or effect["shrinkage"] != "none" or effect["propensity"]
+    if model["backend"] == "brms":  # shape auto is then one model (flexible_fits): refused only when asked for
+        options = effect["shape"] == "flexible" or effect["shrinkage"] != "none" or effect["propensity"]
         if options and columns["outcome_type"] != "spend":
             problems.append("config: model.effect: with backend brms, the shape/shrinkage/propensity options are "
                             f"implemented for outcome_type spend only (not {columns['outcome_type']}); use backend rstanarm")
-        if effect["shrinkage"] == "horseshoe" and effect["shape"] != "linear":
+        if effect["shrinkage"] == "horseshoe" and effect["shape"] == "flexible":
             problems.append("config: model.effect: brms does not allow the horseshoe prior together with smooths "
-                            "(shape flexible or auto); use shrinkage normal, or backend rstanarm")
+                            "(shape flexible); use shrinkage normal, shape auto or linear, or backend rstanarm")
     if model["backend"] == "bcf":  # as the R back-end refuses them, but before any job runs
-        if effect["shape"] != "linear":
-            problems.append(f"config: model.effect.shape: {effect['shape']} adds splines (or fits the same forests "
-                            "twice); backend bcf takes shape linear only: its forests find the effect's shape")
+        if effect["shape"] == "flexible":
+            problems.append("config: model.effect.shape: flexible adds splines; backend bcf's forests find the "
+                            "effect's shape (shape auto or linear: the forests)")
         if model["inference"]["algorithm"] != "sampling":
             problems.append(f"config: model.inference.algorithm: backend bcf samples by MCMC only, not "
                             f"{model['inference']['algorithm']}")
     return problems
+
+
+def flexible_fits(c: dict) -> bool:
+    """Whether the configured back-end fits shape auto's flexible candidate (R ``flexible_fits``): bcf's forests
+    find the shape themselves; brms' smooths are for spend, not beside the horseshoe."""
+    backend, effect = c["model"]["backend"], c["model"]["effect"]
+    if backend == "bcf":
+        return False
+    return backend != "brms" or (c["columns"]["outcome_type"] == "spend" and effect["shrinkage"] != "horseshoe")
 
 
 #: (key path, condition under which it does nothing, why): said when a user or preset set the key
@@ -221,6 +230,11 @@ IGNORED = [
     for backend, why in (("stan", "backend stan learns the effect terms' shrinkage scale from the data"),
                          ("bcf", "backend bcf's forests regularize the effect with their own priors"))
     for k in ("shrinkage", "shrinkage_scale")
+] + [
+    (("model", *key), lambda c: c["model"]["effect"]["shape"] == "auto" and not flexible_fits(c),
+     "shape auto is one model here: the back-end has no flexible model for this outcome and prior (bcf: its "
+     "forests find the shape; brms: smooths for spend, without the horseshoe)")
+    for key in (("effect", "shape"), ("combine",))
 ] + [
     (("model", "intervals", "replicates"), lambda c: not c["model"]["intervals"]["calibrate"],
      "model.intervals.calibrate is false"),

@@ -31,7 +31,8 @@ write_json_atomic(list(
   backend = m$backend, algorithm = m$inference$algorithm, n_users = nrow(rows),
   fitted_on = if (isTRUE(s$refit_all)) "all" else "train", fit_seconds = fit_seconds,
   passed = length(check$problems) == 0, problems = I(check$problems), thresholds = check$thresholds,
-  parts = check$diagnostics$parts
+  parts = check$diagnostics$parts,
+  selection = if (!is.null(model$selection)) model$selection[c("method", "chosen")]  # shape auto's LOO choice
 ), file.path(s$out_dir, "diagnostics.json"))
 if (stop_fit) {
   message("diagnostics failed: ", paste(check$problems, collapse = "; "))

@@ -239,8 +239,11 @@ def delivery_html(diag: dict | None, delivered: dict | None, n_holdout: int) -> 
         return [f"<p>Delivered model: the fit on the {n_train:,} train-split customers evaluated here "
                 "(<code>split.refit_all: false</code>); the held-out customers did not inform it.</p>"]
     checks = "passed" if delivered.get("passed") else "FAILED: " + "; ".join(delivered.get("problems", []))
+    kept = (delivered.get("selection") or {}).get("kept_from")
+    settings = (f"with the candidate <b>{html.escape(str(delivered['selection']['chosen']))}</b> that PSIS-LOO kept "
+                "for the train split's fit (<code>effect.shape: auto</code>)" if kept else "with the same settings")
     return [f"<p>Delivered model: <b>refit on all {delivered.get('n_users'):,} customers</b>, the holdout included "
-            "(<code>split.refit_all</code>), with the same settings; its counterfactuals, surrogate and scores are "
+            f"(<code>split.refit_all</code>), {settings}; its counterfactuals, surrogate and scores are "
             f"the ones delivered (sampling checks {html.escape(checks)}). Every holdout number on this page is for "
             f"the Bayesian model and surrogate fit on the {n_train:,} train-split customers, scored on the "
             f"{n_holdout:,} held-out customers they never saw: out-of-sample. The delivered model has no holdout of "

@@ -15,21 +15,24 @@ config_value <- function(m, key, default, group = NULL) {
 
 #' The candidate models a config's `model` section describes
 #'
-#' `effect$shape` "linear" or "flexible": one candidate, the configured model. "auto": the linear model
-#' (`default`) and the same with splines (`flexible`), and with `combine` "stack" or "pseudo_bma" first the
-#' no-effect model (`no_effect`: no treatment terms, no other option). Keys left out take
+#' `effect$shape` "linear" or "flexible": one candidate, the configured model. "auto": the
+#' linear model (`default`) and the same with splines (`flexible`), and with `combine` "stack" or "pseudo_bma"
+#' first the no-effect model (`no_effect`: no treatment terms, no other option); where the back-end has no
+#' flexible model for these options ([flexible_fits()]: bcf's forests find the shape themselves, brms' smooths
+#' are for spend without the horseshoe) "auto" is the one configured model. Keys left out take
 #' [fit_causal_model()]'s defaults.
 #'
 #' @param model_config the config's `model` section as a list (`snakemake@params[["model"]]`): `backend`,
 #'   `effect = list(shape, spline_df, shrinkage, shrinkage_scale, propensity)`, `combine`,
 #'   `inference = list(algorithm, chains, iter, adapt_delta, seed, fit_subsample)`, `brms = list(formula,
 #'   cache_dir)`; `checks` and `intervals` are read by [check_convergence()] and the interval calibration.
+#' @param outcome_type the spec's outcome type ("spend", "binary", "gaussian"; [outcome_type()]).
 #' @return a named list of candidates, simplest first, each a named list of [fit_causal_model()] arguments
 #'   (no data, spec, seed or chains: [fit_candidates()] adds them).
 #' @examples
 #' names(model_candidates(list(effect = list(shape = "auto"), combine = "stack")))
 #' @export
-model_candidates <- function(model_config) {
+model_candidates <- function(model_config, outcome_type = "spend") {
   m <- check_model_config(model_config)
   backend <- config_value(m, "backend", "stan")
   effect <- m$effect
@@ -43,12 +46,28 @@ model_candidates <- function(model_config) {
   # shrinkage_scale is the normal prior's sd; the other priors have no such scale
   if (identical(effect$shrinkage, "normal") && !is.null(effect$shrinkage_scale)) args$shrinkage_scale <- effect$shrinkage_scale
   args <- c(args, Filter(Negate(is.null), backend_config_args(backend)(m)))
-  if (shape != "auto") return(list(model = args))
+  if (shape != "auto" || !flexible_fits(backend, args$shrinkage, outcome_type)) return(list(model = args))
   out <- list(default = args, flexible = utils::modifyList(args, list(flexible = TRUE)))
   if (config_value(m, "combine", "pick") %in% c("stack", "pseudo_bma"))
     out <- c(list(no_effect = utils::modifyList(args, list(effect = FALSE, flexible = FALSE, shrinkage = "none",
                                                            propensity = FALSE))), out)
   out
+}
+
+#' Whether a back-end fits the flexible model (splines) with these options
+#'
+#' What `effect$shape` "auto" compares: bcf's forests find the effect's shape themselves (no splines), and
+#' brms' smooths are implemented for spend outcomes and not beside the horseshoe prior; stan and rstanarm fit
+#' it for every outcome type.
+#'
+#' @param backend,shrinkage [fit_causal_model()]'s arguments (`shrinkage` NULL: "none").
+#' @param outcome_type "spend", "binary" or "gaussian".
+#' @return TRUE or FALSE.
+#' @export
+flexible_fits <- function(backend, shrinkage = NULL, outcome_type = "spend") {
+  switch(backend, bcf = FALSE,
+         brms = identical(outcome_type, "spend") && !identical(shrinkage, "horseshoe"),
+         TRUE)
 }
 
 # Stop on the values of the model section that no candidate can be built from.
@@ -92,7 +111,7 @@ configured_chains <- function(m) {
 #'   `chain` is given), class `bayeslift_candidates`; [choose_model()] turns it into one model.
 #' @export
 fit_candidates <- function(data, spec, model_config, chain = NULL, cores = 1L) {
-  candidates <- model_candidates(model_config)
+  candidates <- model_candidates(model_config, outcome_type(spec))
   seed <- as.integer(config_value(model_config, "seed", 1L, "inference"))
   if (is.null(chain)) {
     n_chains <- configured_chains(model_config)
@@ -141,6 +160,32 @@ choose_model <- function(candidates, combine = "pick") {
   model <- candidates[[sel$chosen]]
   model$selection <- list(method = "pick", chosen = sel$chosen, table = sel$table)
   model
+}
+
+#' The model section of the delivered refit: shape auto's pick on the train split kept
+#'
+#' With `effect$shape` "auto" and `combine` "pick", the refit on every row (`split.refit_all`) fits only the
+#' candidate that PSIS-LOO kept for the train split's fit, not every candidate again: the delivered model has
+#' the shape the holdout evaluated, for the cost of one fit. Any other section, or a train fit that had one
+#' candidate (no `selection`), comes back as it is.
+#'
+#' @param model_config the config's `model` section.
+#' @param train_diagnostics path of the train split's diagnostics.json (rule `bayesian_model`), or NULL.
+#' @return `model_config`, with `effect$shape` the kept candidate's ("linear" or "flexible") when pinned, and
+#'   `kept` (`candidate`: its name, `from`: the file).
+#' @export
+delivered_model_config <- function(model_config, train_diagnostics = NULL) {
+  if (is.null(train_diagnostics) || !identical(config_value(model_config, "shape", "linear", "effect"), "auto") ||
+      config_value(model_config, "combine", "pick") != "pick") return(model_config)
+  chosen <- jsonlite::read_json(train_diagnostics)$selection$chosen
+  if (is.null(chosen)) return(model_config)  # auto was one model there (flexible_fits()): so it is here
+  shape <- c(default = "linear", flexible = "flexible")[chosen]
+  if (is.na(shape))
+    stop(train_diagnostics, ": selection$chosen is '", chosen, "', not a candidate of model: auto (default, flexible)",
+         call. = FALSE)
+  model_config$effect$shape <- unname(shape)
+  model_config$kept <- list(candidate = chosen, from = train_diagnostics)
+  model_config
 }
 
 #' Fit the model a config's `model` section describes, every chain in this process
