@@ -22,9 +22,6 @@ BENCH_COMMANDS = {
     "bench_accuracy": "make bench-accuracy BENCH_OUT=docs/bench",
     "bench_accuracy_shape": ("python bench/bench_accuracy.py --suite all --sizes 3000 --replications 2 --seed 303 "
                              "--bayes-models stan stan_auto --no-surrogate --bcf --out docs/bench/bench_accuracy_shape.json"),
-    "bench_accuracy_shape_20k": ("python bench/bench_accuracy.py --suite all --sizes 20000 --scenarios linear "
-                                 "nonlinear thresholds interaction --seed 404 --bayes-models stan stan_auto "
-                                 "--no-surrogate --bcf --out docs/bench/bench_accuracy_shape_20k.json"),
 }
 
 @dataclass(frozen=True)

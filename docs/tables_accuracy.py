@@ -172,14 +172,9 @@ def accuracy_tables(ctx: Context) -> str:
     return accuracy_text(data)
 
 
-@generator("bench_accuracy_shape", "the default shape auto beside shape linear (backend stan), every scenario, 3,000 users")
+@generator("bench_accuracy_shape", "shape auto beside shape linear, the default (backend stan), every scenario, 3,000 users")
 def accuracy_shape_tables(ctx: Context) -> str:
     return shape_text("bench_accuracy_shape", ctx.bench("bench_accuracy_shape"))
-
-
-@generator("bench_accuracy_shape_20k", "the default shape auto beside shape linear (backend stan), 20,000 users")
-def accuracy_shape_20k_tables(ctx: Context) -> str:
-    return shape_text("bench_accuracy_shape_20k", ctx.bench("bench_accuracy_shape_20k"))
 
 
 def shape_text(name: str, data: dict) -> str:
