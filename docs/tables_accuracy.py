@@ -3,6 +3,7 @@ interval coverage and fit time per simulator scenario and model (bench_accuracy)
 from __future__ import annotations
 
 import math
+from collections import Counter
 import re
 import statistics
 
@@ -179,12 +180,11 @@ def accuracy_shape_tables(ctx: Context) -> str:
 
 def shape_text(name: str, data: dict) -> str:
     """``accuracy_text``, then which candidate PSIS-LOO kept in each sample (the rows' "model (candidate)")."""
-    kept: dict[tuple, dict[str, int]] = {}
+    kept: dict[tuple, Counter] = {}
     for r in data.get("rows") or []:
         model, _, candidate = str(r.get("model", "")).partition(" (")
         if candidate:
-            counts = kept.setdefault((r.get("suite"), r.get("size"), r.get("scenario"), model), {})
-            counts[candidate.rstrip(")")] = counts.get(candidate.rstrip(")"), 0) + 1
+            kept.setdefault((r.get("suite"), r.get("size"), r.get("scenario"), model), Counter())[candidate.rstrip(")")] += 1
     rows = [[str(suite), count(size), str(scenario), model.removeprefix("bayes_"),
              ", ".join(f"{c} {n}" for c, n in sorted(counts.items()))]
             for (suite, size, scenario, model), counts in kept.items()]
