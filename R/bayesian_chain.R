@@ -7,9 +7,9 @@ library(bayeslift)
 main <- function() {
   check_installed_sources(snakemake@input[["rlib"]])
   spec <- read_feature_spec(snakemake@input[["spec"]])
-  m <- delivered_model_config(snakemake@params[["model"]], snakemake@input[["pick"]])
-  if (!is.null(m$kept)) message("refit on every row: candidate '", m$kept$candidate, "' only, as PSIS-LOO kept it for ",
-                                "the train split (", m$kept$from, ")")
+  m <- kept_model_config(snakemake@params[["model"]], snakemake@input[["pick"]])
+  if (!is.null(m$kept)) message("shape auto: fitting candidate '", m$kept$candidate, "' only, as PSIS-LOO kept it (",
+                                m$kept$from, ")")
   # Same seed in every chain job: the chains must share a subsample to be combined. The delivered refit
   # (split.refit_all) reads the holdout split too: every row.
   rows <- do.call(rbind, lapply(unlist(snakemake@input[["train"]]), read_prepared, spec = spec))

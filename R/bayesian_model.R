@@ -6,7 +6,7 @@ library(bayeslift)
 
 main <- function() {
   check_installed_sources(snakemake@input[["rlib"]])
-  m <- delivered_model_config(snakemake@params[["model"]], snakemake@input[["pick"]])  # extensions refit what was kept
+  m <- kept_model_config(snakemake@params[["model"]], snakemake@input[["pick"]])  # extensions refit what was kept
   d <- snakemake@params[["checks"]]
   paths <- unlist(snakemake@input[["chains"]])
   chains <- lapply(paths, readRDS)
@@ -18,6 +18,10 @@ main <- function() {
     message("model: the candidates were mixed (", model$selection$method, " weights from PSIS-LOO): ",
             paste(sprintf("%s %.3f", names(w), w), collapse = ", "))
   } else if (!is.null(model$selection)) message("model: PSIS-LOO chose '", model$selection$chosen, "'")
+  choice <- if (!is.null(m$kept)) jsonlite::read_json(m$kept$from, simplifyVector = TRUE)
+  if (!is.null(choice$table))  # rule shape_choice compared the candidates on a subsample: the report shows it
+    model$selection <- list(method = "pick", chosen = m$kept$candidate, table = choice$table, n_users = choice$n_users,
+                            of_users = choice$of_users)
   check <- check_convergence(model, d)
   spec <- read_feature_spec(snakemake@input[["spec"]])
   train <- do.call(rbind, lapply(unlist(snakemake@input[["train"]]), read_prepared, spec = spec))  # the rows the chains saw

@@ -9,7 +9,7 @@ library(bayeslift)
 main <- function() {
   check_installed_sources(snakemake@input[["rlib"]])
   spec <- read_feature_spec(snakemake@input[["spec"]])
-  m <- delivered_model_config(snakemake@params[["model"]], snakemake@input[["pick"]])  # the refits fit what was kept
+  m <- kept_model_config(snakemake@params[["model"]], snakemake@input[["pick"]])  # the refits fit what was kept
   replicates <- snakemake@params[["intervals"]][["replicates"]]
   model <- readRDS(snakemake@input[["fit"]])
   rows <- do.call(rbind, lapply(unlist(snakemake@input[["train"]]), read_prepared, spec = spec))  # the fit's rows

@@ -73,13 +73,17 @@ def fit_rows(wildcards):
     return [prepared.train, prepared.holdout] if wildcards.delivered else [prepared.train]
 
 
-def train_pick(wildcards):
-    """For the delivered refit under shape auto's pick: the train split's diagnostics, whose LOO choice it fits
-    alone (R ``delivered_model_config``), so that the delivered model has the evaluated shape."""
+def shape_pick(wildcards):
+    """Under shape auto's pick, the file whose LOO choice a fit keeps (R ``kept_model_config``): for the train
+    split, rule shape_choice's (made on a capped subsample; it keeps nothing for a history within the cap),
+    and for the delivered refit the train split's diagnostics, so that the delivered model has the evaluated
+    shape."""
     shape, combine = config["model"]["effect"]["shape"], config["model"]["combine"]
-    if not wildcards.delivered or shape != "auto" or combine != "pick":
+    if shape != "auto" or combine != "pick":
         return {}
-    return {"pick": rules.bayesian_model.output.diagnostics.format(delivered="")}
+    if wildcards.delivered:
+        return {"pick": rules.bayesian_model.output.diagnostics.format(delivered="")}
+    return {"pick": rules.shape_choice.output.choice}
 
 
 def fitted_on(wildcards):
@@ -111,6 +115,7 @@ def shard_files(pattern):
 # Default threads, memory (MB) and runtime (minutes) per rule; config `resources: {rule: {...}}` overrides
 # them, and a cluster profile's `set-resources` overrides both.
 DEFAULT_RESOURCES = {
+    "shape_choice": {"mem_mb": 4000, "runtime": 60},
     "bayesian_chain": {"mem_mb": 2000, "runtime": 120},
     "bayesian_model": {"mem_mb": 4000, "runtime": 30},
     "interval_calibration": {"mem_mb": 4000, "runtime": 240},

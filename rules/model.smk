@@ -1,4 +1,5 @@
-# The model is fitted one MCMC chain per job (`bayesian_chain`, wildcard `chain`), then `bayesian_model`
+# Under shape auto, `shape_choice` first keeps one candidate shape. The model is fitted one MCMC chain per
+# job (`bayesian_chain`, wildcard `chain`), then `bayesian_model`
 # combines the chains and checks the diagnostics across them (R-hat needs every chain). Counterfactuals
 # are computed `shards` groups of users per job (`counterfactuals_shard`) and gathered in order by
 # `counterfactuals`. The default run goes through the same jobs (`shards: 1`), so content never depends
@@ -7,9 +8,33 @@
 # (`delivered/`: results/delivered/...); rules/common.smk says which fit each consumer reads.
 
 
+# Shape auto (model.effect.shape) with combine pick: PSIS-LOO's choice between the linear and flexible
+# candidates, on a stratified subsample of at most model.effect.shape_subsample train users; the chain jobs
+# fit the kept one (or, for a history within the cap, compare both themselves).
+rule shape_choice:
+    input:
+        train=rules.prepare.output.train,
+        spec=rules.prepare.output.spec,
+        score_check=rules.check_score_file_before_fit.output.marker,
+        rlib=R_LIB,
+    output:
+        choice=results("model", "shape_choice.json"),
+    params:
+        model=MODEL_FIT,
+    log:
+        logs("shape_choice"),
+    threads: CHAINS
+    resources:
+        **rule_resources("shape_choice"),
+    conda:
+        "../envs/r.yaml"
+    script:
+        "../R/shape_choice.R"
+
+
 rule bayesian_chain:
     input:
-        unpack(train_pick),
+        unpack(shape_pick),
         train=fit_rows,
         spec=rules.prepare.output.spec,
         # The score file is checked before the MCMC (once per spec: a new score file does not refit).
@@ -32,7 +57,7 @@ rule bayesian_chain:
 
 rule bayesian_model:
     input:
-        unpack(train_pick),
+        unpack(shape_pick),
         chains=chain_fits,
         train=fit_rows,
         spec=rules.prepare.output.spec,
@@ -59,7 +84,7 @@ rule bayesian_model:
 
 rule interval_calibration:
     input:
-        unpack(train_pick),
+        unpack(shape_pick),
         fit=rules.bayesian_model.output.fit,
         train=fit_rows,
         spec=rules.prepare.output.spec,

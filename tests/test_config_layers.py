@@ -52,7 +52,7 @@ def test_the_defaults_are_about_no_data_set():
 def test_presets_apply_over_the_defaults_and_under_the_users_keys(tmp_path):
     config = config_with(tmp_path, {"presets": ["demo", "accurate"], "model": {"effect": {"spline_df": 4}}})
     assert config["presets"] == ["demo", "accurate"]
-    assert config["model"]["effect"] == {"shape": "auto", "spline_df": 4, "shrinkage": "normal",
+    assert config["model"]["effect"] == {"shape": "auto", "shape_subsample": 5000, "spline_df": 4, "shrinkage": "normal",
                                          "shrinkage_scale": None, "propensity": False}
     assert config["columns"]["numeric"] == ["past_spend", "recency", "tenure", "is_new"]
     assert config["model"]["inference"]["iter"] == 2000  # untouched keys keep config.yaml's value
@@ -110,9 +110,11 @@ def test_rules_between_keys_fail_before_any_job(tmp_path, layer, words):
 
 def test_keys_that_do_nothing_are_named(tmp_path):
     config = config_with(tmp_path, {"presets": ["demo"], "model": {"inference": {"algorithm": "meanfield", "chains": 4},
-                                                                   "effect": {"spline_df": 5, "shape": "linear"}}})
+                                                                   "effect": {"spline_df": 5, "shape": "linear",
+                                                                              "shape_subsample": 1000}}})
     assert "config: model.inference.chains is ignored: variational inference" in " ".join(config.notes)
     assert any("model.effect.spline_df is ignored: only the flexible model" in n for n in config.notes)
+    assert any("model.effect.shape_subsample is ignored: only shape auto with combine pick" in n for n in config.notes)
     bcf = config_with(tmp_path, {"presets": ["demo"], "model": {"backend": "bcf", "effect": {"shrinkage": "horseshoe"}}})
     assert "config: model.effect.shrinkage is ignored: backend bcf's forests" in " ".join(bcf.notes)
     # shape auto is one model where the back-end has no flexible one: said, not refused

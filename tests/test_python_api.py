@@ -148,7 +148,7 @@ def test_fit_bayesian_checks_its_config_keys_by_the_pipeline_schema():
     with pytest.raises(ConfigError, match=r"model\.inference\.iter"):
         bayeslift.fit_bayesian(history, columns=COLUMNS, model={"inference": {"iter": "many"}})
     with pytest.raises(ConfigError, match=r"model\.combine: stack mixes candidates"):
-        bayeslift.fit_bayesian(history, columns=COLUMNS, model={"combine": "stack"})
+        bayeslift.fit_bayesian(history, columns=COLUMNS, model={"effect": {"shape": "linear"}, "combine": "stack"})
     settings = bayeslift.fit_settings(COLUMNS, model={"inference": {"iter": 500}})
     assert settings["model"]["inference"]["iter"] == 500 and settings["model"]["backend"] == "stan"
     assert settings["columns"]["numeric"] == COLUMNS["numeric"] and settings["split"]["holdout_fraction"] > 0

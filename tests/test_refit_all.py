@@ -17,16 +17,19 @@ from bayeslift.scoring import UpliftScorer
 from conftest import REPO, snakemake
 
 pytestmark = pytest.mark.e2e
+CAP = 500  # model.effect.shape_subsample below the tiny history's 560 train users
 
 
 def test_refit_on_every_row_is_delivered_and_the_evaluation_stays_out_of_sample(tiny_pipeline, tmp_path):
-    # The tiny pipeline (refit_all false: one fit, the train split's) again with refit_all (the default) and
-    # shape auto: the train split's fit compares linear and flexible by LOO, the refit on every row fits only the
-    # one kept, and the evaluation gets its own surrogate.
+    # The tiny pipeline (refit_all false: one fit, the train split's) again with the defaults refit_all and shape
+    # auto, its subsample cap below the train split's size: rule shape_choice compares linear and flexible by LOO
+    # on a subsample, the train split's fit and the refit on every row fit only the one kept, and the evaluation
+    # gets its own surrogate.
     work = tmp_path / "run"
     shutil.copytree(tiny_pipeline, work, symlinks=True)
     cfg = tmp_path / "refit.yaml"
-    cfg.write_text(yaml.safe_dump({"split": {"refit_all": True}, "model": {"effect": {"shape": "auto"}}}))
+    cfg.write_text(yaml.safe_dump({"split": {"refit_all": True},
+                                   "model": {"effect": {"shape": "auto", "shape_subsample": CAP}}}))
     snakemake(work, "--configfile", str(REPO / "config" / "test.yaml"), str(cfg))
     res = work / "results"
     n_train = len(pd.read_csv(res / "prepared/train.csv"))
@@ -38,11 +41,16 @@ def test_refit_on_every_row_is_delivered_and_the_evaluation_stays_out_of_sample(
     assert (delivered["fitted_on"], delivered["n_rows"], delivered["n_users"], delivered["passed"]) == ("all", n_all, n_all, True)
     evaluated = json.loads((res / "model/diagnostics.json").read_text())
     assert (evaluated["fitted_on"], evaluated["n_users"]) == ("train", n_train)
-    kept = evaluated["selection"]["chosen"]
-    assert [row["model"] for row in evaluated["model_checks"]["selection"]["table"]] == ["default", "flexible"]
+    choice = json.loads((res / "model/shape_choice.json").read_text())
+    assert (choice["n_users"], choice["of_users"]) == (CAP, n_train) and choice["seconds"] > 0
+    kept = choice["selection"]["chosen"]
+    assert evaluated["selection"] == {"method": "pick", "chosen": kept, "kept_from": "results/model/shape_choice.json"}
+    compared = evaluated["model_checks"]["selection"]
+    assert [row["model"] for row in compared["table"]] == ["default", "flexible"] and compared["n_users"] == CAP
+    for chain_log in ("bayesian_chain_1", "delivered/bayesian_chain_1"):  # one candidate on all the fit's rows
+        log = (work / f"logs/{chain_log}.log").read_text()
+        assert f"candidate '{kept}' only" in log and "fitting stan chain 1 of model on" in log, log[-2000:]
     assert delivered["selection"] == {"method": "pick", "chosen": kept, "kept_from": "results/model/diagnostics.json"}
-    log = (work / "logs/delivered/bayesian_chain_1.log").read_text()
-    assert f"candidate '{kept}' only" in log and "fitting stan chain 1 of model on" in log, log[-2000:]
     assert json.loads((res / "delivered/counterfactuals/ate.json").read_text())["n_users"] == n_all
 
     # The evaluation scored the train split's posterior and a surrogate of it (results/evaluation/surrogate).
@@ -70,6 +78,7 @@ def test_refit_on_every_row_is_delivered_and_the_evaluation_stays_out_of_sample(
     report = (res / "report/index.html").read_text()
     assert f"refit on all {n_all:,} customers" in report and "out-of-sample" in report
     assert f"with the candidate <b>{kept}</b> that PSIS-LOO kept" in report
+    assert f"on a stratified subsample of {CAP:,} of the {n_train:,} customers" in report
     assert "Of the fit on the train split, evaluated above." in report
     tiny = json.loads((tiny_pipeline / "results/summary.json").read_text())["delivered"]
     assert (tiny["fitted_on"], tiny["n_users"], tiny["holdout_metrics_out_of_sample"]) == ("train", n_train, True)
@@ -88,8 +97,9 @@ def planned_inputs(proc_stdout: str, rule: str) -> dict[str, str]:
 @pytest.mark.parametrize("shape, combine, pinned", [("auto", "pick", True), ("auto", "stack", False),
                                                     ("linear", "pick", False)])
 def test_delivered_refit_plans_the_train_splits_pick(tmp_path, shape, combine, pinned):
-    # shape auto with combine pick: the refit's jobs wait for the train split's diagnostics and fit only the
-    # candidate LOO kept there (R delivered_model_config, tested in testthat); a mixture needs every candidate.
+    # shape auto with combine pick: the train split's jobs wait for rule shape_choice and the refit's for the
+    # train split's diagnostics, and fit only the candidate LOO kept there (R kept_model_config, tested in
+    # testthat); a mixture needs every candidate.
     cfg = tmp_path / "auto.yaml"
     cfg.write_text(yaml.safe_dump({"split": {"refit_all": True}, "model": {"effect": {"shape": shape}, "combine": combine}}))
     proc = snakemake(tmp_path, "-n", "--configfile", str(REPO / "config" / "test.yaml"), str(cfg))
@@ -100,3 +110,4 @@ def test_delivered_refit_plans_the_train_splits_pick(tmp_path, shape, combine, p
         assert delivered and train, (rule, jobs)
         assert all(("results/model/diagnostics.json" in inp.split(", ")) == pinned for inp in delivered), delivered
         assert not any("results/model/diagnostics.json" in inp.split(", ") for inp in train), train
+        assert all(("results/model/shape_choice.json" in inp.split(", ")) == pinned for inp in train), train

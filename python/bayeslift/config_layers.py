@@ -225,6 +225,9 @@ IGNORED = [
      "brms' s() smooths are penalized, with basis dimension 5"),
     (("model", "effect", "spline_df"), lambda c: c["model"]["effect"]["shape"] == "linear",
      "only the flexible model (effect.shape flexible or auto) has splines"),
+    (("model", "effect", "shape_subsample"),
+     lambda c: c["model"]["effect"]["shape"] != "auto" or c["model"]["combine"] != "pick" or not flexible_fits(c),
+     "only shape auto with combine pick chooses between two shapes"),
 ] + [
     (("model", "effect", k), lambda c, backend=backend: c["model"]["backend"] == backend, why)
     for backend, why in (("stan", "backend stan learns the effect terms' shrinkage scale from the data"),

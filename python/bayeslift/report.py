@@ -208,8 +208,12 @@ def model_checks_html(checks: dict | None) -> list[str]:
                    f"weights {weights} (the no-effect model's weight is the belief that the campaign changes nothing)."
                    "</p>" + _table(pd.DataFrame(sel["table"]), 2))
     elif sel:
-        out.append(f"<p><code>model: auto</code> compared candidates by LOO and kept <b>{html.escape(str(sel['chosen']))}</b> "
-                   "(a more complex model wins only when credibly better).</p>" + _table(pd.DataFrame(sel["table"]), 2))
+        on = (f" on a stratified subsample of {int(sel['n_users']):,} of the {int(sel['of_users']):,} customers "
+              "(<code>effect.shape_subsample</code>), then fitted the kept shape on all of them"
+              if sel.get("n_users") and sel.get("n_users") != sel.get("of_users") else "")
+        out.append(f"<p><code>effect.shape: auto</code> compared candidates by LOO{on} and kept "
+                   f"<b>{html.escape(str(sel['chosen']))}</b> (a more complex model wins only when credibly better)."
+                   "</p>" + _table(pd.DataFrame(sel["table"]), 2))
     if checks.get("ppc"):
         out.append("<p>Posterior predictive checks: statistics of the observed spend against data sets replicated "
                    "from the model; p-values near 0 or 1 flag a misfit.</p>" + _table(pd.DataFrame(checks["ppc"]), 3))

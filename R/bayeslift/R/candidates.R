@@ -162,42 +162,21 @@ choose_model <- function(candidates, combine = "pick") {
   model
 }
 
-#' The model section of the delivered refit: shape auto's pick on the train split kept
-#'
-#' With `effect$shape` "auto" and `combine` "pick", the refit on every row (`split.refit_all`) fits only the
-#' candidate that PSIS-LOO kept for the train split's fit, not every candidate again: the delivered model has
-#' the shape the holdout evaluated, for the cost of one fit. Any other section, or a train fit that had one
-#' candidate (no `selection`), comes back as it is.
-#'
-#' @param model_config the config's `model` section.
-#' @param train_diagnostics path of the train split's diagnostics.json (rule `bayesian_model`), or NULL.
-#' @return `model_config`, with `effect$shape` the kept candidate's ("linear" or "flexible") when pinned, and
-#'   `kept` (`candidate`: its name, `from`: the file).
-#' @export
-delivered_model_config <- function(model_config, train_diagnostics = NULL) {
-  if (is.null(train_diagnostics) || !identical(config_value(model_config, "shape", "linear", "effect"), "auto") ||
-      config_value(model_config, "combine", "pick") != "pick") return(model_config)
-  chosen <- jsonlite::read_json(train_diagnostics)$selection$chosen
-  if (is.null(chosen)) return(model_config)  # auto was one model there (flexible_fits()): so it is here
-  shape <- c(default = "linear", flexible = "flexible")[chosen]
-  if (is.na(shape))
-    stop(train_diagnostics, ": selection$chosen is '", chosen, "', not a candidate of model: auto (default, flexible)",
-         call. = FALSE)
-  model_config$effect$shape <- unname(shape)
-  model_config$kept <- list(candidate = chosen, from = train_diagnostics)
-  model_config
-}
-
 #' Fit the model a config's `model` section describes, every chain in this process
 #'
-#' What the pipeline's chain jobs and rule `bayesian_model` do together: [fit_candidates()] then
-#' [choose_model()]. The interval calibration's refits and the benchmarks use it.
+#' What the pipeline's rules `shape_choice`, `bayesian_chain` and `bayesian_model` do together: [choose_shape()]
+#' (shape auto on a history larger than `effect$shape_subsample`), [fit_candidates()] then [choose_model()].
+#' The interval calibration's refits and the benchmarks use it.
 #'
 #' @inheritParams fit_candidates
 #' @return a fitted multi-chain model, or a `bayeslift_stack` (`combine: stack` / `pseudo_bma`).
 #' @export
 fit_configured_model <- function(data, spec, model_config, cores = 1L) {
-  choose_model(fit_candidates(data, spec, model_config, cores = cores), config_value(model_config, "combine", "pick"))
+  choice <- choose_shape(data, spec, model_config, cores = cores)
+  m <- keep_candidate(model_config, choice$selection$chosen, "the shape choice on a subsample")
+  model <- choose_model(fit_candidates(data, spec, m, cores = cores), config_value(m, "combine", "pick"))
+  if (!is.null(m$kept)) model$selection <- c(choice$selection, list(table = choice$table))
+  model
 }
 
 #' The training rows a configured fit uses

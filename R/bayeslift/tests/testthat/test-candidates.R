@@ -80,29 +80,29 @@ test_that("configured_training_rows keeps every row unless fit_subsample asks fo
   expect_identical(sub, suppressMessages(configured_training_rows(test_users, spec, section(inference = list(fit_subsample = 100L)))))
 })
 
-test_that("the delivered refit fits only the candidate the train split's LOO kept (shape auto, combine pick)", {
+test_that("a later fit keeps only the candidate an earlier LOO choice kept (shape auto, combine pick)", {
   diagnostics <- function(chosen) {
     path <- tempfile(fileext = ".json")
     writeLines(jsonlite::toJSON(list(selection = list(method = "pick", chosen = chosen)), auto_unbox = TRUE), path)
     path
   }
   auto <- section(effect = list(shape = "auto"), combine = "pick")
-  kept <- delivered_model_config(auto, diagnostics("flexible"))
+  kept <- kept_model_config(auto, diagnostics("flexible"))
   expect_equal(kept$effect$shape, "flexible")
   expect_equal(names(model_candidates(kept)), "model")
   expect_true(model_candidates(kept)$model$flexible)
-  expect_equal(delivered_model_config(auto, diagnostics("default"))$effect$shape, "linear")
-  expect_equal(delivered_model_config(auto, diagnostics("default"))$kept$candidate, "default")
+  expect_equal(kept_model_config(auto, diagnostics("default"))$effect$shape, "linear")
+  expect_equal(kept_model_config(auto, diagnostics("default"))$kept$candidate, "default")
   # nothing to pin: no train fit named, one shape configured, or candidates mixed (the refit needs all of them)
-  expect_identical(delivered_model_config(auto, NULL), auto)
+  expect_identical(kept_model_config(auto, NULL), auto)
   linear <- section(effect = list(shape = "linear"))
-  expect_identical(delivered_model_config(linear, diagnostics("flexible")), linear)
+  expect_identical(kept_model_config(linear, diagnostics("flexible")), linear)
   stack <- section(effect = list(shape = "auto"), combine = "stack")
-  expect_identical(delivered_model_config(stack, diagnostics("stack")), stack)
-  expect_error(delivered_model_config(auto, diagnostics("no_effect")), "not a candidate of model: auto")
+  expect_identical(kept_model_config(stack, diagnostics("stack")), stack)
+  expect_error(kept_model_config(auto, diagnostics("no_effect")), "not a candidate of model: auto")
   one <- tempfile(fileext = ".json")  # the train fit had one candidate (e.g. backend bcf): nothing to pin
   writeLines(jsonlite::toJSON(list(backend = "bcf"), auto_unbox = TRUE), one)
-  expect_identical(delivered_model_config(auto, one), auto)
+  expect_identical(kept_model_config(auto, one), auto)
 })
 
 test_that("shape auto compares the flexible model only where the back-end fits it", {
