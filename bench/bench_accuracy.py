@@ -140,10 +140,10 @@ def variant_model_section(variant, iter_, with_propensity):
     if keys == "preset":
         keys = yaml.safe_load(PRESETS[variant].read_text())["model"] or {}
     # "default" is config/config.yaml's model (its back-end and effect group); the named variants are rstanarm's
-    # options unless they name a back-end
+    # options unless they name a back-end, shape linear unless they name a shape (the R default is auto)
     pipeline = yaml.safe_load(PIPELINE_CONFIG.read_text())["model"]
     base = ({"backend": pipeline["backend"], "effect": pipeline["effect"]} if variant == "default"
-            else {"backend": "rstanarm"})
+            else {"backend": "rstanarm", "effect": {"shape": "linear"}})
     section = merge_config({**base, "inference": {"chains": 2, "iter": iter_, "seed": 1}}, copy.deepcopy(keys))
     if variant in WITH_PROPENSITY and with_propensity:
         section["effect"]["propensity"] = True

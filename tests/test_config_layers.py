@@ -148,3 +148,7 @@ def test_r_defaults_agree_with_config_yaml():
     assert r["propensity"] == effect["propensity"] and r["backend"] == model["backend"]
     assert {k: r[k] for k in ("iter", "seed", "adapt_delta", "algorithm", "chains")} == \
         {k: inference[k] for k in ("iter", "seed", "adapt_delta", "algorithm", "chains")}
+    # what model_candidates() and choose_shape() give a section without effect.shape / shape_subsample
+    shape = subprocess.run(["Rscript", "-e", "cat(bayeslift:::DEFAULT_SHAPE, bayeslift:::DEFAULT_SHAPE_SUBSAMPLE)"],
+                           env=PROCESS_ENV, capture_output=True, text=True, check=True).stdout.split()
+    assert shape == [effect["shape"], str(effect["shape_subsample"])]

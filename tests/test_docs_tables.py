@@ -102,7 +102,7 @@ def test_config_keys_table_lists_every_key_of_the_config():
     keys = list(leaves(yaml.safe_load((REPO / "config" / "config.yaml").read_text())))
     assert "resources" in keys and "model.effect.shape" in keys
     assert [k for k in keys if f"| `{k}` | " not in text] == []
-    assert "| `model.effect.shape` | `linear` | linear: treatment x every feature;" in text
+    assert "| `model.effect.shape` | `auto` | linear: treatment x every feature;" in text
     assert "| `model.checks.extend_minutes` | `30` | on_fail stop:" in text
     assert "| `evaluation.top_k` | `[0.1, 0.2, 0.3, 0.5]` |" in text and "| `data.train` | `null` |" in text
     assert "| `model.checks.model_checks` | `true` |" in text and "| `resources` | `{}` |" in text

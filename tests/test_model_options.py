@@ -145,7 +145,7 @@ def test_config_shrinkage_scale_sets_the_interaction_prior(r, configured, expect
     # term of both parts, main effects keeping 2.5; null leaves rstanarm's default, 0.1.
     out = r["r"](f"""local({{
       m <- list(backend = "rstanarm", inference = list(seed = 1, iter = 200, adapt_delta = 0.95, algorithm = "sampling"),
-                effect = list(shrinkage = "normal", shrinkage_scale = {configured}))
+                effect = list(shape = "linear", shrinkage = "normal", shrinkage_scale = {configured}))
       fit <- suppressWarnings(fit_candidates(mo_data[["no_effect"]][1:600, ], mo_spec, m, chain = 1))$model
       lapply(list(fit$buy, fit$amount), function(part)
         split(rstanarm::prior_summary(part)$prior$scale, grepl(":", names(part$coefficients)[-1], fixed = TRUE)))

@@ -67,7 +67,9 @@ def test_model_auto_stacks_or_picks_candidates_by_loo(tiny_pipeline, tmp_path):
     cfg = tmp_path / "stack.yaml"
     cfg.write_text(yaml.safe_dump({"data": {"train": str(tiny_pipeline / "data/simulated/history.csv"),
                                             "score": str(tiny_pipeline / "data/simulated/new_users.csv")},
-                                   "presets": ["demo", "accurate"], "model": {"combine": "stack"}}))
+                                   "presets": ["demo", "accurate"],
+                                   # test.yaml's shape linear (quick tiny fits) is above the preset: auto again
+                                   "model": {"combine": "stack", "effect": {"shape": "auto"}}}))
     snakemake(tmp_path, "results/counterfactuals/ate.json", "--configfile", str(REPO / "config/test.yaml"), str(cfg))
     chain = subprocess.run(["Rscript", "-e", f"""
       c <- readRDS("{tmp_path}/results/model/chains/chain_1.rds")

@@ -4,6 +4,9 @@
 
 AUTO_COMBINE <- c("pick", "stack", "pseudo_bma")
 SHAPES <- c("linear", "flexible", "auto")
+# config/config.yaml's model.effect.shape and shape_subsample: what a section without them gets
+DEFAULT_SHAPE <- "auto"
+DEFAULT_SHAPE_SUBSAMPLE <- 5000L
 MODEL_GROUPS <- c("effect", "inference", "checks", "intervals", "brms")
 
 # The section's value of `key` (in `group`, or at the top with group NULL), or `default` when absent (R users
@@ -19,8 +22,8 @@ config_value <- function(m, key, default, group = NULL) {
 #' linear model (`default`) and the same with splines (`flexible`), and with `combine` "stack" or "pseudo_bma"
 #' first the no-effect model (`no_effect`: no treatment terms, no other option); where the back-end has no
 #' flexible model for these options ([flexible_fits()]: bcf's forests find the shape themselves, brms' smooths
-#' are for spend without the horseshoe) "auto" is the one configured model. Keys left out take
-#' [fit_causal_model()]'s defaults.
+#' are for spend without the horseshoe) "auto" is the one configured model. `effect$shape` left out is
+#' "auto" (config/config.yaml's default); other keys left out take [fit_causal_model()]'s defaults.
 #'
 #' @param model_config the config's `model` section as a list (`snakemake@params[["model"]]`): `backend`,
 #'   `effect = list(shape, spline_df, shrinkage, shrinkage_scale, propensity)`, `combine`,
@@ -39,7 +42,7 @@ model_candidates <- function(model_config, outcome_type = "spend") {
   args <- list(backend = backend)
   for (key in c("iter", "adapt_delta", "algorithm"))
     if (!is.null(m$inference[[key]])) args[[key]] <- m$inference[[key]]
-  shape <- config_value(m, "shape", "linear", "effect")
+  shape <- config_value(m, "shape", DEFAULT_SHAPE, "effect")
   args$flexible <- identical(shape, "flexible")
   for (key in c("shrinkage", "propensity")) if (!is.null(effect[[key]])) args[[key]] <- effect[[key]]
   if (!is.null(args$iter)) args$iter <- as.integer(args$iter)
@@ -85,7 +88,7 @@ check_model_config <- function(m) {
   shape <- m$effect$shape
   if (!is.null(shape) && !(is.character(shape) && length(shape) == 1 && shape %in% SHAPES))
     stop("model_candidates: effect$shape must be one of linear, flexible, auto", call. = FALSE)
-  if (!is.null(m$combine) && m$combine != "pick" && !identical(shape, "auto"))
+  if (!is.null(m$combine) && m$combine != "pick" && !identical(config_value(m, "shape", DEFAULT_SHAPE, "effect"), "auto"))
     stop("model_candidates: combine '", m$combine, "' mixes candidates, which only effect$shape 'auto' fits", call. = FALSE)
   chains <- m$inference$chains
   if (!is.null(chains) && (!is.numeric(chains) || chains < 1))

@@ -5,7 +5,7 @@
 #' Choose shape auto's candidate on a capped stratified subsample
 #'
 #' With `effect$shape` "auto", `combine` "pick", a back-end that fits both candidates ([flexible_fits()]) and
-#' more training rows than `effect$shape_subsample`, both candidates are fitted (every configured chain, up
+#' more training rows than `effect$shape_subsample` (default 5,000), both candidates are fitted (every configured chain, up
 #' to `cores` at once) on a stratified subsample ([stratified_subsample()], arm x outcome > 0) of that many
 #' users and PSIS-LOO keeps one ([select_model_by_loo()]). The comparison costs a fixed time however large
 #' the history; only the kept shape is then fitted on every row. Otherwise nothing is fitted and `chosen` is
@@ -21,7 +21,7 @@
 #' @export
 choose_shape <- function(train, spec, model_config, cores = 1L) {
   rows <- configured_training_rows(train, spec, model_config)
-  cap <- config_value(model_config, "shape_subsample", NULL, "effect")
+  cap <- as.integer(config_value(model_config, "shape_subsample", DEFAULT_SHAPE_SUBSAMPLE, "effect"))
   n_candidates <- length(model_candidates(model_config, outcome_type(spec)))
   out <- list(selection = list(method = "pick", chosen = NULL), n_users = nrow(rows), of_users = nrow(rows),
               table = NULL, seconds = 0)
@@ -29,16 +29,14 @@ choose_shape <- function(train, spec, model_config, cores = 1L) {
     out$note <- "nothing to choose: one candidate, or candidates mixed (model.combine) by the fit itself"
     return(out)
   }
-  if (is.null(cap) || nrow(rows) <= cap) {
-    out$note <- sprintf("%d users, within model.effect.shape_subsample (%s): the fit compares the candidates on all of them",
-                        nrow(rows), if (is.null(cap)) "null" else cap)
+  if (nrow(rows) <= cap) {
+    out$note <- sprintf("%d users, within model.effect.shape_subsample (%d): the fit compares the candidates on all of them",
+                        nrow(rows), cap)
     return(out)
   }
-  cap <- as.integer(cap)
   sub <- stratified_subsample(rows, spec, cap, seed = config_value(model_config, "seed", 1L, "inference"))
   one <- model_config
-  one$effect$shape_subsample <- NULL  # the subsample is the whole fit now
-  one$inference$fit_subsample <- NULL
+  one$inference$fit_subsample <- NULL  # the subsample is the whole fit now (and within the cap)
   started <- Sys.time()
   model <- fit_configured_model(sub, spec, one, cores = cores)
   out$seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))
@@ -60,7 +58,7 @@ choose_shape <- function(train, spec, model_config, cores = 1L) {
 #'   than "pick": every candidate is needed).
 #' @export
 keep_candidate <- function(model_config, chosen, from) {
-  if (is.null(chosen) || !identical(config_value(model_config, "shape", "linear", "effect"), "auto") ||
+  if (is.null(chosen) || !identical(config_value(model_config, "shape", DEFAULT_SHAPE, "effect"), "auto") ||
       config_value(model_config, "combine", "pick") != "pick") return(model_config)
   shape <- c(default = "linear", flexible = "flexible")[chosen]
   if (is.na(shape))

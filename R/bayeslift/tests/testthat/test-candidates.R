@@ -58,7 +58,10 @@ test_that("brms candidates carry the brms section's formula and cache, rstanarm 
 test_that("variational sections fit one chain; partial sections take fit_causal_model()'s defaults", {
   expect_equal(configured_chains(section(inference = list(algorithm = "meanfield"))), 1L)
   expect_equal(configured_chains(section(inference = list(chains = 3L))), 3L)
-  expect_equal(model_candidates(list()), list(model = list(backend = "stan", flexible = FALSE)))
+  # shape left out is auto (config.yaml's default): the linear model and the same with splines
+  expect_equal(model_candidates(list()), list(default = list(backend = "stan", flexible = FALSE),
+                                              flexible = list(backend = "stan", flexible = TRUE)))
+  expect_equal(model_candidates(list(effect = list(shape = "linear"))), list(model = list(backend = "stan", flexible = FALSE)))
   expect_equal(configured_chains(list()), 2L)
 })
 

@@ -27,7 +27,9 @@ test_that("nothing is chosen apart within the cap, for one shape or for a mixtur
   expect_null(within$selection$chosen)
   expect_equal(within$seconds, 0)
   expect_match(within$note, "within model.effect.shape_subsample")
-  expect_null(choose_shape(test_users, spec, shape_section(NULL))$selection$chosen)
+  expect_null(choose_shape(test_users, spec, shape_section(5000L))$selection$chosen)
+  no_cap <- shape_section(NULL)  # left out: config.yaml's 5,000
+  expect_match(choose_shape(test_users, spec, no_cap)$note, "within model.effect.shape_subsample \\(5000\\)")
   expect_null(choose_shape(test_users, spec, shape_section(200L, "linear"))$selection$chosen)
   stack <- utils::modifyList(shape_section(200L), list(combine = "stack"))
   expect_match(choose_shape(test_users, spec, stack)$note, "nothing to choose")
