@@ -18,10 +18,8 @@ main <- function() {
     message("model: the candidates were mixed (", model$selection$method, " weights from PSIS-LOO): ",
             paste(sprintf("%s %.3f", names(w), w), collapse = ", "))
   } else if (!is.null(model$selection)) message("model: PSIS-LOO chose '", model$selection$chosen, "'")
-  choice <- if (!is.null(m$kept)) jsonlite::read_json(m$kept$from, simplifyVector = TRUE)
-  if (!is.null(choice$table))  # rule shape_choice compared the candidates on a subsample: the report shows it
-    model$selection <- list(method = "pick", chosen = m$kept$candidate, table = choice$table, n_users = choice$n_users,
-                            of_users = choice$of_users)
+  # rule shape_choice compared the candidates on a subsample: the report shows that comparison
+  if (!is.null(kept_selection(m))) model$selection <- kept_selection(m)
   check <- check_convergence(model, d)
   spec <- read_feature_spec(snakemake@input[["spec"]])
   train <- do.call(rbind, lapply(unlist(snakemake@input[["train"]]), read_prepared, spec = spec))  # the rows the chains saw

@@ -353,7 +353,9 @@ def main(argv=None):
         print(table.to_string(index=False))
         print(f"\nmean over the replications ({', '.join(f'{n} at {size} users' for size, n in reps.items())}):")
         print(summary.to_string(index=False))
-    runinfo.write_output(args.out, {"rows": table.to_dict(orient="records"),
+    # each variant's model section as fitted: what "default" was at this commit, for the tables' text
+    models = {m: variant_model_section(m, args.iter, False) for m in bayes}
+    runinfo.write_output(args.out, {"rows": table.to_dict(orient="records"), "models": models,
                                     "summary": summary.to_dict(orient="records")}, run)
 
 

@@ -192,6 +192,19 @@ def shape_text(name: str, data: dict) -> str:
                          table(["suite", "users", "scenario", "model", "kept"], rows)])
 
 
+def default_model_text(data: dict) -> str:
+    """What the run's "default" variant was: config.yaml's model at the run's commit, with its back-end and shape
+    where the file records the sections (bench_accuracy ``models``)."""
+    default = (data.get("models") or {}).get("default")
+    commit = (data.get("run") or {}).get("commit")
+    text = "config/config.yaml's model" + (f" at commit {commit}" if commit else "")
+    if default:
+        text += f": backend {default.get('backend')}, shape {(default.get('effect') or {}).get('shape')}"
+    elif commit:  # files without the record were all written before shape auto became the default
+        text += ": shape linear, the default before shape auto"
+    return text
+
+
 def accuracy_text(data: dict, name: str = "bench_accuracy") -> str:
     rows = [dict(r) for r in data.get("rows") or []]
     a = (data.get("run") or {}).get("args") or data.get("args") or {}
@@ -199,7 +212,7 @@ def accuracy_text(data: dict, name: str = "bench_accuracy") -> str:
     train = " / ".join(count(n) for n in train) if isinstance(train, list) else count(train) if train else None
     bayes = any(str(r.get("model", "")).startswith("bayes_") for r in rows)
     setting = (f"{train + ' training / ' if train else ''}{count(a.get('n_test'))} held-out users per sample"
-               + (f", Bayesian models 2 × {count(a.get('iter'))} iterations (default: config/config.yaml's model)."
+               + (f", Bayesian models 2 × {count(a.get('iter'))} iterations (default: {default_model_text(data)})."
                   if bayes else ".") if a.get("n_test") else "")
     parts = [provenance(name, data), setting]
     keys = [k for k in ACCURACY_GROUPS if any(k in r for r in rows)]

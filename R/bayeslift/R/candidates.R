@@ -176,9 +176,9 @@ choose_model <- function(candidates, combine = "pick") {
 #' @export
 fit_configured_model <- function(data, spec, model_config, cores = 1L) {
   choice <- choose_shape(data, spec, model_config, cores = cores)
-  m <- keep_candidate(model_config, choice$selection$chosen, "the shape choice on a subsample")
+  m <- keep_candidate(model_config, choice$selection$chosen, "the shape choice on a subsample", shape_comparison(choice))
   model <- choose_model(fit_candidates(data, spec, m, cores = cores), config_value(m, "combine", "pick"))
-  if (!is.null(m$kept)) model$selection <- c(choice$selection, list(table = choice$table))
+  if (!is.null(m$kept)) model$selection <- kept_selection(m)
   model
 }
 

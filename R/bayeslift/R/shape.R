@@ -35,10 +35,8 @@ choose_shape <- function(train, spec, model_config, cores = 1L) {
     return(out)
   }
   sub <- stratified_subsample(rows, spec, cap, seed = config_value(model_config, "seed", 1L, "inference"))
-  one <- model_config
-  one$inference$fit_subsample <- NULL  # the subsample is the whole fit now (and within the cap)
   started <- Sys.time()
-  model <- fit_configured_model(sub, spec, one, cores = cores)
+  model <- fit_configured_model(sub, spec, model_config, cores = cores)  # within the cap: both candidates, LOO
   out$seconds <- as.numeric(difftime(Sys.time(), started, units = "secs"))
   out$selection$chosen <- model$selection$chosen
   out$n_users <- cap
@@ -53,19 +51,38 @@ choose_shape <- function(train, spec, model_config, cores = 1L) {
 #' @param model_config the config's `model` section.
 #' @param chosen the kept candidate's name ("default" or "flexible"), or NULL (nothing kept: returned as it is).
 #' @param from where the choice was made, for messages and the record (`kept$from`).
+#' @param compared NULL, or what the candidates were compared on ([choose_shape()]'s `table`, `n_users`,
+#'   `of_users`): the fitted model's `selection` then shows it ([kept_selection()]).
 #' @return `model_config`, with `effect$shape` the kept candidate's ("linear" or "flexible") and `kept`
-#'   (`candidate`, `from`) when something is kept; as it is for another shape or a mixture (`combine` other
-#'   than "pick": every candidate is needed).
+#'   (`candidate`, `from`, `compared`) when something is kept; as it is for another shape or a mixture
+#'   (`combine` other than "pick": every candidate is needed).
 #' @export
-keep_candidate <- function(model_config, chosen, from) {
+keep_candidate <- function(model_config, chosen, from, compared = NULL) {
   if (is.null(chosen) || !identical(config_value(model_config, "shape", DEFAULT_SHAPE, "effect"), "auto") ||
       config_value(model_config, "combine", "pick") != "pick") return(model_config)
   shape <- c(default = "linear", flexible = "flexible")[chosen]
   if (is.na(shape))
     stop(from, ": selection$chosen is '", chosen, "', not a candidate of model: auto (default, flexible)", call. = FALSE)
   model_config$effect$shape <- unname(shape)
-  model_config$kept <- list(candidate = chosen, from = from)
+  model_config$kept <- c(list(candidate = chosen, from = from), if (!is.null(compared)) list(compared = compared))
   model_config
+}
+
+#' The `selection` of a model fitted from a kept candidate: the comparison the choice made
+#'
+#' @param model_config a [keep_candidate()] section.
+#' @return list(method "pick", chosen, table, n_users, of_users) when the section records a comparison
+#'   (`kept$compared`: a subsample choice), else NULL (e.g. the delivered refit, which kept the train fit's).
+#' @export
+kept_selection <- function(model_config) {
+  k <- model_config$kept
+  if (is.null(k$compared)) return(NULL)
+  c(list(method = "pick", chosen = k$candidate), k$compared)
+}
+
+# What choose_shape() compared the candidates on, for keep_candidate(): NULL when it compared nothing.
+shape_comparison <- function(choice) {
+  if (is.null(choice$table)) NULL else choice[c("table", "n_users", "of_users")]
 }
 
 #' The model section of a pipeline fit: the kept candidate of an earlier choice
@@ -81,5 +98,6 @@ keep_candidate <- function(model_config, chosen, from) {
 #' @export
 kept_model_config <- function(model_config, choice = NULL) {
   if (is.null(choice)) return(model_config)
-  keep_candidate(model_config, jsonlite::read_json(choice)$selection$chosen, choice)
+  record <- jsonlite::read_json(choice, simplifyVector = TRUE)
+  keep_candidate(model_config, record$selection$chosen, choice, shape_comparison(record))
 }

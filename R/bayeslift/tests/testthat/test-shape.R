@@ -46,3 +46,11 @@ test_that("keep_candidate pins the kept shape and records where it was chosen", 
   expect_identical(keep_candidate(m, NULL, "a test"), m)
   expect_error(keep_candidate(m, "stack", "a test"), "a test: selection\\$chosen is 'stack'")
 })
+
+test_that("the kept candidate's selection records what it was compared on, and only then", {
+  compared <- list(table = data.frame(model = c("default", "flexible")), n_users = 200L, of_users = 300L)
+  kept <- keep_candidate(shape_section(200L), "default", "a test", compared)
+  expect_equal(kept_selection(kept), c(list(method = "pick", chosen = "default"), compared))
+  expect_null(kept_selection(keep_candidate(shape_section(200L), "default", "a test")))
+  expect_null(kept_selection(shape_section(200L)))
+})
