@@ -93,7 +93,7 @@ test_that("convergence checks: MCMC by R-hat/ESS per part, variational by Pareto
 })
 
 test_that("chains fitted apart combine into one model, chain after chain", {
-  section <- list(backend = "rstanarm", inference = list(chains = 2L, iter = 200L, seed = 1L))
+  section <- list(backend = "rstanarm", effect = list(shape = "linear"), inference = list(chains = 2L, iter = 200L, seed = 1L))
   chains <- lapply(1:2, function(k) suppressWarnings(fit_candidates(test_users, test_spec(), section, chain = k)))
   expect_s3_class(chains[[1]], "bayeslift_candidates")
   model <- choose_model(chains)
