@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .arms import decode_treatment, require_one_campaign_arm
 from .boundary import SCHEMA_PATH, read_table
 from .config_check import ConfigError, load_schema, validate_config
 from .config_layers import CONFIG_DIR, resolve_config, rule_problems
@@ -93,6 +94,9 @@ def fit_bayesian(frame: pd.DataFrame, columns: dict, model: dict | None = None, 
         raise DataValidationError(f"fit_bayesian: frame must be a pandas DataFrame, got {type(frame).__name__}")
     spec = FeatureSpec.from_columns(settings["columns"])
     users = validate_training_frame(frame, spec, FRAME)  # the caller's own rows named in any message
+    require_one_campaign_arm(spec, "fit_bayesian")
+    if spec.control is not None:  # prepare below reads the history's level names, not the arm index
+        users[spec.treatment] = decode_treatment(users[spec.treatment], spec)
     rscript = shutil.which("Rscript")
     if rscript is None:
         raise BayesianFitError("fit_bayesian: Rscript not found on PATH; install R and the bayeslift R package "

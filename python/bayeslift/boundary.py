@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .arms import arm_slug
 from .data import DataValidationError, FeatureSpec, _lines, read_csv
 
 SCHEMA_PATH = Path(__file__).with_name("boundary.yaml")
@@ -21,15 +22,26 @@ def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
 
 
 def expected_columns(table: str, spec: FeatureSpec, schema: dict | None = None) -> list[dict]:
-    """The declared columns of ``table`` with ``id`` and ``features`` resolved against ``spec``."""
+    """The declared columns of ``table`` with ``id``, ``features``, ``arm`` and ``per_arm`` resolved against ``spec``."""
     schema = schema or load_schema()
+    declared = schema["tables"][table]["columns"]
+    per_arm = [c for c in declared if "per_arm" in c]
+    arms = [arm_slug(a) for a in spec.arms] if len(spec.arms) > 1 else []
     out = []
-    for col in schema["tables"][table]["columns"]:
-        if col["type"] == "expected_outcome":
+    for col in declared:
+        if "per_arm" in col:
+            if not arms:
+                out.append({k: v for k, v in col.items() if k != "per_arm"})
+            elif col is per_arm[0]:  # the arms' sets, one after another, where the first stood
+                out += [{**{k: v for k, v in c.items() if k != "per_arm"}, "name": c["per_arm"].format(arm=a)}
+                        for a in arms for c in per_arm]
+        elif col["type"] == "expected_outcome":
             out.append({**col, "type": "number", **schema["outcome_bounds"][spec.outcome_type]})
         elif col["type"] == "features":
             out += [{"name": f, "type": "number"} for f in spec.numeric]
             out += [{"name": f, "type": "string", "allowed": spec.levels.get(f)} for f in spec.categorical]
+        elif col["type"] == "arm":
+            out.append({"name": col["name"], "type": "integer", "allowed": list(range(max(1, len(spec.arms)) + 1))})
         elif col["type"] == "id":
             out.append({**col, "name": spec.id})
         else:

@@ -14,10 +14,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .arms import arm_slug, control_level, learn_arms
+from .data_errors import DataValidationError, _examples, _lines
+
 if TYPE_CHECKING:
     import pandas as pd  # imported where used: scoring's Arrow path reads and checks a file without pandas
 
-MAX_ROWS_SHOWN = 5
 #: Largest magnitude ``prepare`` accepts in a numeric feature (as given; log1p only shrinks it) or the
 #: outcome: far beyond real spend or tenure, yet far below where float32 (XGBoost, the surrogate) or
 #: squaring (standardizing, Stan) overflow.
@@ -25,10 +27,6 @@ MAX_ABS_VALUE = 1e12
 #: Scoring refuses a numeric feature more than this many training ranges below the training minimum or
 #: above the maximum (on the model's scale, after log1p): the model has seen nothing like it there.
 RANGE_SPAN = 1.0
-
-
-class DataValidationError(ValueError):
-    """A user's input file breaks one of bayeslift's data rules."""
 
 
 OUTCOME_TYPES = ("spend", "binary", "gaussian")
@@ -50,10 +48,24 @@ class FeatureSpec:
     #: "spend" (>= 0, mostly zeros: hurdle model), "binary" (0/1: uplift is a difference in probabilities)
     #: or "gaussian" (any real number).
     outcome_type: str = "spend"
+    #: columns.control: the treatment column's control level (as text), or None: the column is 0/1 (arms.py)
+    control: str | None = None
+    #: the campaign arms' levels in arm-index order 1..K, learned from the history; empty when control is None
+    arms: list[str] = field(default_factory=list)
 
     @property
     def features(self) -> list[str]:
         return list(self.numeric) + list(self.categorical)
+
+    @property
+    def n_arms(self) -> int:
+        """K, the campaign arms (control not counted): 1 for the 0/1 coding."""
+        return max(1, len(self.arms))
+
+    @property
+    def arm_slugs(self) -> list[str]:
+        """Arm k's column suffix at k - 1; empty for the 0/1 coding."""
+        return [arm_slug(a) for a in self.arms]
 
     @classmethod
     def from_columns(cls, columns: dict) -> "FeatureSpec":
@@ -65,6 +77,7 @@ class FeatureSpec:
             categorical=list(columns.get("categorical", [])),
             log1p=list(columns.get("log1p", [])),
             outcome_type=columns.get("outcome_type", "spend"),
+            control=control_level(columns.get("control")),
         )
         if spec.outcome_type not in OUTCOME_TYPES:
             raise DataValidationError(f"config columns.outcome_type must be one of {list(OUTCOME_TYPES)}, "
@@ -94,14 +107,6 @@ class FeatureSpec:
         return cls(**d)
 
 
-def format_lines(numbers, noun: str = "line") -> str:
-    """'line 5' / 'lines 5, 9 and 3 more' for CSV line numbers (``noun`` "row": for row positions)."""
-    count = len(numbers)
-    shown = ", ".join(str(i) for i in numbers[:MAX_ROWS_SHOWN])
-    more = f" and {count - MAX_ROWS_SHOWN} more" if count > MAX_ROWS_SHOWN else ""
-    return f"{noun}{'s' if count > 1 else ''} {shown}{more}"
-
-
 def unseen_level_error(source: str, column: str, unseen_values, levels: list[str], where: str) -> DataValidationError:
     """The error for categories not among the training ``levels`` (``where``: the lines or rows holding them)."""
     import pandas as pd
@@ -111,24 +116,8 @@ def unseen_level_error(source: str, column: str, unseen_values, levels: list[str
                                f"{where}; known levels: {levels}")
 
 
-def line_numbers(mask: np.ndarray | pd.Series, offset: int = 0, header_lines: int = 1) -> np.ndarray:
-    """CSV line numbers of the rows in ``mask``; ``offset``: data rows before this frame."""
-    return np.flatnonzero(np.asarray(mask)) + offset + header_lines + 1
-
-
-def _lines(mask: np.ndarray | pd.Series, header_lines: int = 1, offset: int = 0) -> str:
-    return format_lines(line_numbers(mask, offset, header_lines))
-
-
 def _every_line(frame: pd.DataFrame) -> str:
     return f"every data line, 2 to {len(frame) + 1}" if len(frame) > 1 else "its one data line, 2"
-
-
-def _examples(values, n: int = 3) -> str:
-    """The first ``n`` of ``values`` (a Series or array), for a message."""
-    import pandas as pd
-
-    return ", ".join(repr(v) for v in pd.Series(values).iloc[:n].tolist())
 
 
 def read_csv(path: str | Path, text_columns=(), **kwargs) -> pd.DataFrame:
@@ -291,7 +280,8 @@ def check_unique_ids(ids: pd.Series, column: str, source: str) -> None:
 def validate_training_frame(frame: pd.DataFrame, spec: FeatureSpec, source: str) -> pd.DataFrame:
     """Check a campaign history and return it with the used columns only, typed.
 
-    Rules: required columns present; treatment exactly 0/1 with both arms present; outcome numeric and,
+    Rules: required columns present; treatment exactly 0/1 with both arms present (with ``spec.control``: level
+    names, the arms learned into ``spec`` and coded 0..K, arms.py); outcome numeric and,
     by ``spec.outcome_type``, >= 0 (spend) or exactly 0/1 (binary); no missing values in used columns; ids
     unique. Category levels are learned into ``spec``.
     """
@@ -302,17 +292,19 @@ def validate_training_frame(frame: pd.DataFrame, spec: FeatureSpec, source: str)
         raise DataValidationError(f"{source}: no data rows")
     check_unique_ids(frame[spec.id], spec.id, source)
 
-    treatment = coerce_numeric(frame, spec.treatment, source)
-    not_binary = ~treatment.isin([0.0, 1.0]).to_numpy()
-    if not_binary.any():
-        raise DataValidationError(f"{source}: column '{spec.treatment}' must be exactly 0 or 1; {_lines(not_binary)} "
-                                  f"hold {_examples(frame[spec.treatment][not_binary])}"
-        )
-    arms = set(treatment.astype(int).unique().tolist())
-    if arms != {0, 1}:
-        raise DataValidationError(
-            f"{source}: column '{spec.treatment}' has only arm {sorted(arms)}; both treated (1) and control (0) are needed"
-        )
+    if spec.control is not None:
+        treatment = learn_arms(frame[spec.treatment], spec, source)
+    else:
+        treatment = coerce_numeric(frame, spec.treatment, source)
+        not_binary = ~treatment.isin([0.0, 1.0]).to_numpy()
+        if not_binary.any():
+            raise DataValidationError(f"{source}: column '{spec.treatment}' must be exactly 0 or 1; "
+                                      f"{_lines(not_binary)} hold {_examples(frame[spec.treatment][not_binary])}")
+        treatment = treatment.astype(int).to_numpy()
+        arms = set(np.unique(treatment).tolist())
+        if arms != {0, 1}:
+            raise DataValidationError(f"{source}: column '{spec.treatment}' has only arm {sorted(arms)}; both "
+                                      "treated (1) and control (0) are needed")
 
     outcome = coerce_numeric(frame, spec.outcome, source)
     check_magnitude(outcome.to_numpy(), spec.outcome, source)
@@ -345,7 +337,7 @@ def validate_training_frame(frame: pd.DataFrame, spec: FeatureSpec, source: str)
                                       f"{_every_line(frame)}); it cannot inform the model")
 
     out = pd.DataFrame({spec.id: frame[spec.id].to_numpy()})
-    out[spec.treatment] = treatment.astype(int).to_numpy()
+    out[spec.treatment] = treatment
     out[spec.outcome] = outcome.to_numpy()
     for col in spec.features:
         out[col] = features[col].to_numpy()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from .arms import require_one_campaign_arm
 from .baselines import BASELINE_NAMES, Design, make_baseline, predict_baselines
 from .data import DataValidationError, FeatureSpec, read_csv
 from .io import atomic_path, write_csv_atomic, write_text_atomic
@@ -48,6 +49,7 @@ def run_baselines(train_csv, holdout_csv, spec_json, out_predictions, out_bundle
     import joblib
 
     spec = FeatureSpec.from_json(spec_json)
+    require_one_campaign_arm(spec, "baselines")
     train = read_prepared(train_csv, spec)
     holdout = read_prepared(holdout_csv, spec)
     check_evaluation_inputs(train, spec, segments, str(train_csv))
@@ -144,6 +146,7 @@ def run_evaluation(holdout_csv, spec_json, uplift_summary_csv, surrogate_dir, ba
     """
     paths = _output_paths(outputs)
     spec = FeatureSpec.from_json(spec_json)
+    require_one_campaign_arm(spec, "evaluate")
     holdout = read_prepared(holdout_csv, spec)
     segments = evaluation.get("segments")
     check_evaluation_inputs(holdout, spec, segments, str(holdout_csv))

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .data import DataValidationError, FeatureSpec, format_lines, unseen_level_error
+from .data import DataValidationError, FeatureSpec, unseen_level_error
+from .data_errors import format_lines
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where used: scoring's Arrow path encodes without pandas

@@ -1,11 +1,13 @@
 """The Hillstrom MineThatData e-mail test (64,000 customers) turned into a bayeslift campaign history.
 
 The raw file has ``segment`` as text ("Mens E-Mail", "Womens E-Mail", "No E-Mail") and no id. This step
-derives ``customer_id`` (the 1-based row number of the raw file) and ``treatment`` (0/1):
+derives ``customer_id`` (the 1-based row number of the raw file) and ``treatment`` (0/1, or the arm's name):
 
 * ``any``    any e-mail (mens or womens) = 1, no e-mail = 0 (all 64,000 rows);
 * ``mens``   Mens E-Mail = 1 vs No E-Mail = 0 (the womens arm is dropped);
-* ``womens`` Womens E-Mail = 1 vs No E-Mail = 0 (the mens arm is dropped).
+* ``womens`` Womens E-Mail = 1 vs No E-Mail = 0 (the mens arm is dropped);
+* ``arms``   the segment's name: "mens", "womens" or "none" (all 64,000 rows), three arms with
+  ``columns.control: none``.
 
 Outcome: ``spend`` (dollars in the two weeks after the e-mail). Features kept: recency, history, mens,
 womens, newbie (numeric), zip_code and channel (categorical); ``history_segment`` is a binned copy of
@@ -43,12 +45,12 @@ def hillstrom_history(raw: pd.DataFrame, treatment: str = "any", sample_n: int |
                                   f"expected {list(SEGMENTS.values())}")
     frame = raw.copy()
     frame.insert(0, "customer_id", np.arange(1, len(raw) + 1))
-    if treatment == "any":
+    if treatment in ("any", "arms"):
         keep = np.ones(len(frame), dtype=bool)
     elif treatment in ("mens", "womens"):
         keep = frame["segment"].isin([SEGMENTS[treatment], SEGMENTS["none"]]).to_numpy()
     else:
-        raise DataValidationError(f"hillstrom.treatment must be any, mens or womens, got {treatment!r}")
+        raise DataValidationError(f"hillstrom.treatment must be any, mens, womens or arms, got {treatment!r}")
     frame = frame[keep]
     if sample_n is not None and sample_n < len(frame):
         # Stratified by segment and by buying (spend > 0): the same share from each arm (and e-mail
@@ -57,8 +59,11 @@ def hillstrom_history(raw: pd.DataFrame, treatment: str = "any", sample_n: int |
         parts = [g.sample(n=max(1, int(round(sample_n * len(g) / len(frame)))), random_state=seed)
                  for _, g in frame.groupby(strata, sort=True)]
         frame = pd.concat(parts).sort_values("customer_id")
-    out = pd.DataFrame({"customer_id": frame["customer_id"].to_numpy(),
-                        "treatment": (frame["segment"] != SEGMENTS["none"]).astype(int).to_numpy(),
+    if treatment == "arms":
+        arm = frame["segment"].map({segment: name for name, segment in SEGMENTS.items()}).to_numpy(dtype=object)
+    else:
+        arm = (frame["segment"] != SEGMENTS["none"]).astype(int).to_numpy()
+    out = pd.DataFrame({"customer_id": frame["customer_id"].to_numpy(), "treatment": arm,
                         "spend": frame["spend"].to_numpy(dtype=float)})
     for c in FEATURES:
         out[c] = frame[c].to_numpy()
@@ -69,6 +74,7 @@ def prepare_hillstrom(raw_csv, out_csv, treatment: str = "any", sample_n: int | 
     """The ``prepare_hillstrom`` step: read the raw CSV, derive id and treatment, write ``out_csv``."""
     out = hillstrom_history(read_csv(raw_csv), treatment, sample_n, seed, str(raw_csv))
     write_csv_atomic(out, out_csv)
+    treated = ~out["treatment"].isin([0, "none"])  # 0/1, or the arm's name (treatment arms)
     log.info("hillstrom (%s vs no e-mail): %d customers, %d treated, mean spend %.3f", treatment, len(out),
-             int(out["treatment"].sum()), out["spend"].mean())
+             int(treated.sum()), out["spend"].mean())
     return out

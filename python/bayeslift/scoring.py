@@ -21,8 +21,8 @@ import pyarrow.parquet as pq
 
 from .arrow_users import (IdHashes, NotClear, arrow_batches, check_numeric_types, clear_columns, from_numpy,
                           id_hashes, open_parquet, parquet_batches, parquet_errors)
-from .data import (DataValidationError, csv_options, format_lines, line_numbers, read_csv, utf8_error,
-                   validate_score_frame)
+from .data import DataValidationError, csv_options, read_csv, utf8_error, validate_score_frame
+from .data_errors import format_lines, line_numbers
 from .io import atomic_path
 from .manifest import MANIFEST, ModelArtifactError, model_digest
 from .policy import PolicyConfig, decide, for_model

@@ -1,4 +1,5 @@
-"""Simulated e-mail campaign histories with known expected spend under both arms.
+"""Simulated e-mail campaign histories with known expected spend under both arms (or, scenario ``multi_arm``,
+under each of three).
 
 Shaped like real retail e-mail tests (Hillstrom-like): most customers spend nothing, buyers' spend is
 log-normal with a heavy tail, and the campaign lifts both the chance to buy and the basket for some
@@ -143,8 +144,10 @@ def simulate_history(n: int, seed: int = 1, scenario: Scenario | str = Scenario(
     ``scenario`` is a ``Scenario`` or the name of one in ``SCENARIOS``. Returns ``(history, truth)``:
     history has customer_id, campaign, spend and the features; truth has customer_id,
     true_spend_if_treated, true_spend_if_control, true_uplift, plus true_propensity when the scenario
-    is confounded.
+    is confounded. ``"multi_arm"``: ``simulate_multi_arm_history``.
     """
+    if scenario == MULTI_ARM:
+        return simulate_multi_arm_history(n, seed, id_start)
     scenario = get_scenario(scenario)
     rng = np.random.default_rng(seed)
     features = _features(n, rng)
@@ -191,11 +194,15 @@ def simulate_new_users(n: int, seed: int = 2, scenario: Scenario | str = Scenari
 
 def outcome_column(scenario: Scenario | str = Scenario()) -> str:
     """Name of the outcome column in a simulated history: spend, bought (binary) or log_basket (Gaussian)."""
+    if scenario == MULTI_ARM:
+        return "spend"
     return {"spend": "spend", "binary": "bought", "gaussian": "log_basket"}[get_scenario(scenario).outcome]
 
 
 def columns_for(scenario: Scenario | str = Scenario()) -> dict:
     """The ``columns`` config section for a simulated history of ``scenario``."""
+    if scenario == MULTI_ARM:
+        return {**COLUMNS, "outcome_type": "spend", "control": ARM_LEVELS[0]}
     outcome = get_scenario(scenario).outcome
     return {**COLUMNS, "outcome": outcome_column(scenario), "outcome_type": outcome}
 
@@ -234,10 +241,75 @@ def get_scenario(scenario: Scenario | str) -> Scenario:
     """A ``Scenario`` from itself or its name in ``SCENARIOS``."""
     if isinstance(scenario, Scenario):
         return scenario
+    if scenario == MULTI_ARM:  # no Scenario: three arms, each with its own effect
+        raise ValueError("scenario multi_arm has three arms and no treated/control pair: use "
+                         "simulate_multi_arm_history or arm_two_parts")
     try:
         return {**SCENARIOS, **OUTCOME_SCENARIOS}[scenario]
     except KeyError:
-        raise ValueError(f"unknown scenario {scenario!r}; choose from {sorted(SCENARIOS) + sorted(OUTCOME_SCENARIOS)}") from None
+        choices = sorted(SCENARIOS) + sorted(OUTCOME_SCENARIOS) + [MULTI_ARM]
+        raise ValueError(f"unknown scenario {scenario!r}; choose from {choices}") from None
+
+
+# ------------------------------------------------------------------- several campaign arms: multi_arm
+MULTI_ARM = "multi_arm"
+#: multi_arm's treatment levels: the control level first (``columns.control: none``), then the campaigns
+ARM_LEVELS = ("none", "email_a", "email_b")
+
+
+@dataclass(frozen=True)
+class ArmEffect:
+    """A campaign arm's effect over the linear scenario's baseline: on the logit of buying and on a buyer's
+    log-spend, each an intercept plus slopes on the z-scored features (is_new as 0/1)."""
+
+    buy: float = 0.0
+    buy_recency: float = 0.0
+    buy_is_new: float = 0.0
+    amount: float = 0.0
+    amount_past_spend: float = 0.0
+
+
+#: email_a makes recent and new customers buy; email_b lifts big past spenders' baskets (and shrinks small
+#: spenders'). At margin 0.3 and cost 1.0 the most profitable arm (seed 1, 20,000 users) is none for 40%,
+#: email_a for 42%, email_b for 18% of users (tests/test_arms.py checks each is best for at least 5%).
+ARM_EFFECTS = {"email_a": ArmEffect(buy=0.25, buy_recency=-0.5, buy_is_new=0.5),
+               "email_b": ArmEffect(amount=0.15, amount_past_spend=0.3)}
+
+
+def arm_two_parts(features: pd.DataFrame, level: str) -> tuple[np.ndarray, np.ndarray]:
+    """P(buy) and the log-scale mean of a buyer's spend, per user, under multi_arm's arm ``level``."""
+    p_buy, mu = _two_parts(features, 0, Scenario())
+    if level == ARM_LEVELS[0]:
+        return p_buy, mu
+    effect = ARM_EFFECTS[level]
+    z_spend, z_recency, _ = _z(features)
+    logit = (np.log(p_buy) - np.log1p(-p_buy) + effect.buy + effect.buy_recency * z_recency
+             + effect.buy_is_new * features["is_new"].to_numpy())
+    return 1.0 / (1.0 + np.exp(-logit)), mu + effect.amount + effect.amount_past_spend * z_spend
+
+
+def simulate_multi_arm_history(n: int, seed: int = 1, id_start: int = 1):
+    """A randomized test of three arms (``ARM_LEVELS``, a third of the users each) on the linear scenario's
+    features and baseline, each campaign with its own effect (``ARM_EFFECTS``).
+
+    Returns ``(history, truth)``: history has customer_id, campaign (the level's name), spend and the features;
+    truth has customer_id, true_spend_if_<level> for each level and true_uplift_<campaign> (minus none's).
+    """
+    sigma = Scenario().sigma
+    rng = np.random.default_rng(seed)
+    features = _features(n, rng)
+    arm = rng.permutation(np.arange(n) % len(ARM_LEVELS))
+    parts = [arm_two_parts(features, level) for level in ARM_LEVELS]
+    p_buy = np.choose(arm, [p for p, _ in parts])
+    mu = np.choose(arm, [m for _, m in parts])
+    buys = rng.uniform(size=n) < p_buy
+    spend = np.where(buys, np.round(np.exp(mu + sigma * rng.normal(size=n)), 2), 0.0)
+    ids = np.arange(id_start, id_start + n)
+    history = pd.DataFrame({"customer_id": ids, "campaign": np.asarray(ARM_LEVELS, dtype=object)[arm], "spend": spend})
+    means = {level: p * np.exp(m + sigma**2 / 2.0) for level, (p, m) in zip(ARM_LEVELS, parts)}
+    truth = pd.DataFrame({"customer_id": ids, **{f"true_spend_if_{level}": means[level] for level in ARM_LEVELS},
+                          **{f"true_uplift_{level}": means[level] - means[ARM_LEVELS[0]] for level in ARM_LEVELS[1:]}})
+    return pd.concat([history, features], axis=1), truth
 
 
 def write_simulated_data(history, new_users, history_truth, new_users_truth, n_history: int = 20000,

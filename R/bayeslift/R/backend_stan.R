@@ -53,22 +53,25 @@ fit_stan_hierarchical <- function(d, spec, options, extra, settings) {
 
 # One part: the design recipe on its users, the data list, then NUTS (or ADVI) on the compiled program.
 stan_fit_part <- function(d, y, gaussian, spec, options, extra, settings, seed) {
-  arm <- d[[spec$treatment]]
-  recipe <- design_recipe(d, spec, extra, arm == 1, options$flexible, settings$spline_df)
+  n_arms <- n_campaign_arms(spec)
+  recipe <- design_recipe(d, spec, extra, d[[spec$treatment]] > 0, options$flexible, settings$spline_df)
+  recipe$n_arms <- n_arms
   if (length(recipe$dropped))
     message(sprintf("stan part (%s): %s", if (gaussian) "gaussian" else "logistic",
                     paste(sprintf("%s dropped (%s)", names(recipe$dropped), recipe$dropped), collapse = "; ")))
   m <- design_matrices(recipe, d)
+  arm <- arm_indicators(d[[spec$treatment]], n_arms)
   if (!options$effect) {
     arm <- 0 * arm
     m$Z <- m$Z[, 0, drop = FALSE]
     m$S <- m$S[, 0, drop = FALSE]
   }
   scale_y <- if (gaussian) max(stats::sd(y), 1e-6) else 1
-  data <- list(N = length(y), gaussian = as.integer(gaussian), y = y, arm = as.numeric(arm),
-               K = ncol(m$X), X = m$X, L = ncol(m$B), B = m$B, J = ncol(m$Z), Z = m$Z * arm,
-               M = ncol(m$S), S = m$S * arm, y_loc = if (gaussian) mean(y) else 0, y_scale = scale_y)
-  pars <- c("alpha", "coef", "lambda_baseline_smooth", "lambda_effect", "lambda_effect_smooth", if (gaussian) "sigma")
+  data <- list(N = length(y), gaussian = as.integer(gaussian), y = y, A = n_arms, arm = arm,
+               K = ncol(m$X), X = m$X, L = ncol(m$B), B = m$B, J = ncol(m$Z), Z = by_arm(m$Z, arm),
+               M = ncol(m$S), S = by_arm(m$S, arm), y_loc = if (gaussian) mean(y) else 0, y_scale = scale_y)
+  pars <- c("alpha", "coef", "lambda_baseline_smooth", "lambda_effect", "lambda_effect_smooth",
+            if (n_arms > 1) c("lambda_arm", "lambda_arm_smooth"), if (gaussian) "sigma")
   sm <- stan_part_model()
   fit <- if (settings$algorithm == "sampling") {
     rstan::sampling(sm, data = data, pars = pars, chains = settings$chains, iter = settings$iter, seed = seed,
@@ -78,8 +81,10 @@ stan_fit_part <- function(d, y, gaussian, spec, options, extra, settings, seed) 
               tol_rel_obj = 0.001, output_samples = 1000)
   }
   # Readable names in diagnostics: coef[k] -> the design column it multiplies.
-  coef_names <- c(spec$treatment, colnames(m$X), sprintf("baseline:%s", colnames(m$B)),
-                  sprintf("%s:%s", spec$treatment, c(colnames(m$Z), colnames(m$S))))
+  arms <- arm_terms(spec)
+  coef_names <- c(arms, colnames(m$X), sprintf("baseline:%s", colnames(m$B)),
+                  as.vector(outer(colnames(m$Z), arms, function(z, a) sprintf("%s:%s", a, z))),
+                  as.vector(outer(colnames(m$S), arms, function(z, a) sprintf("%s:%s", a, z))))
   idx <- grep("^coef\\[", fit@sim$fnames_oi)
   fit@sim$fnames_oi[idx] <- coef_names
   # the training design is kept for PSIS-LOO (as a stanreg keeps its data)
@@ -87,12 +92,23 @@ stan_fit_part <- function(d, y, gaussian, spec, options, extra, settings, seed) 
        w = with(data, cbind(arm, X, B, Z, S)), effect = options$effect)
 }
 
+# Effect columns `m` times each arm's indicator column of `arm`, arm after arm (the Stan program's Z and S).
+by_arm <- function(m, arm) do.call(cbind, lapply(seq_len(ncol(arm)), function(a) m * arm[, a]))
+
+# Names of the arms' average-effect coefficients: the treatment column, or with several arms
+# "campaign[level]" per campaign level.
+arm_terms <- function(spec) {
+  arms <- spec_arms(spec)
+  if (length(arms) <= 1) spec$treatment else sprintf("%s[%s]", spec$treatment, arms)
+}
+
 # Design of users `nd` (model scale) in the arm their treatment column gives, columns as the part's coef.
 stan_design_of <- function(part, nd) {
   m <- design_matrices(part$recipe, nd)
-  arm <- nd[[part$recipe$spec$treatment]]
+  n_arms <- if (is.null(part$recipe$n_arms)) 1L else part$recipe$n_arms  # fits saved before several arms
+  arm <- arm_indicators(nd[[part$recipe$spec$treatment]], n_arms)
   if (!part$effect) return(cbind(0 * arm, m$X, m$B))
-  cbind(arm, m$X, m$B, m$Z * arm, m$S * arm)
+  cbind(arm, m$X, m$B, by_arm(m$Z, arm), by_arm(m$S, arm))
 }
 
 # Linear predictor draws (draws x users) of one part for a design `w` (stan_design_of()).

@@ -1,20 +1,29 @@
 # Checks for the tables R hands to Python, against the declaration in python/bayeslift/boundary.yaml.
 # python/bayeslift/boundary.py implements the same rules; tests feed both the same bad files.
 
-# Declared columns of a boundary table (e.g. "surrogate_labels"), with `id` and `features` resolved against
-# the spec: a list of column declarations (name, type, optional allowed/min/max).
+# Declared columns of a boundary table (e.g. "surrogate_labels"), with `id`, `features`, `arm` and `per_arm`
+# resolved against the spec: a list of column declarations (name, type, optional allowed/min/max).
 boundary_columns <- function(table, spec, schema_path) {
   schema <- yaml::read_yaml(schema_path)
   out <- list()
+  add <- function(col) out[[length(out) + 1]] <<- col[setdiff(names(col), "per_arm")]
+  arms <- if (n_campaign_arms(spec) > 1) arm_names(spec) else character(0)
+  per_arm <- Filter(function(col) !is.null(col$per_arm), schema$tables[[table]]$columns)
   for (col in schema$tables[[table]]$columns) {
-    if (col$type == "expected_outcome") {
-      out[[length(out) + 1]] <- c(list(name = col$name, type = "number"), schema$outcome_bounds[[outcome_type(spec)]])
+    if (!is.null(col$per_arm)) {
+      if (!length(arms)) add(col)
+      else if (identical(col, per_arm[[1]]))  # the arms' sets, one after another, where the first stood
+        for (a in arms) for (p in per_arm) add(utils::modifyList(p, list(name = gsub("{arm}", a, p$per_arm, fixed = TRUE))))
+    } else if (col$type == "expected_outcome") {
+      add(c(list(name = col$name, type = "number"), schema$outcome_bounds[[outcome_type(spec)]]))
     } else if (col$type == "features") {
-      for (f in spec$numeric) out[[length(out) + 1]] <- list(name = f, type = "number")
-      for (f in spec$categorical) out[[length(out) + 1]] <- list(name = f, type = "string", allowed = spec$levels[[f]])
+      for (f in spec$numeric) add(list(name = f, type = "number"))
+      for (f in spec$categorical) add(list(name = f, type = "string", allowed = spec$levels[[f]]))
+    } else if (col$type == "arm") {
+      add(list(name = col$name, type = "integer", allowed = 0:n_campaign_arms(spec)))
     } else {
       if (col$type == "id") col$name <- spec$id
-      out[[length(out) + 1]] <- col
+      add(col)
     }
   }
   out

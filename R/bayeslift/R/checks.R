@@ -8,7 +8,7 @@ posterior_predictive_checks <- function(model, data, ndraws = 200L, seed = 1L) {
   spec <- model$spec
   if (outcome_type(spec) != "spend") stop("posterior_predictive_checks: its statistics are of spend outcomes", call. = FALSE)
   rep <- replicate_outcome(model, data, ndraws, seed)
-  t <- data[[spec$treatment]] == 1
+  t <- data[[spec$treatment]] > 0  # any campaign arm
   stats_of <- function(y) {
     b <- y[y > 0]
     c(share_zero = mean(y == 0), mean = mean(y), mean_treated = mean(y[t]), mean_control = mean(y[!t]),

@@ -1,15 +1,16 @@
 # Counterfactuals: the expected outcome per posterior draw with the treatment set to 1, then 0, and the
 # surrogate's training tables summarised from them.
 
-#' Counterfactual expected outcome for both arms
+#' Counterfactual expected outcome for every arm
 #'
 #' @param model a fitted model ([fit_causal_model()], [choose_model()]) or a `bayeslift_stack`.
 #' @param users a data.frame of users (features; the treatment column is overwritten).
-#' @return a list of two draws x users numeric matrices, `treated` and `control`. When the model carries an
-#'   interval calibration (`model$interval_calibration$scale`, [calibrate_uplift_intervals()]), each user's uplift draws
+#' @return with one campaign arm, a list of two draws x users numeric matrices, `treated` and `control`. When
+#'   the model carries an interval calibration (`model$interval_calibration$scale`, [calibrate_uplift_intervals()]), each user's uplift draws
 #'   are scaled about their median and `treated` is control + calibrated uplift (kept within the outcome's
 #'   range: spend >= 0, probabilities <= 1, which can only raise the lowest uplift draws); the posterior's own treated
-#'   draws are kept as `treated_posterior` (the ATE is summarised from them, not calibrated).
+#'   draws are kept as `treated_posterior` (the ATE is summarised from them, not calibrated). With K > 1
+#'   campaign arms (`spec$arms`), a list of `control` and `arms`, a list of K matrices named by [arm_names()].
 #' @export
 counterfactual_draws <- function(model, users) {
   if (!is.data.frame(users)) stop("counterfactual_draws: users must be a data.frame", call. = FALSE)
@@ -17,6 +18,12 @@ counterfactual_draws <- function(model, users) {
     nd <- users
     nd[[model$spec$treatment]] <- t
     expected_outcome(model, nd)
+  }
+  if (n_campaign_arms(model$spec) > 1) {
+    if (!is.null(model$interval_calibration$scale))
+      stop("counterfactual_draws: interval calibration is for one campaign arm", call. = FALSE)
+    arms <- arm_names(model$spec)
+    return(list(control = arm(0L), arms = stats::setNames(lapply(seq_along(arms), arm), arms)))
   }
   out <- list(treated = arm(1L), control = arm(0L))
   scale <- model$interval_calibration$scale
@@ -32,6 +39,20 @@ counterfactual_draws <- function(model, users) {
   out
 }
 
+#' Column-name suffixes of a spec's campaign arms
+#'
+#' @param spec a feature spec.
+#' @return character: with several campaign arms, each arm level's suffix (`uplift_<suffix>_mean`, as
+#'   python/bayeslift/arms.py `arm_slug()` makes it), in arm-index order; "treated" with one arm.
+#' @export
+arm_names <- function(spec) {
+  arms <- spec_arms(spec)
+  if (length(arms) <= 1) "treated" else arm_slug(arms)
+}
+
+# The draws of each campaign arm, named, from counterfactual_draws() output (one arm: "treated").
+campaign_arm_draws <- function(draws) if (is.null(draws$arms)) list(treated = draws$treated) else draws$arms
+
 # The posterior's treated draws of counterfactual_draws(), before any interval calibration.
 posterior_treated <- function(draws) if (is.null(draws$treated_posterior)) draws$treated else draws$treated_posterior
 
@@ -44,6 +65,8 @@ posterior_treated <- function(draws) if (is.null(draws$treated_posterior)) draws
 #'   the model carries an interval calibration).
 #' @export
 ate_posterior <- function(model, users) {
+  if (n_campaign_arms(model$spec) > 1)
+    stop("ate_posterior: the model has several campaign arms; export_counterfactuals() summarises each", call. = FALSE)
   d <- counterfactual_draws(model, users)
   u <- d$treated - d$control
   draws <- rowMeans(posterior_treated(d) - d$control)  # the ATE is never interval-calibrated
@@ -78,14 +101,16 @@ export_counterfactuals <- function(model, users, chunk_size = 2000L, margin = 1,
   n <- nrow(users)
   starts <- seq(1L, n, by = chunk_size)
   train_parts <- label_parts <- uplift_parts <- vector("list", length(starts))
-  sum_treated <- sum_control <- 0
+  sums <- NULL
   for (k in seq_along(starts)) {
     rows <- starts[k]:min(n, starts[k] + chunk_size - 1L)
     chunk <- users[rows, , drop = FALSE]
     draws <- counterfactual_draws(model, chunk)
-    uplift <- draws$treated - draws$control
-    sum_treated <- sum_treated + rowSums(posterior_treated(draws))
-    sum_control <- sum_control + rowSums(draws$control)
+    arm_draws <- campaign_arm_draws(draws)
+    # per-draw spend sums under each arm (the ATE is never interval-calibrated)
+    chunk_sums <- c(lapply(if (is.null(draws$arms)) list(treated = posterior_treated(draws)) else arm_draws, rowSums),
+                    list(control = rowSums(draws$control)))
+    sums <- if (is.null(sums)) chunk_sums else Map(`+`, sums, chunk_sums)
     features <- chunk[, c(spec$numeric, spec$categorical), drop = FALSE]
     one_arm <- function(t, m) {
       q <- matrixStats::colQuantiles(m, probs = c(0.05, 0.5, 0.95), drop = FALSE)
@@ -94,15 +119,18 @@ export_counterfactuals <- function(model, users, chunk_size = 2000L, margin = 1,
         labels = data.frame(chunk[[spec$id]], t, colMeans(m), q[, 2], q[, 1], q[, 3])
       )
     }
-    treated <- one_arm(1L, draws$treated)
-    control <- one_arm(0L, draws$control)
-    # Interleave so each user's treated row is followed by their control row.
-    order_rows <- as.vector(rbind(seq_along(rows), length(rows) + seq_along(rows)))
-    train_parts[[k]] <- rbind(treated$train, control$train)[order_rows, ]
-    label_parts[[k]] <- rbind(treated$labels, control$labels)[order_rows, ]
-    q <- matrixStats::colQuantiles(uplift, probs = c(0.05, 0.5, 0.95), drop = FALSE)
-    uplift_parts[[k]] <- data.frame(chunk[[spec$id]], chunk$split, colMeans(uplift), q[, 2], q[, 1], q[, 3],
-                                    colMeans(uplift > 0), colMeans(margin * uplift - cost > 0))
+    # Each user's rows together: campaign arms 1..K, then control.
+    per_arm <- c(lapply(seq_along(arm_draws), function(a) one_arm(a, arm_draws[[a]])), list(one_arm(0L, draws$control)))
+    order_rows <- as.vector(t(matrix(seq_len(length(rows) * length(per_arm)), length(rows))))
+    train_parts[[k]] <- do.call(rbind, lapply(per_arm, `[[`, "train"))[order_rows, ]
+    label_parts[[k]] <- do.call(rbind, lapply(per_arm, `[[`, "labels"))[order_rows, ]
+    uplift_stats <- do.call(cbind, unname(lapply(arm_draws, function(m) {
+      uplift <- m - draws$control
+      q <- matrixStats::colQuantiles(uplift, probs = c(0.05, 0.5, 0.95), drop = FALSE)
+      unname(cbind(colMeans(uplift), q[, 2], q[, 1], q[, 3], colMeans(uplift > 0), colMeans(margin * uplift - cost > 0)))
+    })))
+    colnames(uplift_stats) <- uplift_columns(spec)
+    uplift_parts[[k]] <- data.frame(chunk[[spec$id]], chunk$split, uplift_stats, check.names = FALSE)
   }
   bind <- function(parts, names) {
     out <- do.call(rbind, parts)
@@ -112,12 +140,29 @@ export_counterfactuals <- function(model, users, chunk_size = 2000L, margin = 1,
   }
   train_data <- bind(train_parts, c(spec$id, "split", "received_campaign", spec$numeric, spec$categorical))
   labels <- bind(label_parts, c(spec$id, "received_campaign", "spend_mean", "spend_median", "spend_q05", "spend_q95"))
-  uplift_summary <- bind(uplift_parts, c(spec$id, "split", "uplift_mean", "uplift_median", "uplift_q05",
-                                         "uplift_q95", "prob_positive", "prob_profit"))
-  ate <- ate_summary(sum_treated, sum_control, n)
+  uplift_summary <- bind(uplift_parts, c(spec$id, "split", uplift_columns(spec)))
+  ate <- ate_of_sums(sums, n, spec)
   ate$interval_scale <- model$interval_calibration$scale  # NULL (absent) unless model.intervals.calibrate
-  list(train_data = train_data, labels = labels, uplift = uplift_summary, ate = ate,
-       draw_sums = list(treated = sum_treated, control = sum_control))
+  list(train_data = train_data, labels = labels, uplift = uplift_summary, ate = ate, draw_sums = sums)
+}
+
+UPLIFT_STATS <- c("uplift_mean", "uplift_median", "uplift_q05", "uplift_q95", "prob_positive", "prob_profit")
+
+# The uplift summary's per-arm columns: UPLIFT_STATS with one arm; with several, each arm's set, named as
+# boundary.yaml's `per_arm` patterns say (uplift_<arm>_mean, ..., prob_profit_<arm>).
+uplift_columns <- function(spec) {
+  if (n_campaign_arms(spec) == 1) return(UPLIFT_STATS)
+  as.vector(vapply(arm_names(spec), function(a) sub("^(uplift|prob_positive|prob_profit)", paste0("\\1_", a), UPLIFT_STATS),
+                   character(length(UPLIFT_STATS))))
+}
+
+# The ATE summary of per-draw spend sums `sums` (named by arm: "treated" or the arm names, and "control"):
+# ate_summary() with one arm; with several, one per arm in `arms` plus the users, draws and control spend.
+ate_of_sums <- function(sums, n, spec) {
+  if (n_campaign_arms(spec) == 1) return(ate_summary(sums$treated, sums$control, n))
+  arms <- lapply(arm_names(spec), function(a) ate_summary(sums[[a]], sums$control, n))
+  list(arms = stats::setNames(arms, arm_names(spec)), mean_spend_if_control = mean(sums$control / n),
+       n_users = n, n_draws = length(sums$control))
 }
 
 # Sample ATE posterior summary from per-draw sums over `n` users of E[spend] under each arm: a list of

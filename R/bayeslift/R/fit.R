@@ -105,6 +105,9 @@ fit_causal_model <- function(data, spec, backend = "stan", flexible = FALSE, shr
     stop("fit_causal_model: effect = FALSE is the plain no-effect model; it takes no other option", call. = FALSE)
   if (backend != "brms" && !all(vapply(list(formula, prior, cache_dir), is.null, logical(1))))
     stop("fit_causal_model: formula, prior and cache_dir are arguments of backend \"brms\"", call. = FALSE)
+  if (n_campaign_arms(spec) > 1 && (backend != "stan" || propensity))
+    stop(sprintf("fit_causal_model: %d campaign arms need backend \"stan\" without the propensity option (backend %s%s)",
+                 n_campaign_arms(spec), backend, if (propensity) ", propensity TRUE" else ""), call. = FALSE)
   fitter <- backend_fitter(backend, outcome_type(spec))
 
   mf <- model_frame(data, spec)

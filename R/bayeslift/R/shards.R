@@ -30,22 +30,20 @@ shard_rows <- function(n, chunk_size, shard, shards) {
 #' @param users this shard's users (id, features, `split`).
 #' @param chunk_size users per chunk.
 #' @param margin,cost the contact policy, as for `export_counterfactuals()`.
-#' @return a list: `train_data`, `labels`, `uplift` (data.frames, possibly with no rows), `sum_treated`
-#'   and `sum_control` (lists of per-draw sum vectors, one per chunk), `n_users`, and `interval_scale` (NULL
-#'   unless the model carries an interval calibration).
+#' @return a list: `train_data`, `labels`, `uplift` (data.frames, possibly with no rows), `draw_sums` (one
+#'   per chunk: the per-draw spend sums under each arm, as `export_counterfactuals()` names them), `n_users`,
+#'   `spec`, and `interval_scale` (NULL unless the model carries an interval calibration).
 #' @export
 export_counterfactual_shard <- function(model, users, chunk_size = 2000L, margin = 1, cost = 0) {
   n <- nrow(users)
   starts <- if (n) seq(1L, n, by = chunk_size) else integer(0)
-  parts <- vector("list", length(starts))
-  sum_treated <- sum_control <- vector("list", length(starts))
+  parts <- draw_sums <- vector("list", length(starts))
   for (k in seq_along(starts)) {
     rows <- starts[k]:min(n, starts[k] + chunk_size - 1L)
     chunk <- users[rows, , drop = FALSE]
     out <- export_counterfactuals(model, chunk, chunk_size = nrow(chunk), margin = margin, cost = cost)
     parts[[k]] <- out[c("train_data", "labels", "uplift")]
-    sum_treated[[k]] <- out$draw_sums$treated
-    sum_control[[k]] <- out$draw_sums$control
+    draw_sums[[k]] <- out$draw_sums
   }
   bind <- function(key) {
     if (!length(parts)) return(NULL)
@@ -54,8 +52,7 @@ export_counterfactual_shard <- function(model, users, chunk_size = 2000L, margin
     out
   }
   list(train_data = bind("train_data"), labels = bind("labels"), uplift = bind("uplift"),
-       sum_treated = sum_treated, sum_control = sum_control, n_users = n,
-       interval_scale = model$interval_calibration$scale)
+       draw_sums = draw_sums, n_users = n, spec = model$spec, interval_scale = model$interval_calibration$scale)
 }
 
 #' Gather counterfactual shards (in shard order) into the tables and the ATE of [export_counterfactuals()]
@@ -71,15 +68,12 @@ gather_counterfactual_shards <- function(shards) {
     rownames(out) <- NULL
     out
   }
-  sums_t <- unlist(lapply(shards, `[[`, "sum_treated"), recursive = FALSE)
-  sums_c <- unlist(lapply(shards, `[[`, "sum_control"), recursive = FALSE)
-  sum_treated <- sum_control <- 0
-  for (k in seq_along(sums_t)) {  # chunk after chunk, as export_counterfactuals() adds them
-    sum_treated <- sum_treated + sums_t[[k]]
-    sum_control <- sum_control + sums_c[[k]]
-  }
+  chunks <- unlist(lapply(shards, `[[`, "draw_sums"), recursive = FALSE)
+  if (!length(chunks)) stop("gather_counterfactual_shards: every shard is empty", call. = FALSE)
+  sums <- chunks[[1]]
+  for (chunk in chunks[-1]) sums <- Map(`+`, sums, chunk)  # chunk after chunk, as export_counterfactuals() adds them
   n <- sum(vapply(shards, function(s) as.numeric(s$n_users), numeric(1)))
-  ate <- ate_summary(sum_treated, sum_control, n)
+  ate <- ate_of_sums(sums, n, shards[[1]]$spec)
   ate$interval_scale <- shards[[1]]$interval_scale  # model.intervals.calibrate: the report says so
   list(train_data = bind("train_data"), labels = bind("labels"), uplift = bind("uplift"), ate = ate)
 }

@@ -13,10 +13,13 @@ OUTCOME_TYPES <- c("spend", "binary", "gaussian")
 #' @param log1p numeric features modelled on the log1p scale (a subset of `numeric`).
 #' @param outcome_type "spend" (>= 0, hurdle model), "binary" (0/1) or "gaussian".
 #' @param levels a named list of the levels of each categorical feature; NULL takes them from `data`.
+#' @param arms the campaign arms' level names, in the order of their index 1..K in the treatment column (0 is
+#'   the control arm); `character(0)` (the default) is one campaign arm coded 1, as `columns.control: null`.
 #' @param data optional data.frame: its columns are checked and, when `levels` is NULL, the sorted distinct
 #'   values of each categorical feature are its levels.
 #' @return a list with `id`, `treatment`, `outcome`, `outcome_type` (strings), `numeric`, `categorical`,
-#'   `log1p` (character vectors) and `levels` (a named list of character vectors, one per categorical feature).
+#'   `log1p` (character vectors), `levels` (a named list of character vectors, one per categorical feature)
+#'   and `arms` (character).
 #' @examples
 #' history <- data.frame(customer_id = 1:4, campaign = c(0, 1, 0, 1), spend = c(0, 3.5, 1, 0),
 #'                       recency = c(1, 5, 2, 7), channel = c("web", "phone", "web", "web"))
@@ -25,13 +28,14 @@ OUTCOME_TYPES <- c("spend", "binary", "gaussian")
 #' spec$levels
 #' @export
 feature_spec <- function(id, treatment, outcome, numeric = character(0), categorical = character(0),
-                         log1p = character(0), outcome_type = "spend", levels = NULL, data = NULL) {
+                         log1p = character(0), outcome_type = "spend", levels = NULL, data = NULL,
+                         arms = character(0)) {
   for (arg in c("id", "treatment", "outcome", "outcome_type")) {
     v <- get(arg)
     if (!is.character(v) || length(v) != 1 || is.na(v) || !nzchar(v))
       stop(sprintf("feature_spec: %s must be one non-empty string", arg), call. = FALSE)
   }
-  for (arg in c("numeric", "categorical", "log1p")) {
+  for (arg in c("numeric", "categorical", "log1p", "arms")) {
     v <- get(arg)
     if (!is.character(v) || anyNA(v)) stop(sprintf("feature_spec: %s must be a character vector", arg), call. = FALSE)
   }
@@ -41,6 +45,8 @@ feature_spec <- function(id, treatment, outcome, numeric = character(0), categor
   columns <- c(id, treatment, outcome, numeric, categorical)
   if (anyDuplicated(columns))
     stop("feature_spec: a column is named twice: ", paste(unique(columns[duplicated(columns)]), collapse = ", "), call. = FALSE)
+  if (anyDuplicated(arm_slug(arms)) || any(!nzchar(arm_slug(arms))))
+    stop("feature_spec: arms must have distinct names of letters or digits: ", paste(arms, collapse = ", "), call. = FALSE)
   if (!length(c(numeric, categorical))) stop("feature_spec: give at least one numeric or categorical feature", call. = FALSE)
   if (length(setdiff(log1p, numeric)))
     stop("feature_spec: log1p lists columns that are not numeric features: ", paste(setdiff(log1p, numeric), collapse = ", "),
@@ -58,20 +64,21 @@ feature_spec <- function(id, treatment, outcome, numeric = character(0), categor
   if (!is.list(levels) || length(setdiff(categorical, names(levels))))
     stop("feature_spec: levels must be a named list with an entry per categorical feature", call. = FALSE)
   list(id = id, treatment = treatment, outcome = outcome, outcome_type = outcome_type, numeric = numeric,
-       categorical = categorical, log1p = log1p, levels = lapply(levels[categorical], as.character))
+       categorical = categorical, log1p = log1p, levels = lapply(levels[categorical], as.character), arms = arms)
 }
 
 #' Read the feature spec that the Python `prepare` step wrote
 #'
 #' @param path path of feature_spec.json.
 #' @return a list as [feature_spec()] returns: id, treatment, outcome, outcome_type (strings), numeric,
-#'   categorical, log1p (character vectors) and levels (a named list of character vectors).
+#'   categorical, log1p, arms (character vectors; arms empty in specs of one 0/1 arm) and levels (a named list
+#'   of character vectors); `control` when the spec has it.
 #' @export
 read_feature_spec <- function(path) {
   if (!is.character(path) || length(path) != 1 || !file.exists(path))
     stop("read_feature_spec: no feature spec at ", paste(path, collapse = ", "), call. = FALSE)
   spec <- jsonlite::fromJSON(path, simplifyVector = TRUE)
-  for (key in c("numeric", "categorical", "log1p")) spec[[key]] <- as.character(unlist(spec[[key]]))
+  for (key in c("numeric", "categorical", "log1p", "arms")) spec[[key]] <- as.character(unlist(spec[[key]]))
   spec$levels <- lapply(spec$levels, as.character)
   if (is.null(spec$outcome_type)) spec$outcome_type <- "spend"  # specs written before outcome types
   spec
@@ -82,8 +89,23 @@ outcome_type <- function(spec) {
   if (is.null(spec$outcome_type)) "spend" else spec$outcome_type
 }
 
-# Stop unless `data` can train a model of `spec`: a data.frame with the columns, treatment 0/1 and an
-# outcome of the spec's type.
+# The campaign arms' level names of a spec (arm index 1..K); empty for the 0/1 coding of one arm.
+spec_arms <- function(spec) as.character(unlist(spec$arms))
+
+# K, the number of campaign arms (the control arm not counted).
+n_campaign_arms <- function(spec) max(1L, length(spec_arms(spec)))
+
+# Column suffix of an arm level, as python/bayeslift/arms.py arm_slug(): lower case, runs of other characters
+# "_", no "_" at either end.
+arm_slug <- function(level) gsub("^_+|_+$", "", gsub("[^a-z0-9]+", "_", tolower(level)))
+
+# Indicator matrix (users x K) of arm index `treatment` (0 = control) being each campaign arm.
+arm_indicators <- function(treatment, n_arms) {
+  outer(as.integer(treatment), seq_len(n_arms), "==") * 1
+}
+
+# Stop unless `data` can train a model of `spec`: a data.frame with the columns, treatment an arm index
+# (0/1, or 0..K with K campaign arms), and an outcome of the spec's type.
 check_training_data <- function(data, spec, caller) {
   if (!is.data.frame(data)) stop(caller, ": data must be a data.frame", call. = FALSE)
   if (!is.list(spec) || is.null(spec$treatment) || is.null(spec$outcome))
@@ -92,7 +114,9 @@ check_training_data <- function(data, spec, caller) {
   if (length(absent)) stop(caller, ": data lacks column(s) ", paste(absent, collapse = ", "), call. = FALSE)
   type <- outcome_type(spec)
   y <- data[[spec$outcome]]
-  if (!all(data[[spec$treatment]] %in% c(0, 1))) stop(caller, ": treatment must be 0/1", call. = FALSE)
+  arms <- 0:n_campaign_arms(spec)
+  if (!all(data[[spec$treatment]] %in% arms))
+    stop(caller, ": treatment must be ", if (length(arms) == 2) "0/1" else sprintf("an arm index 0..%d", max(arms)), call. = FALSE)
   if (!type %in% OUTCOME_TYPES)
     stop(caller, ": outcome_type must be spend, binary or gaussian, not '", type, "'", call. = FALSE)
   if (!is.numeric(y) || anyNA(y)) stop(caller, ": the outcome must be numeric with no missing values", call. = FALSE)

@@ -130,6 +130,8 @@ SPEC_CHECKS = {
         isinstance(k, str) and isinstance(x, list) and len(x) == 2 and all(_is_finite_number(b) for b in x)
         for k, x in v.items()),
     "outcome_type": lambda v: v in OUTCOME_TYPES,
+    "control": lambda v: v is None or isinstance(v, str),
+    "arms": _is_str_list,
 }
 
 

@@ -21,7 +21,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..boundary import check_table
-from ..data import DataValidationError, FeatureSpec, format_lines, validate_score_frame, validate_training_frame
+from ..data import DataValidationError, FeatureSpec, validate_score_frame, validate_training_frame
+from ..data_errors import format_lines
 from .checkpoint import load_surrogate, save_surrogate, targeting_facts
 from .fidelity import fidelity
 from .model import FeatureEncoder, SurrogateConfig
