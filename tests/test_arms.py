@@ -212,15 +212,17 @@ def test_one_campaign_level_is_not_refused():
 
 
 def test_steps_refuse_several_arms_before_writing(three_arm_spec, tmp_path):
-    from bayeslift.surrogate import SurrogateConfig, train_surrogate_model
+    from types import SimpleNamespace
+
+    from bayeslift.scoring import UpliftScorer
 
     missing = tmp_path / "absent.csv"  # never read: the spec is refused first
     outputs = {name: tmp_path / "evaluation" / name for name in OUTPUTS}
+    encoder = SimpleNamespace(spec=FeatureSpec.from_json(three_arm_spec))  # what a loaded model folder gives
     steps = {
         "baselines": lambda: run_baselines(missing, missing, three_arm_spec, tmp_path / "b" / "p.csv", tmp_path / "b" / "m"),
         "evaluate": lambda: run_evaluation(missing, three_arm_spec, missing, None, missing, outputs, {}, {}),
-        "surrogate_model": lambda: train_surrogate_model(missing, missing, missing, three_arm_spec, tmp_path / "model",
-                                                         SurrogateConfig()),
+        "scoring": lambda: UpliftScorer(None, encoder, {}),
     }
     for step, call in steps.items():
         with pytest.raises(DataValidationError) as err:
@@ -242,5 +244,5 @@ def test_fit_bayesian_refuses_several_arms_before_r(arms_history):
     from bayeslift.bayesian import fit_bayesian
 
     with pytest.raises(DataValidationError, match=r"^fit_bayesian: the feature spec has 2 campaign arms \(email_a, "
-                                                  r"email_b; control 'none'\): multi-arm surrogate"):
+                                                  r"email_b; control 'none'\): multi-arm scoring"):
         fit_bayesian(arms_history[0], ARMS_COLUMNS)

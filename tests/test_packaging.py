@@ -24,7 +24,8 @@ from conftest import PROCESS_ENV, REPO
 PACKAGE = REPO / "python" / "bayeslift"
 EXTRAS = ("serve", "eval", "pipeline", "dev")
 # Which extra a module's imports may draw on besides the core (the first part of its name inside bayeslift).
-EXTRA_OF_MODULE = {"serving": "serve", "baselines": "eval", "evaluation": "eval", "metrics": "eval", "report": "eval"}
+EXTRA_OF_MODULE = {"serving": "serve", "baselines": "eval", "evaluation": "eval", "metrics": "eval", "report": "eval",
+                   "budget_figure": "eval"}
 
 
 def _pip(*args: str) -> subprocess.CompletedProcess:

@@ -63,6 +63,12 @@ class FittedScaler:
         return (np.asarray(x, dtype=np.float64) - self.mean_) / self.scale_
 
 
+def arm_inputs(spec: FeatureSpec) -> list[str]:
+    """The surrogate's arm inputs: the received_campaign flag for one campaign arm; with several, one indicator
+    per arm, ``received_<arm>`` (control: all 0)."""
+    return ["received_campaign"] if len(spec.arms) <= 1 else [f"received_{a}" for a in spec.arm_slugs]
+
+
 class FeatureEncoder:
     """``spec``'s features -> float matrix: standardized (log1p'd) numbers, then one-hot categories.
 
@@ -113,8 +119,9 @@ class FeatureEncoder:
 
     @property
     def columns(self) -> list[str]:
-        """The surrogate's input names (feature_columns.pkl): the received_campaign flag, then ``feature_names``."""
-        return ["received_campaign", *self.feature_names]
+        """The surrogate's input names (feature_columns.pkl): the arm inputs (``arm_inputs``), then
+        ``feature_names``."""
+        return [*arm_inputs(self.spec), *self.feature_names]
 
     @property
     def feature_names(self) -> list[str]:

@@ -26,6 +26,7 @@ from .data_errors import format_lines, line_numbers
 from .io import atomic_path
 from .manifest import MANIFEST, ModelArtifactError, model_digest
 from .policy import PolicyConfig, decide, for_model
+from .arms import require_one_campaign_arm
 from .surrogate.checkpoint import load_surrogate
 from .surrogate.predict import PREDICTION_NAMES
 
@@ -42,6 +43,7 @@ class UpliftScorer:
     torch or scikit-learn), plus the scoring file's checks (ids, finite predictions) and the targeting policy."""
 
     def __init__(self, surrogate, encoder, manifest: dict, source: str = "the model's manifest", model_dir=None):
+        require_one_campaign_arm(encoder.spec, "scoring")
         self.surrogate, self.encoder, self.manifest = surrogate, encoder, manifest
         self.source, self.model_dir = source, model_dir
 

@@ -52,13 +52,11 @@ def train_surrogate_model(train_data_csv, labels_csv, uplift_csv, spec_json, out
     """
     import torch
 
-    from ..arms import require_one_campaign_arm
     from ..boundary import read_table
     from ..data import FeatureSpec
     from .estimator import TABLES, CounterfactualTables, UpliftSurrogate
 
     spec = FeatureSpec.from_json(spec_json)
-    require_one_campaign_arm(spec, "surrogate_model")
     torch.set_num_threads(max(1, threads))
     paths = {"train_data": train_data_csv, "labels": labels_csv, "uplift": uplift_csv}
     tables = CounterfactualTables(*(read_table(paths[key], table, spec) for key, table in TABLES.items()), spec,

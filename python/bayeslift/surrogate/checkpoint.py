@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import OUTCOME_TYPES, FeatureSpec
-from ..features import FeatureEncoder, FittedScaler
+from ..features import FeatureEncoder, FittedScaler, arm_inputs
 from ..io import make_temp_dir
 from ..manifest import (CHECKPOINT, FEATURE_COLUMNS, MANIFEST, RETRAIN, SCALER, SURROGATE_FILES, ModelArtifactError,
                         plain_unpickle, read_verified, write_manifest)
@@ -61,7 +61,9 @@ def scaler_to_plain(scaler, feature_names: list[str]) -> dict:
 def targeting_facts(surrogate: Surrogate, x: np.ndarray, users: str) -> dict:
     """The manifest's ``targeting`` entry: quantiles of ``surrogate``'s predicted uplift on encoded users ``x``
     (the holdout), so that ``policy.top_k`` becomes a threshold each user can be compared with alone."""
-    uplift = surrogate.predict_encoded(x)["uplift"]
+    pred = surrogate.predict_encoded(x)
+    # several arms: the best arm's uplift (top_k over arms is not a rule yet; the quantiles describe the users)
+    uplift = pred["uplift"] if "uplift" in pred else np.max([pred[f"uplift_{a}"] for a in surrogate.arm_names], axis=0)
     return {"users": users, "n_users": int(len(uplift)), "uplift_quantiles": uplift_quantiles(uplift)}
 
 
@@ -155,7 +157,7 @@ def _feature_spec(path: Path, columns) -> FeatureSpec:
     if set(spec.ranges) != set(spec.numeric) or any(low > high for low, high in spec.ranges.values()):
         raise ModelArtifactError(f"{path}: feature spec's training ranges must be [min, max] for exactly the numeric "
                                  f"features {spec.numeric}; {RETRAIN}")
-    expected = ["received_campaign", *spec.numeric,
+    expected = [*arm_inputs(spec), *spec.numeric,
                 *(f"{c}={level}" for c in spec.categorical for level in spec.levels[c])]
     if columns["columns"] != expected:
         raise ModelArtifactError(f"{path}: column order does not match its feature spec")
@@ -237,22 +239,25 @@ def _network(path: Path, state, n_inputs: int, hidden: int, n_outputs: int, name
     return layers
 
 
-def _surrogate(path: Path, checkpoint: dict, n_inputs: int) -> Surrogate:
-    """The networks and output scales of a checkpoint whose first layer takes ``n_inputs`` encoded columns."""
+def _surrogate(path: Path, checkpoint: dict, n_inputs: int, arm_names: list[str]) -> Surrogate:
+    """The networks and output scales of a checkpoint whose first layer takes ``n_inputs`` encoded columns, the
+    first ``len(arm_names)`` (at least 1) the arm inputs."""
+    n_arms = max(1, len(arm_names))
     args = checkpoint["model_args"]
     if not (isinstance(args, dict) and args.get("n_inputs") == n_inputs and isinstance(args.get("hidden"), int)
             and not isinstance(args["hidden"], bool) and args["hidden"] >= 1):
         raise ModelArtifactError(f"{path}: model_args {reprlib.repr(args)} do not fit the {n_inputs} encoded "
                                  f"columns of {FEATURE_COLUMNS}")
     spend_layers = _network(path, checkpoint["spend_net"], n_inputs, args["hidden"], 1, "spend_net")
-    interval_layers = _network(path, checkpoint["interval_net"], n_inputs - 1, args["hidden"], 2, "interval_net")
+    interval_layers = _network(path, checkpoint["interval_net"], n_inputs - n_arms, args["hidden"], 2 * n_arms,
+                               "interval_net")
     scales = [checkpoint[k] for k in ("spend_scale", "uplift_scale", "outcome_loc")]
     if not (all(_is_finite_number(v) for v in scales) and scales[0] > 0 and scales[1] > 0
             and checkpoint["outcome_type"] in OUTCOME_TYPES):
         raise ModelArtifactError(f"{path}: output scales must be finite (spend_scale, uplift_scale > 0) and "
                                  f"outcome_type one of {list(OUTCOME_TYPES)}")
     return Surrogate.from_layers(spend_layers, interval_layers, float(scales[0]), float(scales[1]),
-                                 checkpoint["outcome_type"], float(scales[2]))
+                                 checkpoint["outcome_type"], float(scales[2]), arm_names=arm_names)
 
 
 def _checked_checkpoint(path: Path, checkpoint) -> dict:
@@ -266,15 +271,15 @@ def _checked_checkpoint(path: Path, checkpoint) -> dict:
     return checkpoint
 
 
-def _checkpoint_surrogate(path: Path, data: bytes, n_inputs: int) -> Surrogate:
+def _checkpoint_surrogate(path: Path, data: bytes, n_inputs: int, arm_names: list[str]) -> Surrogate:
     """The surrogate of surrogate_nn.pth's verified bytes: through torchzip (no torch) when it knows every
     part of the file, else through torch.load, whose reading and errors are then those of earlier versions."""
     if not data.startswith(ZIP_MAGIC):
         raise ModelArtifactError(f"{path}: not a torch checkpoint (no zip header); truncated or {RETRAIN}")
     try:
-        return _surrogate(path, _checked_checkpoint(path, read_checkpoint(data)), n_inputs)
+        return _surrogate(path, _checked_checkpoint(path, read_checkpoint(data)), n_inputs, arm_names)
     except Unsupported:
-        return _surrogate(path, _checked_checkpoint(path, _torch_load(path, data)), n_inputs)
+        return _surrogate(path, _checked_checkpoint(path, _torch_load(path, data)), n_inputs, arm_names)
 
 
 def _check_targeting(path: Path, manifest: dict) -> None:
@@ -302,5 +307,6 @@ def load_surrogate(directory: str | Path) -> tuple[Surrogate, FeatureEncoder, di
     columns_path, scaler_path, checkpoint_path = (directory / n for n in (FEATURE_COLUMNS, SCALER, CHECKPOINT))
     spec = _feature_spec(columns_path, plain_unpickle(columns_path, contents[FEATURE_COLUMNS]))
     encoder = FeatureEncoder(spec, _scaler(scaler_path, plain_unpickle(scaler_path, contents[SCALER]), spec))
-    surrogate = _checkpoint_surrogate(checkpoint_path, contents[CHECKPOINT], len(encoder.columns))
+    arm_names = spec.arm_slugs if len(spec.arms) > 1 else []
+    surrogate = _checkpoint_surrogate(checkpoint_path, contents[CHECKPOINT], len(encoder.columns), arm_names)
     return surrogate, encoder, manifest

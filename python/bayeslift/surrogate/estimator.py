@@ -26,7 +26,7 @@ from ..data_errors import format_lines
 from .checkpoint import load_surrogate, save_surrogate, targeting_facts
 from .fidelity import fidelity
 from .model import FeatureEncoder, SurrogateConfig
-from .predict import PREDICTION_NAMES
+from .predict import PREDICTION_NAMES, prediction_names
 from .train import SurrogateTargets, build_targets, fit_surrogate_run, fit_to_floor
 
 __all__ = ["TARGET_COLUMNS", "CounterfactualTables", "UpliftSurrogate"]
@@ -194,19 +194,28 @@ class UpliftSurrogate(BaseEstimator):
 
     # -- prediction ------------------------------------------------------------------------------------------
     def predict(self, X) -> np.ndarray:
-        """Predicted uplift (expected outcome if treated minus if not), one float per user."""
-        return self.predict_table(X)["uplift"].to_numpy()
+        """Predicted uplift (expected outcome if treated minus if not), one float per user; with several
+        campaign arms, users x arms (each arm minus control, in ``spec_.arms`` order)."""
+        table = self.predict_table(X)
+        if not self.surrogate_.arm_names:
+            return table["uplift"].to_numpy()
+        return table[[f"uplift_{a}" for a in self.surrogate_.arm_names]].to_numpy()
 
     def predict_arms(self, X) -> pd.DataFrame:
-        """Expected outcome under each arm: columns ``spend_if_treated`` and ``spend_if_control``."""
-        return self.predict_table(X)[ARMS]
+        """Expected outcome under each arm: columns ``spend_if_treated`` and ``spend_if_control`` (several
+        campaign arms: ``spend_if_control`` and ``spend_if_<arm>`` per arm)."""
+        table = self.predict_table(X)
+        return table[ARMS] if not self.surrogate_.arm_names else table.filter(regex="^spend_if_")
 
     def predict_interval(self, X) -> pd.DataFrame:
-        """The 90% interval of each user's uplift: columns ``uplift_lower`` and ``uplift_upper``."""
-        return self.predict_table(X)[INTERVAL]
+        """The 90% interval of each user's uplift: columns ``uplift_lower`` and ``uplift_upper`` (several
+        campaign arms: ``uplift_<arm>_lower`` and ``uplift_<arm>_upper`` per arm)."""
+        table = self.predict_table(X)
+        return table[INTERVAL] if not self.surrogate_.arm_names else table.filter(regex="^uplift_.*_(lower|upper)$")
 
     def predict_table(self, X, *, checked: bool = False) -> pd.DataFrame:
-        """All five predictions (``TARGET_COLUMNS``), one row per user, ``X``'s index.
+        """All five predictions (``TARGET_COLUMNS``; with several campaign arms, ``prediction_names``), one row
+        per user, ``X``'s index.
 
         ``X``: a DataFrame with the feature columns (others ignored), checked as a scoring file is (names the
         column and the line, line n being row n - 2), or a 2-D array in ``feature_names_in_`` order;
@@ -215,7 +224,7 @@ class UpliftSurrogate(BaseEstimator):
         check_is_fitted(self, "surrogate_")
         users = X if checked else self._checked(X)
         preds = self.surrogate_.predict_encoded(self.encoder_.transform(users))
-        return pd.DataFrame({c: preds[c] for c in TARGET_COLUMNS}, index=users.index)
+        return pd.DataFrame({c: preds[c] for c in prediction_names(self.surrogate_.arm_names)}, index=users.index)
 
     def _checked(self, X) -> pd.DataFrame:
         frame = X if isinstance(X, pd.DataFrame) else _array_frame(X, list(self.feature_names_in_), exact=True)

@@ -30,6 +30,8 @@ def r_squared(truth: np.ndarray, pred: np.ndarray) -> float:
 def fidelity(surrogate: Surrogate, targets: SurrogateTargets) -> dict:
     """R^2 of the surrogate against the posterior summaries on the given users."""
     pred = surrogate.predict_encoded(targets.x)
+    if targets.arm_names:
+        return _fidelity_arms(pred, targets)
     error = targets.uplift_mean - pred["uplift"]
     return {
         "n_users": int(len(targets.x)),
@@ -46,6 +48,31 @@ def fidelity(surrogate: Surrogate, targets: SurrogateTargets) -> dict:
     }
 
 
+def _fidelity_arms(pred: dict, targets: SurrogateTargets) -> dict:
+    """``fidelity`` with several campaign arms: each arm's scores under ``arms``, and the worst arm's R^2 and
+    error share at the top (what fit_to_floor reports per width)."""
+    arms = {}
+    for a, name in enumerate(targets.arm_names):
+        truth, q05, q95 = targets.uplift_mean[:, a], targets.uplift_q05[:, a], targets.uplift_q95[:, a]
+        error = truth - pred[f"uplift_{name}"]
+        arms[name] = {
+            "r2_uplift": r_squared(truth, pred[f"uplift_{name}"]),
+            "uplift_error_share_of_posterior_sd": float(
+                np.sqrt(np.mean(error**2)) / np.mean(sd_from_90_interval(q05, q95))),
+            "r2_spend_if_treated": r_squared(targets.spend_treated[:, a], pred[f"spend_if_{name}"]),
+            "r2_uplift_lower": r_squared(q05, pred[f"uplift_{name}_lower"]),
+            "r2_uplift_upper": r_squared(q95, pred[f"uplift_{name}_upper"]),
+            "mean_abs_uplift_error": float(np.mean(np.abs(error))),
+        }
+    return {
+        "n_users": int(len(targets.x)),
+        "r2_uplift": min(v["r2_uplift"] for v in arms.values()),
+        "uplift_error_share_of_posterior_sd": max(v["uplift_error_share_of_posterior_sd"] for v in arms.values()),
+        "r2_spend_if_control": r_squared(targets.spend_control, pred["spend_if_control"]),
+        "arms": arms,
+    }
+
+
 def check_fidelity(holdout: dict, floor: float) -> str:
     """Raise SurrogateFidelityError unless the surrogate's uplift matches the posterior's on held-out users.
 
@@ -53,8 +80,17 @@ def check_fidelity(holdout: dict, floor: float) -> str:
     sqrt(1 - floor) of the posterior's own sd of a user's uplift (0.1 for floor 0.99). The second rule is for
     posteriors whose users barely differ (a shrunk model, a campaign without heterogeneity): their spread of
     uplift is tiny, so R^2 measures noise, while an error a tenth of the posterior's uncertainty changes no
-    decision. Returns the rule that passed.
+    decision. Returns the rule that passed. With several campaign arms (``holdout["arms"]``) every arm must pass;
+    the rules that passed are returned per arm ("email_a: r2_uplift; email_b: ...").
     """
+    if "arms" in holdout:
+        passed = []
+        for name, scores in holdout["arms"].items():
+            try:
+                passed.append(f"{name}: {check_fidelity({**scores, 'n_users': holdout['n_users']}, floor)}")
+            except SurrogateFidelityError as exc:
+                raise SurrogateFidelityError(f"arm {name}: {exc}") from None
+        return "; ".join(passed)
     if holdout["r2_uplift"] >= floor:
         return "r2_uplift"
     share = holdout.get("uplift_error_share_of_posterior_sd", float("nan"))

@@ -58,6 +58,12 @@ class SimpleNN(nn.Module):
         return self.net(x)
 
 
-def with_arm(x: torch.Tensor, arm: int) -> torch.Tensor:
-    """Prepend the received_campaign flag to a batch of encoded users."""
-    return torch.cat([torch.full((x.shape[0], 1), float(arm), dtype=x.dtype), x], dim=1)
+def with_arm(x: torch.Tensor, arm: int, n_arms: int = 1) -> torch.Tensor:
+    """Prepend the arm inputs to a batch of encoded users: the received_campaign flag, or with several campaign
+    arms one indicator per arm (``arm`` 0, control: all 0)."""
+    if n_arms == 1:
+        return torch.cat([torch.full((x.shape[0], 1), float(arm), dtype=x.dtype), x], dim=1)
+    arms = torch.zeros((x.shape[0], n_arms), dtype=x.dtype)
+    if arm:
+        arms[:, arm - 1] = 1.0
+    return torch.cat([arms, x], dim=1)

@@ -1,7 +1,9 @@
 """The fitted surrogate: its two networks, the output scales, and scoring through numpy.
 
 ``spend_net`` maps [received_campaign, features] to the outcome on the network's scale (``OutcomeLink``);
-``interval_net`` maps features to the log-widths of the 90% uplift interval below and above the mean.
+``interval_net`` maps features to the log-widths of the 90% uplift interval below and above the mean. With
+several campaign arms (``arm_names``), spend_net's first inputs are one indicator per arm (control: all 0) and
+interval_net gives the two log-widths of each arm's uplift, arm after arm.
 """
 from __future__ import annotations
 
@@ -10,6 +12,16 @@ import numpy as np
 PREDICT_CHUNK = 512  # rows per inference chunk: intermediates stay in cache (~6% faster than 1024), and OpenBLAS
 # stays single-threaded (above ~2k rows it starts threads, which on 2 busy cores made scoring 10x slower)
 PREDICTION_NAMES = ("spend_if_treated", "spend_if_control", "uplift", "uplift_lower", "uplift_upper")
+
+
+def prediction_names(arm_names=()) -> tuple[str, ...]:
+    """``predict_encoded``'s outputs: PREDICTION_NAMES for one campaign arm; with several, the control arm's
+    spend, then per arm its spend, uplift and uplift interval (``spend_if_<arm>``, ``uplift_<arm>``,
+    ``uplift_<arm>_lower``, ``uplift_<arm>_upper``)."""
+    if not arm_names:
+        return PREDICTION_NAMES
+    return ("spend_if_control", *(f"{name}{a}{end}" for a in arm_names for name, end in
+                                  (("spend_if_", ""), ("uplift_", ""), ("uplift_", "_lower"), ("uplift_", "_upper"))))
 SPEND_FLOOR = 1e-9  # relative to spend_scale; expected spend is positive but may round to 0 in a CSV
 PROB_FLOOR = 1e-7  # binary outcomes: probabilities are clipped to [floor, 1 - floor] before the logit
 
@@ -66,21 +78,30 @@ class Surrogate:
     """
 
     def __init__(self, spend_net, interval_net, spend_scale: float, uplift_scale: float,
-                 outcome_type: str = "spend", outcome_loc: float = 0.0):
+                 outcome_type: str = "spend", outcome_loc: float = 0.0, arm_names=()):
         self._nets = {"spend_net": spend_net.eval(), "interval_net": interval_net.eval()}
-        self._setup(_layers(spend_net), _layers(interval_net), spend_scale, uplift_scale, outcome_type, outcome_loc)
+        self._setup(_layers(spend_net), _layers(interval_net), spend_scale, uplift_scale, outcome_type, outcome_loc,
+                    arm_names)
 
     @classmethod
     def from_layers(cls, spend_layers, interval_layers, spend_scale: float, uplift_scale: float,
-                    outcome_type: str = "spend", outcome_loc: float = 0.0) -> "Surrogate":
+                    outcome_type: str = "spend", outcome_loc: float = 0.0, arm_names=()) -> "Surrogate":
         """A surrogate from each network's [first weight, first bias, last weight, last bias] (float32 arrays of
-        torch's ``Linear`` shapes), without torch."""
+        torch's ``Linear`` shapes), without torch; ``arm_names`` the campaign arms' suffixes when there are
+        several (empty for one)."""
         self = cls.__new__(cls)
         self._nets = {}
-        self._setup(list(spend_layers), list(interval_layers), spend_scale, uplift_scale, outcome_type, outcome_loc)
+        self._setup(list(spend_layers), list(interval_layers), spend_scale, uplift_scale, outcome_type, outcome_loc,
+                    arm_names)
         return self
 
-    def _setup(self, spend_layers, interval_layers, spend_scale, uplift_scale, outcome_type, outcome_loc) -> None:
+    def _setup(self, spend_layers, interval_layers, spend_scale, uplift_scale, outcome_type, outcome_loc,
+               arm_names=()) -> None:
+        self.arm_names = list(arm_names)
+        self.n_arms = max(1, len(self.arm_names))
+        if len(interval_layers[3]) != 2 * self.n_arms:
+            raise ValueError(f"Surrogate: interval_net has {len(interval_layers[3])} outputs, not 2 per arm of "
+                             f"{self.n_arms}")
         self._layers = {"spend_net": spend_layers, "interval_net": interval_layers}
         self.spend_scale = spend_scale
         self.uplift_scale = uplift_scale
@@ -88,7 +109,9 @@ class Surrogate:
         w1, b1, w2, b2 = (np.asarray(a, dtype=np.float64) for a in spend_layers)
         v1, c1, v2, c2 = (np.asarray(a, dtype=np.float64) for a in interval_layers)
         self.hidden = len(b1)
-        self._feature_weight, self._b1, self._arm_weight = np.ascontiguousarray(w1[:, 1:].T), b1, w1[:, 0].copy()
+        k = self.n_arms
+        self._feature_weight, self._b1 = np.ascontiguousarray(w1[:, k:].T), b1
+        self._arm_weight = w1[:, 0].copy() if k == 1 else np.ascontiguousarray(w1[:, :k].T)  # (arms, hidden)
         self._v1, self._c1 = np.ascontiguousarray(v1.T), c1
         self._w2, self._b2 = w2[0].copy(), float(b2[0])
         self._v2, self._c2 = np.ascontiguousarray(v2.T), c2
@@ -127,6 +150,8 @@ class Surrogate:
         do not depend on how users are batched (HTTP and batch files agree digit for digit).
         """
         x_all = np.asarray(x, dtype=np.float64)
+        if self.arm_names:
+            return self._predict_arms(x_all)
         n, h = len(x_all), self.hidden
         out = {name: np.empty(n) for name in PREDICTION_NAMES}
         rows = min(n, PREDICT_CHUNK)
@@ -153,6 +178,29 @@ class Surrogate:
             uplift = np.subtract(treated, control, out=out["uplift"][chunk])
             np.subtract(uplift, widths[:, 0], out=out["uplift_lower"][chunk])
             np.add(uplift, widths[:, 1], out=out["uplift_upper"][chunk])
+        return out
+
+
+    def _predict_arms(self, x_all: np.ndarray) -> dict[str, np.ndarray]:
+        """``predict_encoded`` with several campaign arms (``prediction_names``): the first layer's product with
+        the features is shared by every arm, and each product is rounded to float32 as in the one-arm path."""
+        n, k = len(x_all), self.n_arms
+        out = {name: np.empty(n) for name in prediction_names(self.arm_names)}
+        for start in range(0, n, PREDICT_CHUNK):
+            xt = x_all[start:start + PREDICT_CHUNK]
+            chunk = slice(start, start + len(xt))
+            pre = _rounded(xt @ self._feature_weight + self._b1)
+            hidden = np.concatenate([np.maximum(pre, 0), *(np.maximum(pre + w, 0) for w in self._arm_weight)])
+            spend = self.link.from_net(_rounded(hidden @ self._w2) + self._b2).reshape(k + 1, len(xt))
+            widths = np.exp(_rounded(np.maximum(_rounded(xt @ self._v1 + self._c1), 0) @ self._v2) + self._c2)
+            widths = widths * self.uplift_scale
+            out["spend_if_control"][chunk] = spend[0]
+            for a, name in enumerate(self.arm_names):
+                uplift = spend[a + 1] - spend[0]
+                out[f"spend_if_{name}"][chunk] = spend[a + 1]
+                out[f"uplift_{name}"][chunk] = uplift
+                out[f"uplift_{name}_lower"][chunk] = uplift - widths[:, 2 * a]
+                out[f"uplift_{name}_upper"][chunk] = uplift + widths[:, 2 * a + 1]
         return out
 
 

@@ -9,7 +9,8 @@ import numpy as np
 
 @dataclass
 class SurrogateTargets:
-    """Per-user training targets, aligned row by row with the encoded features."""
+    """Per-user training targets, aligned row by row with the encoded features. With several campaign arms
+    (``arm_names``, their column suffixes) the treated spend and the uplift summaries are users x arms."""
 
     x: np.ndarray  # users x features (float32)
     spend_treated: np.ndarray
@@ -18,3 +19,4 @@ class SurrogateTargets:
     uplift_q05: np.ndarray
     uplift_q95: np.ndarray
     outcome_type: str = "spend"
+    arm_names: tuple = ()

@@ -40,23 +40,32 @@ def seed_everything(seed: int) -> None:
 
 def build_targets(train_data: pd.DataFrame, labels: pd.DataFrame, uplift: pd.DataFrame, spec: FeatureSpec,
                   encoder: FeatureEncoder) -> SurrogateTargets:
-    """Pair each user's treated and control rows with their uplift summary."""
-    treated = train_data["received_campaign"].to_numpy() == 1
-    users = train_data[treated].reset_index(drop=True)
+    """Pair each user's rows of every arm with their uplift summary (users x arms with several campaign arms)."""
+    first_arm = train_data["received_campaign"].to_numpy() == 1
+    users = train_data[first_arm].reset_index(drop=True)
     ids = users[spec.id].astype(str).to_numpy()
     by_arm = labels.assign(_id=labels[spec.id].astype(str)).pivot(index="_id", columns="received_campaign", values="spend_mean")
     up = uplift.assign(_id=uplift[spec.id].astype(str)).set_index("_id")
     missing = set(ids) - set(by_arm.index) | set(ids) - set(up.index)
     if missing:
         raise ValueError(f"labels or uplift summary lack {len(missing)} users, e.g. {sorted(missing)[:3]}")
+    arms = spec.arm_slugs if len(spec.arms) > 1 else []
+
+    def summary(stat: str) -> np.ndarray:  # "mean", "q05" or "q95" of the uplift
+        if not arms:
+            return up.loc[ids, f"uplift_{stat}"].to_numpy(dtype=np.float64)
+        return up.loc[ids, [f"uplift_{a}_{stat}" for a in arms]].to_numpy(dtype=np.float64)
+
+    treated = by_arm.loc[ids, 1] if not arms else by_arm.loc[ids, list(range(1, len(arms) + 1))]
     return SurrogateTargets(
         x=encoder.transform(users),
-        spend_treated=by_arm.loc[ids, 1].to_numpy(dtype=np.float64),
+        spend_treated=treated.to_numpy(dtype=np.float64),
         spend_control=by_arm.loc[ids, 0].to_numpy(dtype=np.float64),
-        uplift_mean=up.loc[ids, "uplift_mean"].to_numpy(dtype=np.float64),
-        uplift_q05=up.loc[ids, "uplift_q05"].to_numpy(dtype=np.float64),
-        uplift_q95=up.loc[ids, "uplift_q95"].to_numpy(dtype=np.float64),
+        uplift_mean=summary("mean"),
+        uplift_q05=summary("q05"),
+        uplift_q95=summary("q95"),
         outcome_type=spec.outcome_type,
+        arm_names=tuple(arms),
     )
 
 
@@ -80,15 +89,16 @@ class _Tensors:
 
 
 def _to_tensors(targets: SurrogateTargets, link: OutcomeLink, uplift_scale: float) -> _Tensors:
+    below = np.log(np.maximum(targets.uplift_mean - targets.uplift_q05, 0) / uplift_scale + WIDTH_FLOOR)
+    above = np.log(np.maximum(targets.uplift_q95 - targets.uplift_mean, 0) / uplift_scale + WIDTH_FLOOR)
     return _Tensors(
         x=_tensor(targets.x),
         z_treated=_tensor(link.to_net(targets.spend_treated)),
         z_control=_tensor(link.to_net(targets.spend_control)),
         uplift=_tensor(targets.uplift_mean / uplift_scale),
-        log_widths=_tensor(np.column_stack([
-            np.log(np.maximum(targets.uplift_mean - targets.uplift_q05, 0) / uplift_scale + WIDTH_FLOOR),
-            np.log(np.maximum(targets.uplift_q95 - targets.uplift_mean, 0) / uplift_scale + WIDTH_FLOOR),
-        ])),
+        # below and above the mean, arm after arm
+        log_widths=_tensor(np.column_stack([below, above]) if below.ndim == 1 else
+                           np.stack([below, above], axis=2).reshape(len(below), -1)),
     )
 
 
@@ -140,20 +150,28 @@ def fit_surrogate_run(targets: SurrogateTargets, config: SurrogateConfig) -> Tra
     steps = config.steps_for(len(targets.x))
     fit_idx, val_idx = validation_split(len(targets.x), config.validation_fraction, config.validation_min_users,
                                         config.seed)
-    link = OutcomeLink.fit(targets.outcome_type, np.concatenate([targets.spend_treated, targets.spend_control]))
-    uplift_scale = float(np.std(targets.uplift_mean)) or 1.0
+    n_arms = max(1, len(targets.arm_names))
+    link = OutcomeLink.fit(targets.outcome_type, np.concatenate([targets.spend_treated.T.ravel(), targets.spend_control]))
+    uplift_scale = float(np.std(targets.uplift_mean)) or 1.0  # one scale for every arm's uplift
     every = _to_tensors(targets, link, uplift_scale)
     fit, validation = every.rows(fit_idx), every.rows(val_idx)
 
-    spend_net = SimpleNN(n_features + 1, config.hidden)
-    interval_net = SimpleNN(n_features, config.hidden, 2)
+    spend_net = SimpleNN(n_features + n_arms, config.hidden)
+    interval_net = SimpleNN(n_features, config.hidden, 2 * n_arms)
     mse = nn.MSELoss()
+
+    def treated_predictions(x: torch.Tensor) -> torch.Tensor:
+        """spend_net in the campaign arm (users), or in each campaign arm (users x arms)."""
+        if n_arms == 1:
+            return spend_net(with_arm(x, 1))[:, 0]
+        return torch.stack([spend_net(with_arm(x, arm, n_arms))[:, 0] for arm in range(1, n_arms + 1)], dim=1)
 
     def losses(t: _Tensors) -> tuple[torch.Tensor, torch.Tensor]:
         """spend_net's loss and interval_net's: separate terms, so each network is early-stopped on its own."""
-        pred_t = spend_net(with_arm(t.x, 1))[:, 0]
-        pred_c = spend_net(with_arm(t.x, 0))[:, 0]
-        pred_uplift = (link.from_net(pred_t) - link.from_net(pred_c)) / uplift_scale
+        pred_t = treated_predictions(t.x)
+        pred_c = spend_net(with_arm(t.x, 0, n_arms))[:, 0]
+        control = link.from_net(pred_c) if n_arms == 1 else link.from_net(pred_c)[:, None]
+        pred_uplift = (link.from_net(pred_t) - control) / uplift_scale
         return (mse(pred_t, t.z_treated) + mse(pred_c, t.z_control) + config.uplift_weight * mse(pred_uplift, t.uplift),
                 mse(interval_net(t.x), t.log_widths))
 
@@ -193,7 +211,8 @@ def fit_surrogate_run(targets: SurrogateTargets, config: SurrogateConfig) -> Tra
     if stopped_early:
         log.info("surrogate: no better validation loss in %d steps; stopped at step %d of %d, kept the weights of "
                  "steps %d (spend_net) and %d (interval_net)", config.patience, step, steps, best[0].step, best[1].step)
-    return TrainingRun(Surrogate(spend_net, interval_net, link.scale, uplift_scale, link.outcome_type, link.loc),
+    return TrainingRun(Surrogate(spend_net, interval_net, link.scale, uplift_scale, link.outcome_type, link.loc,
+                                 targets.arm_names),
                        hidden=config.hidden, steps_planned=steps, steps_run=step, best_step=best[0].step,
                        best_step_interval=best[1].step, stopped_early=stopped_early, n_fit_users=n_fit,
                        n_validation_users=n_val, validation_loss=best[0].loss if n_val else None)
