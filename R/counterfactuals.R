@@ -27,9 +27,9 @@ shard_main <- function() {
     model$interval_calibration <- jsonlite::read_json(calibration, simplifyVector = TRUE)
     message(sprintf("per-user uplift intervals scaled by %.3f (parametric-bootstrap calibration)", model$interval_calibration$scale))
   }
-  policy <- snakemake@params[["policy"]]
+  policy <- arm_policy(snakemake@params[["policy"]], spec)
   out <- export_counterfactual_shard(model, users[rows, , drop = FALSE], chunk_size = chunk_size,
-                                     margin = policy$margin, cost = policy$cost_per_contact)
+                                     margin = policy$margin, cost = policy$cost)
   save_rds_atomic(out, snakemake@output[["shard"]])
 }
 

@@ -120,7 +120,7 @@ rule counterfactuals_shard:
         chunk_size=config["counterfactuals"]["chunk_size"],
         shards=SHARDS,
         # margin and cost give each user's exact posterior P(profit > 0) (uplift_summary's prob_profit)
-        policy={k: config["policy"][k] for k in ("margin", "cost_per_contact")},
+        policy={k: config["policy"][k] for k in ("margin", "cost_per_contact", "arms")},
     log:
         logs("{delivered}counterfactuals_shard_{shard}"),
     threads: 1

@@ -42,7 +42,7 @@ def _policy_value(name: str):
     return parse
 
 
-POLICY_FLAGS = ("rule", "cost_per_contact", "margin", "top_k", "prob_threshold")
+POLICY_FLAGS = ("rule", "cost_per_contact", "margin", "top_k", "prob_threshold", "policy_arms")
 
 
 def _add_policy_flags(p, env: bool) -> None:
@@ -60,10 +60,13 @@ def _add_policy_flags(p, env: bool) -> None:
     p.add_argument("--prob-threshold", type=_policy_value("prob_threshold"), default=None,
                    help="bayes_prob: minimum P(margin * uplift - cost > 0), in [0, 1], default 0.8"
                         + from_env("BAYESLIFT_PROB_THRESHOLD"))
+    p.add_argument("--policy-arms", type=_policy_value("arms"), default=None,
+                   help='several campaign arms: JSON {level: {"cost_per_contact": x, "margin": y}} overriding the '
+                        "two above per arm" + from_env("BAYESLIFT_POLICY_ARMS"))
 
 
 def _policy_flags(args) -> dict:
-    return {name: getattr(args, name) for name in POLICY_FLAGS}
+    return {("arms" if name == "policy_arms" else name): getattr(args, name) for name in POLICY_FLAGS}
 
 
 def _check_listen(host: str, port: int) -> None:

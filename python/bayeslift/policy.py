@@ -22,7 +22,7 @@ with a normal 95% interval from the standard error of those per-user terms.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -61,6 +61,9 @@ class PolicyConfig:
     prob_threshold: float = 0.8
     # Learned, never configured: the predicted uplift from which top_k treats (``for_model``), None until then.
     top_k_threshold: float | None = None
+    #: several campaign arms: per arm level, {"cost_per_contact": ..., "margin": ...} overriding the two above
+    #: (decide_arms.arm_economics); arms not named take them
+    arms: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if not np.isfinite(self.cost_per_contact) or self.cost_per_contact < 0:
@@ -75,10 +78,14 @@ class PolicyConfig:
             raise ValueError(f"policy prob_threshold must be in [0, 1], got {self.prob_threshold}")
         if self.top_k_threshold is not None and not np.isfinite(self.top_k_threshold):
             raise ValueError(f"policy top_k_threshold must be finite, got {self.top_k_threshold}")
+        if not isinstance(self.arms, dict) or any(
+                not isinstance(v, dict) or set(v) - {"cost_per_contact", "margin"} for v in self.arms.values()):
+            raise ValueError("policy arms must map each arm level to {cost_per_contact, margin}, got "
+                             f"{self.arms!r}"[:300])
 
     @classmethod
     def from_config(cls, section: dict) -> "PolicyConfig":
-        keys = ("cost_per_contact", "margin", "rule", "top_k", "prob_threshold")
+        keys = ("cost_per_contact", "margin", "rule", "top_k", "prob_threshold", "arms")
         return cls(**{k: section[k] for k in keys if k in section})
 
 

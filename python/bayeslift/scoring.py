@@ -25,10 +25,11 @@ from .data import DataValidationError, csv_options, read_csv, utf8_error, valida
 from .data_errors import format_lines, line_numbers
 from .io import atomic_path
 from .manifest import MANIFEST, ModelArtifactError, model_digest
+from .arms import arm_levels
+from .decide_arms import arm_economics, check_arm_rule, decide_arm
 from .policy import PolicyConfig, decide, for_model
-from .arms import require_one_campaign_arm
 from .surrogate.checkpoint import load_surrogate
-from .surrogate.predict import PREDICTION_NAMES
+from .surrogate.predict import PREDICTION_NAMES, prediction_names
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where used: the Arrow path scores a CSV without pandas
@@ -43,9 +44,12 @@ class UpliftScorer:
     torch or scikit-learn), plus the scoring file's checks (ids, finite predictions) and the targeting policy."""
 
     def __init__(self, surrogate, encoder, manifest: dict, source: str = "the model's manifest", model_dir=None):
-        require_one_campaign_arm(encoder.spec, "scoring")
         self.surrogate, self.encoder, self.manifest = surrogate, encoder, manifest
         self.source, self.model_dir = source, model_dir
+        #: the prediction columns: PREDICTION_COLUMNS, or per arm with several campaign arms (prediction_names)
+        self.prediction_columns = list(prediction_names(surrogate.arm_names))
+        #: the decision's column: "treat" (0/1), or with several arms "best_arm" (the chosen arm's level)
+        self.decision_column = "best_arm" if surrogate.arm_names else "treat"
 
     @classmethod
     def load(cls, model_dir: str | os.PathLike) -> "UpliftScorer":
@@ -69,11 +73,30 @@ class UpliftScorer:
     def policy(self, policy: PolicyConfig) -> PolicyConfig:
         """``policy`` ready for ``decide`` with this model: the top_k rule gets its uplift threshold from the
         holdout quantiles in the manifest (``targeting``), so batch and HTTP decide each user alike."""
+        if policy.arms and not self.surrogate.arm_names:
+            raise ValueError("policy arms is for several campaign arms; this model has one: set cost_per_contact "
+                             "and margin")
+        if self.surrogate.arm_names:
+            check_arm_rule(policy)
+            self.economics(policy)  # an override naming no arm of this model is refused here, before scoring
+            return policy
         quantiles = (self.manifest.get("targeting") or {}).get("uplift_quantiles")
         try:
             return for_model(policy, quantiles)
         except ValueError as exc:
             raise ModelArtifactError(f"{self.source}: {exc}") from None
+
+    def economics(self, policy: PolicyConfig):
+        """Several campaign arms: each arm's cost and margin (decide_arms.arm_economics)."""
+        return arm_economics(policy, self.spec.arms, self.spec.arm_slugs)
+
+    def decisions(self, predictions, policy: PolicyConfig) -> np.ndarray:
+        """The decision column's values: ``policy.decide``'s 0/1 (int64), or with several arms ``decide_arm``'s
+        choice as the arm's level (control's level for none)."""
+        if not self.surrogate.arm_names:
+            return decide(predictions, policy).astype(np.int64)
+        chosen = decide_arm(predictions, policy, self.economics(policy))
+        return np.asarray(arm_levels(self.spec), dtype=object)[chosen]
 
     @property
     def version(self) -> dict:
@@ -85,7 +108,7 @@ class UpliftScorer:
         import pandas as pd
 
         preds = self.surrogate.predict_encoded(self.encoder.transform(users))
-        return pd.DataFrame({c: preds[c] for c in PREDICTION_COLUMNS}, index=users.index)
+        return pd.DataFrame({c: preds[c] for c in self.prediction_columns}, index=users.index)
 
     def score_frame(self, frame: pd.DataFrame, source: str = "input", offset: int = 0) -> pd.DataFrame:
         """Validate a raw frame of users and return id + predictions; a user without a finite prediction
@@ -306,8 +329,10 @@ def score_file(model_dir, input_path, output_path, chunk_size: int = 100_000, pr
             bar.close()
         if rows == 0 and chunks is not None and not parquet_out:
             # Header only, written by the same writer as non-empty shards so gathered files stay byte-identical.
-            fields = [pa.field(scorer.spec.id, pa.string()), *(pa.field(c, pa.float64()) for c in PREDICTION_COLUMNS)]
-            schema = pa.schema(fields + ([pa.field("treat", pa.int64())] if policy is not None else []))
+            fields = [pa.field(scorer.spec.id, pa.string()),
+                      *(pa.field(c, pa.float64()) for c in scorer.prediction_columns)]
+            decision = pa.field(scorer.decision_column, pa.string() if scorer.surrogate.arm_names else pa.int64())
+            schema = pa.schema(fields + ([decision] if policy is not None else []))
             header_writer = _table_writer(tmp, schema, parquet=False)
             header_writer.write_table(schema.empty_table())
             header_writer.close()
@@ -328,7 +353,7 @@ def _score_with_pandas(scorer: UpliftScorer, policy, input_path: Path, tmp: Path
             scored = scorer.score_frame(chunk, str(input_path), offset=offset + rows)
             ids.add(chunk[scorer.spec.id], offset + rows)
             if policy is not None:
-                scored["treat"] = decide(scored, policy).astype(int)
+                scored[scorer.decision_column] = scorer.decisions(scored, policy)
             table = pa.Table.from_pandas(scored, preserve_index=False)
             writer = writer or _table_writer(tmp, table.schema, parquet_out)
             writer.write_table(table)
@@ -354,11 +379,12 @@ def _score_with_arrow(scorer: UpliftScorer, policy, input_path: Path, tmp: Path,
             ids.add(id_hashes(batch.column(spec.id)))
             with np.errstate(over="ignore", invalid="ignore"):  # overflow shows as non-finite, refused right after
                 preds = scorer.surrogate.predict_encoded(scorer.encoder.transform(columns))
-            if not all(np.isfinite(preds[c]).all() for c in PREDICTION_COLUMNS):
+            if not all(np.isfinite(preds[c]).all() for c in scorer.prediction_columns):
                 raise NotClear("a prediction is not finite")
-            table = {spec.id: batch.column(spec.id), **{c: from_numpy(preds[c]) for c in PREDICTION_COLUMNS}}
+            table = {spec.id: batch.column(spec.id), **{c: from_numpy(preds[c]) for c in scorer.prediction_columns}}
             if policy is not None:
-                table["treat"] = from_numpy(decide(preds, policy).astype(np.int64))
+                chosen = scorer.decisions(preds, policy)
+                table[scorer.decision_column] = from_numpy(chosen) if chosen.dtype != object else pa.array(chosen, pa.string())
             table = pa.Table.from_arrays(list(table.values()), names=list(table))
             writer = writer or _table_writer(tmp, table.schema, parquet=False)
             writer.write_table(table)
@@ -373,14 +399,3 @@ def _score_with_arrow(scorer: UpliftScorer, policy, input_path: Path, tmp: Path,
         if writer is not None:
             writer.close()
     return rows
-
-
-def summarize_uplift(predictions: pd.DataFrame) -> dict:
-    """Headline figures of a scored file."""
-    uplift = predictions["uplift"].to_numpy()
-    return {
-        "n_users": int(len(uplift)),
-        "mean_uplift": float(np.mean(uplift)),
-        "share_positive": float(np.mean(uplift > 0)),
-        "share_interval_above_zero": float(np.mean(predictions["uplift_lower"].to_numpy() > 0)),
-    }

@@ -5,11 +5,11 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .data import DataValidationError
 from .io import write_text_atomic
-from .scoring import summarize_uplift
 
 
 def _non_finite(value, where: str = "") -> list[str]:
@@ -19,6 +19,37 @@ def _non_finite(value, where: str = "") -> list[str]:
     if isinstance(value, (list, tuple)):
         return [k for i, v in enumerate(value) for k in _non_finite(v, f"{where}[{i}]")]
     return [where] if isinstance(value, float) and not math.isfinite(value) else []
+
+
+def summarize_uplift(predictions: pd.DataFrame) -> dict:
+    """Headline figures of a scored file; with several campaign arms (``uplift_<arm>`` columns) per arm, and the
+    share of users given each arm (``best_arm``) when the file has decisions."""
+    if "uplift" in predictions:
+        return _uplift_figures(predictions["uplift"], predictions["uplift_lower"])
+    arms = [c[len("uplift_"):-len("_lower")] for c in predictions if c.startswith("uplift_") and c.endswith("_lower")]
+    out = {"n_users": int(len(predictions)),
+           "arms": {a: _uplift_figures(predictions[f"uplift_{a}"], predictions[f"uplift_{a}_lower"]) for a in arms}}
+    if "best_arm" in predictions:
+        out["best_arm_shares"] = {str(k): float(v) for k, v in predictions["best_arm"].value_counts(normalize=True).items()}
+    return out
+
+
+def _uplift_figures(uplift: pd.Series, lower: pd.Series) -> dict:
+    uplift = uplift.to_numpy()
+    return {
+        "n_users": int(len(uplift)),
+        "mean_uplift": float(np.mean(uplift)),
+        "share_positive": float(np.mean(uplift > 0)),
+        "share_interval_above_zero": float(np.mean(lower.to_numpy() > 0)),
+    }
+
+
+def ate_figures(ate: dict) -> dict:
+    """The summary's ATE: the posterior's mean, 90% interval, P(ATE > 0) and users; per arm with several."""
+    keys = ("ate_mean", "ate_q05", "ate_q95", "prob_positive")
+    if "arms" in ate:
+        return {"arms": {a: {k: v[k] for k in keys} for a, v in ate["arms"].items()}, "n_users": ate["n_users"]}
+    return {k: ate[k] for k in (*keys, "n_users")}
 
 
 def delivered_fit(diagnostics: dict, evaluated: dict) -> dict:
@@ -49,7 +80,7 @@ def write_summary(ate_json, diagnostics_json, manifest_json, predictions_csv, ou
     evaluated = json.loads(Path(evaluation_diagnostics_json).read_text()) if evaluation_diagnostics_json else diagnostics
     manifest = json.loads(Path(manifest_json).read_text())
     summary = {
-        "ate": {k: ate[k] for k in ("ate_mean", "ate_q05", "ate_q95", "prob_positive", "n_users")},
+        "ate": ate_figures(ate),
         "diagnostics": {"passed": diagnostics["passed"], "problems": diagnostics["problems"]},
         "delivered": delivered_fit(diagnostics, evaluated),
         "fidelity": manifest["fidelity"]["holdout"],
@@ -77,14 +108,21 @@ def format_summary(summary: dict) -> str:
     """Plain-text lines for the terminal."""
     a, f, s = summary["ate"], summary["fidelity"], summary["scored"]
     verdict = "passed" if summary["diagnostics"]["passed"] else "FAILED: " + "; ".join(summary["diagnostics"]["problems"])
+    ates = a["arms"] if "arms" in a else {"": a}
+    scored = s["arms"] if "arms" in s else {"": s}
     return "\n".join([
-        f"Average uplift (ATE) per user: {a['ate_mean']:.3f} (90% interval {a['ate_q05']:.3f} to {a['ate_q95']:.3f}; "
-        f"P(ATE > 0) = {a['prob_positive']:.3f}; {a['n_users']} users)",
+        *(f"Average uplift (ATE) per user{f' of {arm}' if arm else ''}: {v['ate_mean']:.3f} (90% interval "
+          f"{v['ate_q05']:.3f} to {v['ate_q95']:.3f}; P(ATE > 0) = {v['prob_positive']:.3f}; {a['n_users']} users)"
+          for arm, v in ates.items()),
         f"MCMC diagnostics: {verdict}",
         f"Surrogate fidelity on {f['n_users']} held-out users: R^2 uplift {f['r2_uplift']:.4f}"
+        + (" (the worst arm's)" if "arms" in f else "")
         + (f" (error {f['uplift_error_share_of_posterior_sd']:.3f} of the posterior sd: users barely differ)"
            if f.get("passed_by") == "error_share_of_posterior_sd" else ""),
-        f"Scored {s['n_users']} users: mean uplift {s['mean_uplift']:.3f}, {100 * s['share_positive']:.1f}% positive",
+        *(f"Scored {v['n_users']} users{f' with {arm}' if arm else ''}: mean uplift {v['mean_uplift']:.3f}, "
+          f"{100 * v['share_positive']:.1f}% positive" for arm, v in scored.items()),
+        *(["Best arm: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in s["best_arm_shares"].items())]
+          if "best_arm_shares" in s else []),
         *([summary["delivered"]["note"]] if "delivered" in summary else []),
         *(f"  {name}: {path}" for name, path in summary["outputs"].items()),
     ])

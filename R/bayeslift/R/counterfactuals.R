@@ -84,9 +84,9 @@ ate_posterior <- function(model, users) {
 #' @param model a fitted model or stack.
 #' @param users data.frame of users with the id, features and a `split` column ("train"/"holdout").
 #' @param chunk_size users per chunk.
-#' @param margin,cost the contact policy (`policy.margin`, `policy.cost_per_contact`): the uplift summary's
-#'   `prob_profit` is the posterior P(margin * uplift - cost > 0), counted over the draws (the defaults
-#'   make it P(uplift > 0)).
+#' @param margin,cost the contact policy (`policy.margin`, `policy.cost_per_contact`; one per campaign arm with
+#'   several, [arm_policy()]): the uplift summary's `prob_profit` is the posterior P(margin * uplift - cost > 0),
+#'   counted over the draws (the defaults make it P(uplift > 0)).
 #' @return a list: `train_data` and `labels` (two rows per user, treated first, in the boundary
 #'   schema's column order), `uplift` (the uplift summary, one row per user), `ate` (a list summarising the
 #'   sample average uplift over draws, plus the mean spend under each arm, and `interval_scale` when the model's
@@ -94,10 +94,15 @@ ate_posterior <- function(model, users) {
 #'   which `export_counterfactual_shard()` adds up across chunks).
 #' @export
 export_counterfactuals <- function(model, users, chunk_size = 2000L, margin = 1, cost = 0) {
-  if (!is.numeric(margin) || length(margin) != 1 || !(margin > 0)) stop("export_counterfactuals: margin must be one number > 0", call. = FALSE)
-  if (!is.numeric(cost) || length(cost) != 1 || !(cost >= 0)) stop("export_counterfactuals: cost must be one number >= 0", call. = FALSE)
-  if (!is.data.frame(users) || is.null(users$split)) stop("export_counterfactuals: users must be a data.frame with a split column", call. = FALSE)
   spec <- model$spec
+  n_arms <- n_campaign_arms(spec)
+  if (!is.numeric(margin) || !length(margin) %in% c(1, n_arms) || !all(margin > 0))
+    stop("export_counterfactuals: margin must be one number > 0, or one per campaign arm", call. = FALSE)
+  if (!is.numeric(cost) || !length(cost) %in% c(1, n_arms) || !all(cost >= 0))
+    stop("export_counterfactuals: cost must be one number >= 0, or one per campaign arm", call. = FALSE)
+  margin <- rep_len(margin, n_arms)
+  cost <- rep_len(cost, n_arms)
+  if (!is.data.frame(users) || is.null(users$split)) stop("export_counterfactuals: users must be a data.frame with a split column", call. = FALSE)
   n <- nrow(users)
   starts <- seq(1L, n, by = chunk_size)
   train_parts <- label_parts <- uplift_parts <- vector("list", length(starts))
@@ -124,11 +129,12 @@ export_counterfactuals <- function(model, users, chunk_size = 2000L, margin = 1,
     order_rows <- as.vector(t(matrix(seq_len(length(rows) * length(per_arm)), length(rows))))
     train_parts[[k]] <- do.call(rbind, lapply(per_arm, `[[`, "train"))[order_rows, ]
     label_parts[[k]] <- do.call(rbind, lapply(per_arm, `[[`, "labels"))[order_rows, ]
-    uplift_stats <- do.call(cbind, unname(lapply(arm_draws, function(m) {
-      uplift <- m - draws$control
+    uplift_stats <- do.call(cbind, lapply(seq_along(arm_draws), function(a) {
+      uplift <- arm_draws[[a]] - draws$control
       q <- matrixStats::colQuantiles(uplift, probs = c(0.05, 0.5, 0.95), drop = FALSE)
-      unname(cbind(colMeans(uplift), q[, 2], q[, 1], q[, 3], colMeans(uplift > 0), colMeans(margin * uplift - cost > 0)))
-    })))
+      unname(cbind(colMeans(uplift), q[, 2], q[, 1], q[, 3], colMeans(uplift > 0),
+                   colMeans(margin[a] * uplift - cost[a] > 0)))
+    }))
     colnames(uplift_stats) <- uplift_columns(spec)
     uplift_parts[[k]] <- data.frame(chunk[[spec$id]], chunk$split, uplift_stats, check.names = FALSE)
   }
@@ -144,6 +150,29 @@ export_counterfactuals <- function(model, users, chunk_size = 2000L, margin = 1,
   ate <- ate_of_sums(sums, n, spec)
   ate$interval_scale <- model$interval_calibration$scale  # NULL (absent) unless model.intervals.calibrate
   list(train_data = train_data, labels = labels, uplift = uplift_summary, ate = ate, draw_sums = sums)
+}
+
+#' Each campaign arm's margin and contact cost from the config's policy section
+#'
+#' @param policy a list with `margin`, `cost_per_contact` and optional `arms` (per arm level, a list with
+#'   `margin` and/or `cost_per_contact` overriding them; only with several campaign arms).
+#' @param spec the feature spec (its `arms`).
+#' @return list(margin, cost): numbers, one per campaign arm in arm-index order.
+#' @export
+arm_policy <- function(policy, spec) {
+  levels <- spec_arms(spec)
+  over <- if (is.null(policy$arms)) list() else policy$arms
+  if (length(over) && length(levels) <= 1)
+    stop("arm_policy: policy arms is for several campaign arms; with one, set cost_per_contact and margin", call. = FALSE)
+  unknown <- setdiff(names(over), levels)
+  if (length(unknown))
+    stop(sprintf("arm_policy: policy arms names %s, which are not campaign arms (%s)", paste(unknown, collapse = ", "),
+                 paste(levels, collapse = ", ")), call. = FALSE)
+  pick <- function(key, default) {
+    if (length(levels) <= 1) return(default)
+    unname(vapply(levels, function(l) { v <- over[[l]][[key]]; if (is.null(v)) default else as.numeric(v) }, numeric(1)))
+  }
+  list(margin = pick("margin", policy$margin), cost = pick("cost_per_contact", policy$cost_per_contact))
 }
 
 UPLIFT_STATS <- c("uplift_mean", "uplift_median", "uplift_q05", "uplift_q95", "prob_positive", "prob_profit")

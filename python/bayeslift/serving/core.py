@@ -15,7 +15,7 @@ import numpy as np
 import orjson
 
 from ..policy import decide
-from ..scoring import PREDICTION_COLUMNS, UpliftScorer
+from ..scoring import UpliftScorer
 from .openapi import build_openapi
 from .settings import ServingConfig
 from .validation import RequestError, ValidatedInstances, detail, feature_bounds, parse_body, validate_instances
@@ -57,7 +57,8 @@ class PredictionService:
         self.model = scorer.version
         self.policy = scorer.policy(self.config.policy)  # top_k: the threshold stored with the model
         self.metadata = self._metadata()
-        self.openapi = build_openapi(self.spec, self.model, self.config)
+        self.openapi = build_openapi(self.spec, self.model, self.config, scorer.prediction_columns,
+                                     scorer.decision_column)
         self._handlers = {"/predict": self._predict, "/health": self._health,
                           "/metadata": lambda _: (200, self.metadata),
                           "/openapi.json": lambda _: (200, self.openapi)}
@@ -136,7 +137,7 @@ class PredictionService:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # extremes end as non-finite
             x = self.scorer.encoder.transform(users.columns)
             preds = self.scorer.surrogate.predict_encoded(x)
-            matrix = np.column_stack([preds[c] for c in PREDICTION_COLUMNS])
+            matrix = np.column_stack([preds[c] for c in self.scorer.prediction_columns])
             finite = np.isfinite(matrix).all(axis=1)
         if not finite.all():
             bad = np.flatnonzero(~finite)
@@ -145,9 +146,12 @@ class PredictionService:
                                "gives no finite prediction",
                                [detail(int(i), None, "prediction is not finite; check the feature values")
                                 for i in bad])
-        treat = decide(preds, self.policy).tolist()
-        keys = ("id", *PREDICTION_COLUMNS, "treat")
-        return [dict(zip(keys, row)) for row in zip(users.ids, *matrix.T.tolist(), treat)]
+        if self.scorer.surrogate.arm_names:
+            chosen = self.scorer.decisions(preds, self.policy).tolist()
+        else:
+            chosen = decide(preds, self.policy).tolist()  # booleans
+        keys = ("id", *self.scorer.prediction_columns, self.scorer.decision_column)
+        return [dict(zip(keys, row)) for row in zip(users.ids, *matrix.T.tolist(), chosen)]
 
     def _metadata(self) -> dict:
         spec = self.spec
@@ -159,7 +163,7 @@ class PredictionService:
         return {
             "id": {"name": spec.id, "type": ["string", "integer"]},
             "features": features,
-            "outputs": [*PREDICTION_COLUMNS, "treat"],
+            "outputs": [*self.scorer.prediction_columns, self.scorer.decision_column],
             # spend_if_* are expected outcomes: spend, a probability (binary) or a mean (gaussian)
             "outcome": {"name": spec.outcome, "type": spec.outcome_type},
             "model": self.model,
@@ -169,4 +173,14 @@ class PredictionService:
                        "rule": self.policy.rule, "top_k": self.policy.top_k,
                        "top_k_threshold": self.policy.top_k_threshold, "prob_threshold": self.policy.prob_threshold},
             "auth": "bearer" if self.config.api_token else "none",
+            **self._arms_metadata(),
         }
+
+    def _arms_metadata(self) -> dict:
+        """Several campaign arms: the levels (best_arm's values) and each arm's cost and margin."""
+        if not self.scorer.surrogate.arm_names:
+            return {}
+        econ = self.scorer.economics(self.policy)
+        return {"arms": {"control": self.spec.control, "campaigns": [
+            {"level": level, "suffix": name, "cost_per_contact": float(cost), "margin": float(margin)}
+            for level, name, cost, margin in zip(self.spec.arms, econ.arms, econ.costs, econ.margins)]}}

@@ -1,6 +1,7 @@
 """The OpenAPI 3.1 document of the service, written as a dict from the model's feature spec."""
 from __future__ import annotations
 
+from ..arms import arm_levels
 from ..data import FeatureSpec
 from ..scoring import PREDICTION_COLUMNS
 from .validation import feature_bounds
@@ -17,7 +18,9 @@ ERROR_CODES = {
 }
 
 
-def build_openapi(spec: FeatureSpec, model: dict, config) -> dict:
+def build_openapi(spec: FeatureSpec, model: dict, config, columns=PREDICTION_COLUMNS, decision: str = "treat") -> dict:
+    """The document; ``columns`` and ``decision`` the scorer's prediction and decision columns (several campaign
+    arms: per-arm columns and ``best_arm``, the chosen arm's level)."""
     bounds = feature_bounds(spec)
 
     def number(col):
@@ -34,13 +37,16 @@ def build_openapi(spec: FeatureSpec, model: dict, config) -> dict:
         },
         "additionalProperties": True,
     }
+    choice = ({"type": "boolean"} if decision == "treat" else
+              {"type": "string", "enum": arm_levels(spec), "description": "the arm of highest expected profit "
+               "under the policy, or the control level"})
     prediction = {
         "type": "object",
-        "required": ["id", *PREDICTION_COLUMNS, "treat"],
+        "required": ["id", *columns, decision],
         "properties": {
             "id": {"type": ["string", "integer"]},
-            **{c: {"type": "number"} for c in PREDICTION_COLUMNS},
-            "treat": {"type": "boolean"},
+            **{c: {"type": "number"} for c in columns},
+            decision: choice,
         },
     }
     model_schema = {"type": "object", "properties": {"version": {"type": ["string", "null"]},

@@ -5,6 +5,7 @@ and the range, rather than giving a service that answers 413 to everything or ne
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -75,7 +76,8 @@ SETTINGS = {
 
 #: The targeting policy's variables (the HTTP server's flags --rule, --cost-per-contact, ... win over them).
 POLICY_ENV = {"rule": "BAYESLIFT_POLICY_RULE", "cost_per_contact": "BAYESLIFT_COST_PER_CONTACT",
-              "margin": "BAYESLIFT_MARGIN", "top_k": "BAYESLIFT_TOP_K", "prob_threshold": "BAYESLIFT_PROB_THRESHOLD"}
+              "margin": "BAYESLIFT_MARGIN", "top_k": "BAYESLIFT_TOP_K", "prob_threshold": "BAYESLIFT_PROB_THRESHOLD",
+              "arms": "BAYESLIFT_POLICY_ARMS"}
 
 
 def policy_value(name: str, text: str, source: str):
@@ -83,10 +85,11 @@ def policy_value(name: str, text: str, source: str):
     from ..policy import PolicyConfig
 
     try:
-        value = text.strip() if name == "rule" else float(text)
+        value = text.strip() if name == "rule" else json.loads(text) if name == "arms" else float(text)
         return getattr(PolicyConfig(**{name: value}), name)
-    except ValueError as exc:
-        reason = str(exc) if "policy" in str(exc) else f"must be a number, got {text[:40]!r}"
+    except ValueError as exc:  # json.JSONDecodeError is one
+        reason = (str(exc) if "policy" in str(exc) else f"must be JSON {{level: {{cost_per_contact, margin}}}}, got "
+                  f"{text[:40]!r}" if name == "arms" else f"must be a number, got {text[:40]!r}")
         raise SettingError(f"{source}: {reason}".lstrip(": ")) from None
 
 
