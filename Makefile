@@ -97,10 +97,17 @@ clean:
 
 # Evaluation benchmark (issue 4): Hillstrom Qini gain over paired splits + simulator sqrt-PEHE. BENCH_EVAL_ARGS
 # overrides the defaults, e.g. BENCH_EVAL_ARGS="--splits 20 --sample-n 20000 --bayes-splits 2 --n-jobs 1".
+# Then Hillstrom's three arms (issue 25): AIPW profit per 1,000 customers of bayeslift's best-arm rule vs
+# treat-all-with-the-best-average-arm vs causalml's multi-treatment learners (installed outside the venv, as
+# for bench-accuracy), e.g. BENCH_EVAL_ARMS_ARGS="--splits 20 --train-n 10000 --bayes-iter 1000".
 BENCH_EVAL_ARGS ?=
+BENCH_EVAL_ARMS_ARGS ?=
 .PHONY: bench-eval
 bench-eval: install
 	$(RUN) python bench/bench_eval.py $(BENCH_EVAL_ARGS) --out $(BENCH_OUT)/bench_eval.json
+	[ -d $(CAUSALML_TARGET)/causalml ] || $(PY) -m pip install -q --target $(CAUSALML_TARGET) causalml
+	$(RUN) python bench/bench_eval_arms.py --causalml-path $(CAUSALML_TARGET) $(BENCH_EVAL_ARMS_ARGS) \
+		--out $(BENCH_OUT)/bench_eval_arms.json
 
 # Scaling (issue 6): a one-node SLURM cluster on localhost runs the tiny pipeline through profiles/slurm
 # (installs slurm + munge from Debian when missing; needs root or sudo), and the scale benchmark.

@@ -34,6 +34,7 @@ if config["hillstrom"]["raw"]:
 
 
 rule baselines:
+    # Several campaign arms: the multi-arm learners, one prediction row per holdout user and arm (docs/evaluation.md).
     input:
         train=rules.prepare.output.train,
         holdout=rules.prepare.output.holdout,
@@ -54,7 +55,8 @@ rule baselines:
 
 rule evaluate:
     # Every model on the holdout: the summary and one table per output (bayeslift.evaluation.OUTPUTS);
-    # the report draws the figures from the tables.
+    # the report draws the figures from the tables. Several campaign arms: the same files, per arm
+    # (bayeslift.evaluation_arms; policy_curve.csv is the multi-arm budget curve).
     input:
         unpack(evaluation_truth),
         holdout=rules.prepare.output.holdout,

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayeslift.arms import (NOT_BUILT, arm_slug, campaign_arms, control_level, decode_treatment, encode_treatment,
+from bayeslift.arms import (arm_slug, campaign_arms, control_level, decode_treatment, encode_treatment,
                             require_one_campaign_arm)
 from bayeslift.data import DataValidationError, FeatureSpec
 from bayeslift.entry import run_step
@@ -196,7 +196,7 @@ def test_hillstrom_arms_mode_keeps_every_row_with_the_segment_name():
         hillstrom_history(raw, "all")
 
 
-# ------------------------------------------------------------------- steps that take one campaign arm
+# ------------------------------------------------------------- steps and several arms (issue 25)
 @pytest.fixture
 def three_arm_spec(tmp_path):
     spec = FeatureSpec.from_columns(ARMS_COLUMNS)
@@ -211,38 +211,38 @@ def test_one_campaign_level_is_not_refused():
     require_one_campaign_arm(spec, "evaluate")
 
 
-def test_steps_refuse_several_arms_before_writing(three_arm_spec, tmp_path):
-    from types import SimpleNamespace
-
-    from bayeslift.scoring import UpliftScorer
-
-    missing = tmp_path / "absent.csv"  # never read: the spec is refused first
+def test_evaluation_steps_take_several_arms(three_arm_spec, tmp_path):
+    # issue 25: baselines and evaluate accept the spec (tests/test_evaluation_arms.py runs them); here they stop
+    # only at the absent data file, naming it, and write nothing
+    missing = tmp_path / "absent.csv"
     outputs = {name: tmp_path / "evaluation" / name for name in OUTPUTS}
-    encoder = SimpleNamespace(spec=FeatureSpec.from_json(three_arm_spec))  # what a loaded model folder gives
     steps = {
         "baselines": lambda: run_baselines(missing, missing, three_arm_spec, tmp_path / "b" / "p.csv", tmp_path / "b" / "m"),
         "evaluate": lambda: run_evaluation(missing, three_arm_spec, missing, None, missing, outputs, {}, {}),
-        "scoring": lambda: UpliftScorer(None, encoder, {}),
     }
     for step, call in steps.items():
         with pytest.raises(DataValidationError) as err:
             call()
-        assert str(err.value) == (f"{step}: the feature spec has 3 campaign arms (email_a, email_b, sms; control "
-                                  f"'none'): {NOT_BUILT}")
+        assert str(err.value) == f"{missing}: file not found", step
     assert [p.name for p in tmp_path.iterdir()] == ["spec.json"]
 
 
-def test_refusal_exits_non_zero_with_one_line(three_arm_spec, tmp_path, capsys):
+def test_a_split_without_every_arm_exits_non_zero_with_one_line(three_arm_spec, tmp_path, capsys):
+    split = pd.DataFrame({"customer_id": [1, 2, 3, 4], "campaign": [0, 1, 3, 1], "spend": [0.0, 1.0, 2.0, 0.0]})
+    split.to_csv(tmp_path / "split.csv", index=False)  # arm 2 (email_b) absent
     with pytest.raises(SystemExit) as exit_:
-        run_step(str(tmp_path / "baselines.log"), run_baselines, "t.csv", "h.csv", three_arm_spec, "p.csv", "m")
+        run_step(str(tmp_path / "baselines.log"), run_baselines, tmp_path / "split.csv", tmp_path / "split.csv",
+                 three_arm_spec, tmp_path / "p.csv", tmp_path / "m")
     assert exit_.value.code == 1
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "has 3 campaign arms" in err and "not built yet (issue 25)" in err
+    assert "\n" not in err
+    assert "split.csv: treatment holds arms [0, 1, 3]; control (0) and every campaign arm 1..3 are needed" in err
+    assert not (tmp_path / "p.csv").exists()
 
 
 def test_fit_bayesian_refuses_several_arms_before_r(arms_history):
     from bayeslift.bayesian import fit_bayesian
 
     with pytest.raises(DataValidationError, match=r"^fit_bayesian: the feature spec has 2 campaign arms \(email_a, "
-                                                  r"email_b; control 'none'\): multi-arm scoring"):
+                                                  r"email_b; control 'none'\): the Python API fits one"):
         fit_bayesian(arms_history[0], ARMS_COLUMNS)

@@ -25,7 +25,8 @@ PACKAGE = REPO / "python" / "bayeslift"
 EXTRAS = ("serve", "eval", "pipeline", "dev")
 # Which extra a module's imports may draw on besides the core (the first part of its name inside bayeslift).
 EXTRA_OF_MODULE = {"serving": "serve", "baselines": "eval", "evaluation": "eval", "metrics": "eval", "report": "eval",
-                   "budget_figure": "eval"}
+                   "budget_figure": "eval", "report_panels": "eval", "report_arms": "eval", "baselines_arms": "eval",
+                   "evaluation_arms": "eval", "holdout_metrics_arms": "eval"}
 
 
 def _pip(*args: str) -> subprocess.CompletedProcess:

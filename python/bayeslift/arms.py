@@ -16,7 +16,7 @@ import numpy as np
 from .data_errors import DataValidationError, _examples, _lines
 
 #: issue 25: what a spec of several campaign arms cannot do yet
-NOT_BUILT = "multi-arm scoring and evaluation are not built yet (issue 25)"
+NOT_BUILT = "the Python API fits one campaign arm for now; the pipeline (snakemake) fits several (issue 25)"
 
 
 def control_level(value) -> str | None:
@@ -103,7 +103,7 @@ def decode_treatment(index, spec) -> np.ndarray:
 
 
 def require_one_campaign_arm(spec, step: str) -> None:
-    """Refuse a spec of several campaign arms in a step that knows one (scoring, evaluation)."""
+    """Refuse a spec of several campaign arms in a step that knows one (the Python API's fit_bayesian)."""
     if len(spec.arms) > 1:
         raise DataValidationError(f"{step}: the feature spec has {len(spec.arms)} campaign arms "
                                   f"({', '.join(spec.arms)}; control {spec.control!r}): {NOT_BUILT}")

@@ -2,7 +2,8 @@
 
 File I/O and config around the learners (``baselines``) and the metrics (``metrics``, where the definitions
 of the Qini curve, AUUC and the rest are written down; ``holdout_metrics``, every model at once); nothing
-below imports this module.
+below imports this module. A feature spec of several campaign arms (issue 25) takes the multi-arm learners
+(``baselines_arms``) and ``evaluation_arms``' evaluate step, into the same files.
 """
 from __future__ import annotations
 
@@ -12,11 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .arms import require_one_campaign_arm
 from .baselines import BASELINE_NAMES, Design, make_baseline, predict_baselines
+from .baselines_arms import make_arm_baseline, predict_arm_baselines
 from .data import DataValidationError, FeatureSpec, read_csv
+from .evaluation_arms import run_arm_evaluation
 from .io import atomic_path, write_csv_atomic, write_text_atomic
 from .holdout_metrics import holdout_ate, model_tables, policy_tables
+from .holdout_metrics_arms import check_every_arm
 from .metrics import TOP_K, check_arms
 from .policy import PolicyConfig
 from .prepare import read_prepared
@@ -29,14 +32,17 @@ OUTPUTS = ("summary", *TABLES)
 
 # ------------------------------------------------------------------------------------- the evaluate step
 def check_evaluation_inputs(frame: pd.DataFrame, spec, segments, source: str) -> None:
-    """Fail early (before any model runs) on a split with one arm only or unknown segment features."""
+    """Fail early (before any model runs) on a split that lacks an arm or unknown segment features."""
     if segments:
         unknown = [c for c in segments if c not in spec.features]
         if unknown:
             raise DataValidationError(
                 f"config evaluation.segments names {unknown}, which are not features of the model; "
                 f"features: {spec.features}")
-    check_arms(frame[spec.treatment].to_numpy(), source)
+    if len(spec.arms) > 1:
+        check_every_arm(frame[spec.treatment].to_numpy(), len(spec.arms), source)
+    else:
+        check_arms(frame[spec.treatment].to_numpy(), source)
 
 
 def run_baselines(train_csv, holdout_csv, spec_json, out_predictions, out_bundle, names=BASELINE_NAMES,
@@ -45,21 +51,23 @@ def run_baselines(train_csv, holdout_csv, spec_json, out_predictions, out_bundle
 
     Writes one column of predicted uplift per model (plus ``random``) and saves the LightGBM T-learner
     bundle (both models + feature order) with joblib. Inputs are checked before any model is fitted.
+    Several campaign arms: the multi-arm learners of ``baselines_arms``, the file one row per user and arm
+    (``baselines_arms.arm_predictions_frame``: id, ``arm``, a column per model) and the bundle of the K + 1 models.
     """
     import joblib
 
     spec = FeatureSpec.from_json(spec_json)
-    require_one_campaign_arm(spec, "baselines")
+    several = len(spec.arms) > 1
+    predict, make = (predict_arm_baselines, make_arm_baseline) if several else (predict_baselines, make_baseline)
     train = read_prepared(train_csv, spec)
     holdout = read_prepared(holdout_csv, spec)
     check_evaluation_inputs(train, spec, segments, str(train_csv))
     check_evaluation_inputs(holdout, spec, segments, str(holdout_csv))
-    out, models = predict_baselines(train, holdout, spec, names, n_jobs, seed)
+    out, models = predict(train, holdout, spec, names, n_jobs, seed)
     bundle_model = models.get("t_lightgbm")
     if bundle_model is None:
-        bundle_model = make_baseline("t_lightgbm", random_state=seed, n_jobs=n_jobs, categorical=spec.categorical,
-                                     log1p=spec.log1p).fit(train[spec.features], train[spec.treatment],
-                                                            train[spec.outcome])
+        bundle_model = make("t_lightgbm", random_state=seed, n_jobs=n_jobs, categorical=spec.categorical,
+                            log1p=spec.log1p).fit(train[spec.features], train[spec.treatment], train[spec.outcome])
     with atomic_path(out_bundle) as tmp:
         joblib.dump(bundle_model.bundle(), tmp)
     write_csv_atomic(out, out_predictions)
@@ -142,16 +150,19 @@ def run_evaluation(holdout_csv, spec_json, uplift_summary_csv, surrogate_dir, ba
     """The ``evaluate`` step: every model scored on the holdout (holdout_metrics.py).
 
     ``outputs``: {name: path} for each of ``OUTPUTS``: ``summary`` (evaluation.json) and one CSV per table of
-    ``TABLES``. The report draws the figures from these tables. Returns the summary.
+    ``TABLES``. The report draws the figures from these tables. Returns the summary. Several campaign arms:
+    ``evaluation_arms.run_arm_evaluation`` writes the same files with per-arm content.
     """
     paths = _output_paths(outputs)
     spec = FeatureSpec.from_json(spec_json)
-    require_one_campaign_arm(spec, "evaluate")
     holdout = read_prepared(holdout_csv, spec)
     segments = evaluation.get("segments")
     check_evaluation_inputs(holdout, spec, segments, str(holdout_csv))
     pol = _policy_config(policy)
     truth = read_csv(truth_csv) if truth_csv else None
+    if len(spec.arms) > 1:
+        return run_arm_evaluation(holdout, spec, uplift_summary_csv, surrogate_dir, baselines_csv, paths, evaluation,
+                                  pol, truth)
     frame = evaluation_frame(holdout, spec, read_csv(uplift_summary_csv), surrogate_dir, read_csv(baselines_csv), truth)
     models = model_columns(frame)
     Z = Design(spec.categorical, spec.log1p).fit(holdout[spec.features]).transform(holdout[spec.features])
