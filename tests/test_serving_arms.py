@@ -124,3 +124,41 @@ def test_http_and_lambda_answer_as_the_batch_file(model_dir, users_csv, tmp_path
     lambda_preds = json.loads(answer["body"])["predictions"]
     assert [p["best_arm"] for p in lambda_preds] == batch["best_arm"].tolist()
     assert [FLOAT_FORMAT % p["uplift_email_b"] for p in lambda_preds] == [FLOAT_FORMAT % v for v in batch["uplift_email_b"]]
+
+
+def test_a_budget_is_shared_by_the_users_of_a_scored_file(model_dir, users_csv, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import PROCESS_ENV
+
+    scored = tmp_path / "scored.csv"
+    score_file(model_dir, users_csv, scored, progress=False, policy=POLICY)
+    frame = pd.read_csv(scored, dtype={"customer_id": str})
+    profit = np.column_stack([0.3 * frame["uplift_email_a"] - 1.0, 0.3 * frame["uplift_email_b"] - 2.0])
+    n_best = int((frame["best_arm"] != "none").sum())
+    cap = n_best // 2
+    out = tmp_path / "allocated.csv"
+    cmd = [sys.executable, "-m", "bayeslift.cli", "allocate", "--model", str(model_dir), "--input", str(scored),
+           "--output", str(out), "--max-contacts", str(cap), "--cost-per-contact", "1", "--margin", "0.3",
+           "--policy-arms", json.dumps(COSTS)]
+    proc = subprocess.run(cmd, env=PROCESS_ENV, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    allocated = pd.read_csv(out, dtype={"customer_id": str})
+    pd.testing.assert_frame_equal(allocated.drop(columns="budget_arm"), frame)
+    chosen = allocated["budget_arm"].map({"none": 0, "email_a": 1, "email_b": 2}).to_numpy()
+    assert (chosen > 0).sum() == cap
+    got = profit[np.arange(len(chosen)), np.maximum(chosen - 1, 0)][chosen > 0]
+    assert (got > 0).all()
+    # with every contact worth the same slot, the cap goes to the users of the highest best-arm profit
+    best = profit.max(axis=1)
+    assert got.sum() == pytest.approx(np.sort(best[best > 0])[::-1][:cap].sum())
+    # a budget that pays for everyone gives best_arm itself
+    from bayeslift.allocate import allocate_file
+
+    facts = allocate_file(model_dir, scored, tmp_path / "all.csv", POLICY, max_spend=1e9)
+    assert pd.read_csv(tmp_path / "all.csv")["budget_arm"].tolist() == frame["best_arm"].tolist()
+    assert facts["contacts"]["none"] == int((frame["best_arm"] == "none").sum())
+    with pytest.raises(ValueError, match="give one budget"):
+        allocate_file(model_dir, scored, tmp_path / "x.csv", POLICY)
+    assert not (tmp_path / "x.csv").exists()

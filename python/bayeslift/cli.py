@@ -121,6 +121,18 @@ def _score(args) -> None:
     print(f"scored {rows} users into {args.output}")
 
 
+def _allocate(args) -> None:
+    from .allocate import allocate_file
+    from .policy import PolicyConfig
+
+    _writable_output(args.output)
+    flags = {k: v for k, v in _policy_flags(args).items() if v is not None and k != "rule"}
+    facts = allocate_file(args.model, args.input, args.output, PolicyConfig(**flags), max_contacts=args.max_contacts,
+                          max_spend=args.max_spend)
+    print(f"allocated {facts['n_users']} users into {args.output}: contacts {facts['contacts']}, spend "
+          f"{facts['spend']:.2f}, expected incremental profit {facts['expected_profit']:.2f}")
+
+
 def _serve(args) -> None:
     from .serving.app import serve
     from .serving.settings import ServingConfig
@@ -166,6 +178,18 @@ def main(argv=None) -> int:
     p.add_argument("--quiet", action="store_true")
     _add_policy_flags(p, env=False)  # any of them given: a 0/1 treat column, as the pipeline writes
     p.set_defaults(func=_score)
+
+    p = sub.add_parser("allocate", help="several campaign arms: the arm per user of a scored file within a budget "
+                                        "(at most N contacts or a spend), solved over arms")
+    p.add_argument("--model", default="results/surrogate", help="the model that scored the file (its arms)")
+    p.add_argument("--input", required=True, help="a file bayeslift score wrote (CSV or Parquet)")
+    p.add_argument("--output", required=True)
+    budget = p.add_mutually_exclusive_group(required=True)
+    budget.add_argument("--max-contacts", type=_setting(USERS), default=None, help="at most this many contacts")
+    budget.add_argument("--max-spend", type=_policy_value("cost_per_contact"), default=None,
+                        help="at most this much spent on contacts (each arm's cost_per_contact)")
+    _add_policy_flags(p, env=False)
+    p.set_defaults(func=_allocate)
 
     p = sub.add_parser("serve", help="HTTP service: POST /predict, GET /health, /metadata, /openapi.json")
     p.add_argument("--model", default="results/surrogate")
