@@ -19,6 +19,8 @@ BENCH_COMMANDS = {
     "bench_scale_scoring": ("python bench/bench_scale.py --users 1000000 10000000 --skip-pipeline --fit-users 0 "
                             "--out docs/bench/bench_scale_scoring.json"),
     "bench_eval": "make bench-eval BENCH_OUT=docs/bench",
+    "bench_eval_arms": ("python bench/bench_eval_arms.py --splits 20 --train-n 10000 --bayes-iter 1000 "
+                        "--out docs/bench/bench_eval_arms.json"),
     "bench_accuracy": "make bench-accuracy BENCH_OUT=docs/bench",
     "bench_accuracy_shape": ("python bench/bench_accuracy.py --suite all --sizes 3000 --replications 2 --seed 303 "
                              "--bayes-models stan stan_auto --no-surrogate --bcf --out docs/bench/bench_accuracy_shape.json"),
