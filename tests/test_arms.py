@@ -1,5 +1,5 @@
 """Several campaign arms (issue 25, the data layer): columns.control, arms.py, prepare, the simulator's
-multi_arm scenario, Hillstrom's arms mode, and the steps that refuse several arms for now. Fast tier: no R."""
+multi_arm scenario, Hillstrom's arms mode, and the evaluation steps' checks of several arms. Fast tier: no R."""
 from __future__ import annotations
 
 import json
@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bayeslift.arms import (arm_slug, campaign_arms, control_level, decode_treatment, encode_treatment,
-                            require_one_campaign_arm)
+from bayeslift.arms import arm_slug, campaign_arms, control_level, decode_treatment, encode_treatment
 from bayeslift.data import DataValidationError, FeatureSpec
 from bayeslift.entry import run_step
 from bayeslift.evaluation import OUTPUTS, run_baselines, run_evaluation
@@ -205,12 +204,6 @@ def three_arm_spec(tmp_path):
     return tmp_path / "spec.json"
 
 
-def test_one_campaign_level_is_not_refused():
-    spec = FeatureSpec.from_columns({**COLUMNS, "control": "none"})
-    spec.arms = ["email"]
-    require_one_campaign_arm(spec, "evaluate")
-
-
 def test_evaluation_steps_take_several_arms(three_arm_spec, tmp_path):
     # issue 25: baselines and evaluate accept the spec (tests/test_evaluation_arms.py runs them); here they stop
     # only at the absent data file, naming it, and write nothing
@@ -238,11 +231,3 @@ def test_a_split_without_every_arm_exits_non_zero_with_one_line(three_arm_spec, 
     assert "\n" not in err
     assert "split.csv: treatment holds arms [0, 1, 3]; control (0) and every campaign arm 1..3 are needed" in err
     assert not (tmp_path / "p.csv").exists()
-
-
-def test_fit_bayesian_refuses_several_arms_before_r(arms_history):
-    from bayeslift.bayesian import fit_bayesian
-
-    with pytest.raises(DataValidationError, match=r"^fit_bayesian: the feature spec has 2 campaign arms \(email_a, "
-                                                  r"email_b; control 'none'\): the Python API fits one"):
-        fit_bayesian(arms_history[0], ARMS_COLUMNS)

@@ -206,3 +206,25 @@ def test_failed_convergence_checks_stop_the_fit():
     with pytest.raises(bayeslift.BayesianFitError, match=r"MCMC diagnostics failed: .*bulk ESS \d+ below 400.*"
                                                          r"raise model\.inference\.iter"):
         bayeslift.fit_bayesian(history, columns=COLUMNS, model={"inference": {"iter": 200}})
+
+
+@pytest.mark.rpy2
+def test_fit_bayesian_takes_several_campaign_arms():
+    """issue 25: a three-arm history through the API (control level named) gives each arm's tables and ATE, and
+    the estimator learns every arm from them."""
+    from bayeslift.simulate import columns_for
+
+    history, truth = simulate_history(1500, seed=6, scenario="multi_arm")
+    tables = bayeslift.fit_bayesian(history, columns=columns_for("multi_arm"),
+                                    model={"effect": {"shape": "linear"}, "inference": {"iter": 600},
+                                           "checks": {"rhat_max": 1.05, "ess_bulk_min": 100, "ess_tail_min": 100}},
+                                    split={"refit_all": False})
+    assert tables.spec.arms == ["email_a", "email_b"]
+    assert sorted(tables.train_data["received_campaign"].unique()) == [0, 1, 2]
+    for arm in ("email_a", "email_b"):
+        ate = tables.ate["arms"][arm]
+        sd = (ate["ate_q95"] - ate["ate_q05"]) / 3.29
+        assert abs(ate["ate_mean"] - truth[f"true_uplift_{arm}"].mean()) < 3 * sd, (arm, ate)
+    model = bayeslift.UpliftSurrogate(steps=2000, hidden=64, fidelity_floor=0.95).fit(tables)  # as config/test.yaml
+    pred = model.predict_table(history.head(5))
+    assert {"uplift_email_a", "uplift_email_b_upper", "spend_if_control"} <= set(pred.columns)

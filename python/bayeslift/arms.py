@@ -15,9 +15,6 @@ import numpy as np
 
 from .data_errors import DataValidationError, _examples, _lines
 
-#: issue 25: what a spec of several campaign arms cannot do yet
-NOT_BUILT = "the Python API fits one campaign arm for now; the pipeline (snakemake) fits several (issue 25)"
-
 
 def control_level(value) -> str | None:
     """``columns.control`` as text (a number too: 0 -> "0", compared with the column's text), or None."""
@@ -100,10 +97,3 @@ def arm_levels(spec) -> list[str] | None:
 def decode_treatment(index, spec) -> np.ndarray:
     """The level name of each arm index in ``index`` (``encode_treatment`` undone); needs ``spec.control``."""
     return np.asarray(arm_levels(spec), dtype=object)[np.asarray(index, dtype=np.int64)]
-
-
-def require_one_campaign_arm(spec, step: str) -> None:
-    """Refuse a spec of several campaign arms in a step that knows one (the Python API's fit_bayesian)."""
-    if len(spec.arms) > 1:
-        raise DataValidationError(f"{step}: the feature spec has {len(spec.arms)} campaign arms "
-                                  f"({', '.join(spec.arms)}; control {spec.control!r}): {NOT_BUILT}")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .arms import decode_treatment, require_one_campaign_arm
+from .arms import decode_treatment
 from .boundary import SCHEMA_PATH, read_table
 from .config_check import ConfigError, load_schema, validate_config
 from .config_layers import CONFIG_DIR, resolve_config, rule_problems
@@ -94,7 +94,6 @@ def fit_bayesian(frame: pd.DataFrame, columns: dict, model: dict | None = None, 
         raise DataValidationError(f"fit_bayesian: frame must be a pandas DataFrame, got {type(frame).__name__}")
     spec = FeatureSpec.from_columns(settings["columns"])
     users = validate_training_frame(frame, spec, FRAME)  # the caller's own rows named in any message
-    require_one_campaign_arm(spec, "fit_bayesian")
     if spec.control is not None:  # prepare below reads the history's level names, not the arm index
         users[spec.treatment] = decode_treatment(users[spec.treatment], spec)
     rscript = shutil.which("Rscript")
@@ -119,8 +118,9 @@ def fit_bayesian(frame: pd.DataFrame, columns: dict, model: dict | None = None, 
                                       spec, ate=json.loads((work / "ate.json").read_text()), diagnostics=diagnostics,
                                       config=settings)
     tables.check()
-    log.info("fit_bayesian: ATE %.4g (90%% interval %.4g to %.4g) over %d users", tables.ate["ate_mean"],
-             tables.ate["ate_q05"], tables.ate["ate_q95"], tables.ate["n_users"])
+    for arm, ate in (tables.ate["arms"].items() if "arms" in tables.ate else [("", tables.ate)]):
+        log.info("fit_bayesian: ATE%s %.4g (90%% interval %.4g to %.4g) over %d users", f" of {arm}" if arm else "",
+                 ate["ate_mean"], ate["ate_q05"], ate["ate_q95"], tables.ate["n_users"])
     return tables
 
 
@@ -157,7 +157,7 @@ def _run_r(rscript: str, env: dict, work: Path, settings: dict, cores: int | Non
     chains = model["inference"]["chains"] if model["inference"]["algorithm"] == "sampling" else 1
     run = {"spec": str(work / "spec.json"), "train": str(work / "train.csv"), "holdout": str(work / "holdout.csv"),
            "schema": str(SCHEMA_PATH), "out_dir": str(work), "model": model,
-           "policy": {k: settings["policy"][k] for k in ("margin", "cost_per_contact")},
+           "policy": {k: settings["policy"][k] for k in ("margin", "cost_per_contact", "arms")},
            "chunk_size": settings["counterfactuals"]["chunk_size"], "refit_all": settings["split"]["refit_all"],
            "cores": int(cores) if cores else max(1, min(chains, os.cpu_count() or 1))}
     (work / "settings.json").write_text(json.dumps(run))

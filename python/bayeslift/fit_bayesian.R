@@ -6,7 +6,7 @@
 #
 # Usage: Rscript fit_bayesian.R SETTINGS_JSON
 # SETTINGS_JSON: spec, train, holdout (paths), schema (boundary.yaml), out_dir, model (the config's model
-# section), policy (margin, cost_per_contact), chunk_size, cores, refit_all.
+# section), policy (margin, cost_per_contact, arms), chunk_size, cores, refit_all.
 # Writes out_dir/diagnostics.json first; then, unless the checks failed with model.checks.on_fail "stop" (exit
 # status 3), out_dir/{surrogate_train_data,surrogate_labels,uplift_summary}.csv and out_dir/ate.json.
 library(bayeslift)
@@ -41,8 +41,9 @@ if (stop_fit) {
 
 train$split <- "train"
 holdout$split <- "holdout"
+policy <- arm_policy(s$policy, spec)  # one margin and cost per campaign arm
 out <- export_counterfactuals(model, rbind(train, holdout), chunk_size = as.integer(s$chunk_size),
-                              margin = s$policy$margin, cost = s$policy$cost_per_contact)
+                              margin = policy$margin, cost = policy$cost)
 tables <- list(train_data = "surrogate_train_data", labels = "surrogate_labels", uplift = "uplift_summary")
 for (key in names(tables)) {
   path <- file.path(s$out_dir, paste0(tables[[key]], ".csv"))
