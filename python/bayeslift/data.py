@@ -93,10 +93,18 @@ class FeatureSpec:
             raise DataValidationError(f"config columns: {dupes} given more than one role")
         return spec
 
+    def to_dict(self) -> dict:
+        """The fields as plain data; without ``control`` and ``arms`` for the 0/1 coding, so a one-campaign
+        spec (and every file holding one) is written as before several arms existed."""
+        out = asdict(self)
+        if self.control is None and not self.arms:
+            del out["control"], out["arms"]
+        return out
+
     def to_json(self, path: str | Path) -> None:
         from .io import write_text_atomic
 
-        write_text_atomic(json.dumps(asdict(self), indent=2), path)
+        write_text_atomic(json.dumps(self.to_dict(), indent=2), path)
 
     @classmethod
     def from_json(cls, path: str | Path) -> "FeatureSpec":

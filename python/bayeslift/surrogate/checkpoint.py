@@ -90,7 +90,7 @@ def save_surrogate(directory: str | Path, surrogate: Surrogate, encoder: Feature
         }
         torch.save(checkpoint, staging / CHECKPOINT)
         # A JSON round trip leaves plain types only (numpy scalars would pickle as globals the loader refuses).
-        spec = json.loads(json.dumps(dataclasses.asdict(encoder.spec)))
+        spec = json.loads(json.dumps(encoder.spec.to_dict()))
         with open(staging / FEATURE_COLUMNS, "wb") as fh:
             pickle.dump({"columns": encoder.columns, "spec": spec}, fh)
         with open(staging / SCALER, "wb") as fh:
