@@ -66,6 +66,9 @@ calibrate_uplift_intervals <- function(model, data, refit, replicates = 4L, max_
   if (!is.function(refit)) stop("calibrate_uplift_intervals: refit must be a function(data) returning a fitted model", call. = FALSE)
   started <- Sys.time()
   spec <- model$spec
+  if (n_campaign_arms(spec) > 1)
+    stop("calibrate_uplift_intervals: interval calibration is for one campaign arm; with several set ",
+         "model.intervals.calibrate: false", call. = FALSE)
   arm <- function(frame, t) { frame[[spec$treatment]] <- t; frame }
   users <- if (nrow(data) > max_users) data[sort(with_seed(seed, sample.int(nrow(data), max_users))), , drop = FALSE] else data
   truth <- point_expected_outcome(point_outcome_parts(model, arm(users, 1L))) -

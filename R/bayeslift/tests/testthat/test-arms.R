@@ -54,6 +54,7 @@ test_that("other back-ends and the propensity option refuse several arms with a 
   bad <- users
   bad$campaign[3] <- 3L
   expect_error(fit_causal_model(bad, spec), "treatment must be an arm index 0..2")
+  expect_error(calibrate_uplift_intervals(list(spec = spec), users, refit = identity), "for one campaign arm")
 })
 
 test_that("three arms: each arm's ATE and per-user uplift are recovered, and the best arm mostly agrees", {
