@@ -47,15 +47,11 @@ BAYES_FIT_R = REPO / "bench" / "bayes_fit.R"
 PIPELINE_CONFIG = REPO / "config" / "config.yaml"
 
 
-def bayes_and_surrogate(spec: FeatureSpec, train: pd.DataFrame, users: pd.DataFrame, iter_: int, seed: int,
-                        work_dir: Path, surrogate_config: SurrogateConfig) -> dict:
-    """The pipeline's model steps on one split: rstanarm fit on ``train`` and counterfactual export for
-    ``train`` + ``users`` (bench/bayes_fit.R), then the surrogate trained on the training users' posterior
-    (``train_surrogate_model``, fidelity measured on ``users``).
-
-    Returns ``uplift`` (R's uplift summary), ``surrogate_dir`` (None when the surrogate missed its fidelity
-    floor: the pipeline would stop there), ``diagnostics`` (R's diagnostics.json), ``fidelity`` and times.
-    """
+def bayes_fit(spec: FeatureSpec, train: pd.DataFrame, users: pd.DataFrame, iter_: int, seed: int,
+              work_dir: Path) -> dict:
+    """The pipeline's Bayesian steps on one split (bench/bayes_fit.R): the default model fitted on ``train``, and
+    the counterfactual tables of ``train`` + ``users`` written in ``work_dir``. Returns ``uplift`` (R's uplift
+    summary), ``diagnostics`` (R's diagnostics.json) and ``r_seconds``."""
     work_dir.mkdir(parents=True, exist_ok=True)
     spec.to_json(work_dir / "spec.json")
     train.to_csv(work_dir / "train.csv", index=False)
@@ -66,8 +62,19 @@ def bayes_and_surrogate(spec: FeatureSpec, train: pd.DataFrame, users: pd.DataFr
                        capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"bench/bayes_fit.R failed:\n{r.stderr[-3000:]}")
-    out = {"r_seconds": time.time() - t0, "diagnostics": json.loads((work_dir / "diagnostics.json").read_text())}
-    out["uplift"] = read_table(work_dir / "uplift_summary.csv", "uplift_summary", spec)
+    return {"r_seconds": time.time() - t0, "diagnostics": json.loads((work_dir / "diagnostics.json").read_text()),
+            "uplift": read_table(work_dir / "uplift_summary.csv", "uplift_summary", spec)}
+
+
+def bayes_and_surrogate(spec: FeatureSpec, train: pd.DataFrame, users: pd.DataFrame, iter_: int, seed: int,
+                        work_dir: Path, surrogate_config: SurrogateConfig) -> dict:
+    """The pipeline's model steps on one split: ``bayes_fit``, then the surrogate trained on the training users'
+    posterior (``train_surrogate_model``, fidelity measured on ``users``).
+
+    Returns ``uplift`` (R's uplift summary), ``surrogate_dir`` (None when the surrogate missed its fidelity
+    floor: the pipeline would stop there), ``diagnostics`` (R's diagnostics.json), ``fidelity`` and times.
+    """
+    out = bayes_fit(spec, train, users, iter_, seed, work_dir)
     t0 = time.time()
     try:
         manifest = train_surrogate_model(work_dir / "surrogate_train_data.csv", work_dir / "surrogate_labels.csv",

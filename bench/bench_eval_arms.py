@@ -20,8 +20,6 @@ splits it wins); writes bench/results/bench_eval_arms.json (``--out``, with benc
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,13 +30,13 @@ import pandas as pd
 import yaml
 
 import runinfo
+from bench_eval import bayes_fit
 from bench_peers import _optional_path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "python"))
 
 from bayeslift.arms import arm_levels  # noqa: E402
-from bayeslift.boundary import read_table  # noqa: E402
 from bayeslift.data import FeatureSpec, validate_training_frame  # noqa: E402
 from bayeslift.decide_arms import arm_economics  # noqa: E402
 from bayeslift.features import FeatureEncoder  # noqa: E402
@@ -47,7 +45,6 @@ from bayeslift.policy import PolicyConfig  # noqa: E402
 from bayeslift.policy_arms import arm_scores, best_arm_by_expected_profit, policy_value_arms  # noqa: E402
 from bayeslift.prepare import stratified_split  # noqa: E402
 
-BAYES_FIT_R = REPO / "bench" / "bayes_fit.R"
 REFERENCE = "best_average_arm"
 
 
@@ -70,20 +67,12 @@ def fitted_rows(train: pd.DataFrame, spec: FeatureSpec, n: int | None, seed: int
 
 def bayes_uplift(spec, train, test, iter_: int, seed: int, work: Path) -> tuple[np.ndarray, dict]:
     """The default model's posterior-mean uplift per arm (test users x arms), fitted by bench/bayes_fit.R."""
-    work.mkdir(parents=True, exist_ok=True)
-    spec.to_json(work / "spec.json")
-    train.to_csv(work / "train.csv", index=False)
-    test.to_csv(work / "holdout.csv", index=False)
-    t0 = time.time()
-    r = subprocess.run(["Rscript", str(BAYES_FIT_R), str(REPO), str(work / "spec.json"), str(work / "train.csv"),
-                        str(work / "holdout.csv"), str(work), str(iter_), str(seed)], capture_output=True, text=True)
-    if r.returncode != 0:
-        raise RuntimeError(f"bench/bayes_fit.R failed:\n{r.stderr[-3000:]}")
-    summary = read_table(work / "uplift_summary.csv", "uplift_summary", spec)
+    run = bayes_fit(spec, train, test, iter_, seed, work)
+    summary = run["uplift"]
     held = summary[summary["split"] == "holdout"]
     uplift = held[[f"uplift_{a}_mean" for a in spec.arm_slugs]].to_numpy()
-    facts = json.loads((work / "diagnostics.json").read_text())
-    return uplift, {"seconds": time.time() - t0, "passed": facts["passed"], "problems": facts["problems"]}
+    facts = run["diagnostics"]
+    return uplift, {"seconds": run["r_seconds"], "passed": facts["passed"], "problems": facts["problems"]}
 
 
 def causalml_uplift(learners, Xtr, arm_tr, ytr, Xte, n_arms: int) -> dict[str, np.ndarray]:
