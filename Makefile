@@ -119,6 +119,12 @@ BENCH_SCALE_ARGS ?=
 bench-scale: install
 	$(RUN) python bench/bench_scale.py $(BENCH_SCALE_ARGS) --out $(BENCH_OUT)/bench_scale.json
 
+# The whole pipeline with the default settings on the 64,000-customer Hillstrom experiment (issue 23: within
+# 10 minutes on 2 cores): wall time per stage, from an empty folder.
+.PHONY: bench-end-to-end
+bench-end-to-end: install
+	$(RUN) python bench/bench_end_to_end.py --out $(BENCH_OUT)/bench_end_to_end.json
+
 # Accuracy benchmark (issues 7, 23): the simulator's scenarios and the semi-synthetic Hillstrom ones
 # (bench/semisynthetic.py; needs ../shared/data/hillstrom.csv) at 3,000 and 20,000 training users, the default
 # model (backend stan) and the former default (rstanarm) and their surrogates vs the baselines, causalml and

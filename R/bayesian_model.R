@@ -48,7 +48,12 @@ main <- function() {
   if (!is.null(model$selection)) summary$selection <- model$selection[c("method", "chosen")]
   if (!is.null(m$kept)) summary$selection <- list(method = "pick", chosen = m$kept$candidate, kept_from = m$kept$from)
   if (!is.null(extension)) summary$extension <- list(attempts = extension$attempts, note = extension$note)
-  if (isTRUE(d$model_checks) && !check$variational) {  # LOO and posterior predictive checks, shown in the report
+  # LOO and posterior predictive checks, shown in the report for the evaluated (train split's) fit; the refit on
+  # every row is the same model on more rows, so its checks would be computed (minutes at 64k users) and not shown.
+  if (identical(summary$fitted_on, "all")) {
+    message("model checks: the train split's fit has them (results/model/diagnostics.json); not repeated for the refit")
+  } else if (isTRUE(d$model_checks) && !check$variational) {
+    options(mc.cores = as.integer(snakemake@threads))  # PSIS-LOO's per-user work, on the rule's threads
     summary$model_checks <- model_checks(model, train)
     message(sprintf("PSIS-LOO elpd %.1f (se %.1f), %d Pareto k > 0.7", summary$model_checks$loo$elpd,
                     summary$model_checks$loo$se, summary$model_checks$loo$n_high_k))

@@ -16,6 +16,7 @@ BENCH_COMMANDS = {
     "bench_pipeline": "make bench BENCH_OUT=docs/bench",
     "bench_serve": "make bench-serve BENCH_OUT=docs/bench",
     "bench_scale": "make bench-scale BENCH_OUT=docs/bench",
+    "bench_end_to_end": "python bench/bench_end_to_end.py --out docs/bench/bench_end_to_end.json",
     "bench_scale_scoring": ("python bench/bench_scale.py --users 1000000 10000000 --skip-pipeline --fit-users 0 "
                             "--out docs/bench/bench_scale_scoring.json"),
     "bench_eval": "make bench-eval BENCH_OUT=docs/bench",

@@ -36,3 +36,40 @@ def test_summary_counts_best_samples_and_coverage_in_band():
     assert np.isnan(out.loc[("linear", "linear_interaction"), "coverage_in_band"])
     assert np.isnan(out.loc[("linear", "surrogate_horseshoe"), "best_share"])
     assert hs["replications"] == 3
+
+
+SNAKEMAKE_LOG = """Select jobs to execute...
+Execute 2 jobs...
+
+[Wed Dec  2 18:14:39 2026]
+localrule bayesian_chain:
+    input: results/prepared/train.csv
+    output: results/delivered/model/chains/chain_1.rds
+    log: logs/delivered/bayesian_chain_1.log
+    jobid: 14
+    reason: Missing output files: results/delivered/model/chains/chain_1.rds
+    wildcards: delivered=delivered/, chain=1
+    threads: 1
+
+[Wed Dec  2 18:14:40 2026]
+localrule baselines:
+    jobid: 23
+    reason: Missing output files: results/baselines/predictions.csv
+
+[Wed Dec  2 18:14:45 2026]
+Finished jobid: 23 (Rule: baselines)
+1 of 3 steps (33%) done
+[Wed Dec  2 18:17:11 2026]
+Finished jobid: 14 (Rule: bayesian_chain)
+[Wed Dec  2 18:17:12 2026]
+localrule summary:
+    jobid: 17
+"""
+
+
+def test_end_to_end_job_times_from_snakemakes_log():
+    import bench_end_to_end
+
+    jobs = bench_end_to_end.job_times(SNAKEMAKE_LOG)  # the unfinished summary job is left out
+    assert [(j["rule"], j["start_s"], j["seconds"]) for j in jobs] == [("bayesian_chain", 0, 152), ("baselines", 1, 5)]
+    assert [bench_end_to_end.stage(j) for j in jobs] == ["bayesian_chain (refit on every row)", "baselines"]

@@ -51,6 +51,9 @@ def test_refit_on_every_row_is_delivered_and_the_evaluation_stays_out_of_sample(
         log = (work / f"logs/{chain_log}.log").read_text()
         assert f"candidate '{kept}' only" in log and "fitting stan chain 1 of model on" in log, log[-2000:]
     assert delivered["selection"] == {"method": "pick", "chosen": kept, "kept_from": "results/model/diagnostics.json"}
+    # LOO and the predictive checks are the evaluated fit's (the report shows those); the refit does not repeat them
+    assert "model_checks" not in delivered and evaluated["model_checks"]["loo"]["n_users"] == n_train
+    assert "not repeated for the refit" in (work / "logs/delivered/bayesian_model.log").read_text()
     assert json.loads((res / "delivered/counterfactuals/ate.json").read_text())["n_users"] == n_all
 
     # The evaluation scored the train split's posterior and a surrogate of it (results/evaluation/surrogate).

@@ -111,13 +111,15 @@ stan_design_of <- function(part, nd) {
   cbind(arm, m$X, m$B, by_arm(m$Z, arm), by_arm(m$S, arm))
 }
 
-# Linear predictor draws (draws x users) of one part for a design `w` (stan_design_of()).
-stan_linpred_w <- function(part, w) {
+# Linear predictor draws (draws x users) of one part for a design `w` (stan_design_of()); `pick`: only
+# those draws (rows), e.g. the replications of the posterior predictive checks.
+stan_linpred_w <- function(part, w, pick = NULL) {
   draws <- as.matrix(part$stanfit)
+  if (!is.null(pick)) draws <- draws[pick, , drop = FALSE]
   draws[, "alpha"] + tcrossprod(draws[, part$coef_names, drop = FALSE], w)
 }
 
-stan_linpred <- function(part, nd) stan_linpred_w(part, stan_design_of(part, nd))
+stan_linpred <- function(part, nd, pick = NULL) stan_linpred_w(part, stan_design_of(part, nd), pick)
 
 stan_sigma <- function(part) as.matrix(part$stanfit)[, "sigma[1]"]
 
@@ -150,15 +152,16 @@ combine_chain_draws.bayeslift_stan <- function(model, fits) combine_part_stanfit
 stan_log_lik <- function(part) {
   lin <- stan_linpred_w(part, part$w)
   if (part$gaussian) return(stats::dnorm(matrix(part$y, nrow(lin), ncol(lin), byrow = TRUE), lin, stan_sigma(part), log = TRUE))
-  y <- matrix(part$y, nrow(lin), ncol(lin), byrow = TRUE)
-  stats::plogis(lin, log.p = TRUE) * y + stats::plogis(-lin, log.p = TRUE) * (1 - y)
+  # log P(y | lin) = log plogis(+-lin), the sign by y: one pass over the draws x users matrix
+  stats::plogis(lin * rep(2 * part$y - 1, each = nrow(lin)), log.p = TRUE)
 }
 
 stan_part_loo <- function(part) {
   ll <- stan_log_lik(part)
   chains <- part$stanfit@sim$chains
   chain_id <- rep(seq_len(chains), each = nrow(ll) / chains)
-  loo::loo(ll, r_eff = loo::relative_eff(exp(ll), chain_id = chain_id), cores = 1)
+  cores <- getOption("mc.cores", 1L)  # the rule's threads (bayesian_model sets it)
+  loo::loo(ll, r_eff = loo::relative_eff(exp(ll), chain_id = chain_id, cores = cores), cores = cores)
 }
 
 # As the rstanarm hurdle: the purchase part's pointwise elpd on every user plus, for buyers, the amount part's
@@ -182,7 +185,7 @@ replicate_outcome.bayeslift_stan <- function(model, data, ndraws, seed) {
   set.seed(seed)
   pick <- sample.int(model_n_draws(model), ndraws, replace = ndraws > model_n_draws(model))
   draw <- function(part) {
-    lin <- stan_linpred(part, nd)[pick, , drop = FALSE]
+    lin <- stan_linpred(part, nd, pick)
     if (part$gaussian) lin + stan_sigma(part)[pick] * matrix(stats::rnorm(length(lin)), nrow(lin))
     else matrix(stats::rbinom(length(lin), 1, stats::plogis(lin)), nrow(lin))
   }
