@@ -114,7 +114,8 @@ def main() -> None:
     jobs = job_times(proc.stderr + proc.stdout)
     stages: dict[str, float] = {}
     for job in jobs:
-        stages[stage(job)] = stages.get(stage(job), 0.0) + job["seconds"]
+        name = stage(job)
+        stages[name] = stages.get(name, 0.0) + job["seconds"]
     payload = {"seconds": seconds, "goal_seconds": 600, "cores": args.cores,
                "configfiles": [str(p.relative_to(REPO)) if p.is_relative_to(REPO) else p.name for p in configs[:-1]],
                "jobs": jobs, "stage_seconds": stages, "delivered": delivered_figures(work / "results")}
